@@ -1,0 +1,82 @@
+"""The REST API: django-ninja under /api/v1, OpenAPI at /api/docs.
+
+Every error is JSON ``{"detail": ..., "code": ...}`` with a meaningful status: 401 without
+credentials, 404 for what does not exist or is outside the user's scope, 409 for a
+conflict, 422 for invalid input. Domain routers are added in :func:`build_api`.
+"""
+
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from loudou.core.exceptions import ServiceError
+
+from .auth import AUTH
+
+
+def build_api() -> NinjaAPI:
+    api = NinjaAPI(
+        title="Loudou API",
+        version="1",
+        description=(
+            "Loudou sales-funnel CRM. Authenticate with `Authorization: Bearer <token>` "
+            "(`loudou token create USERNAME`) or a browser session."
+        ),
+        auth=AUTH,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        urls_namespace="api",
+    )
+
+    def error(request, status, detail, code, **extra):
+        return api.create_response(
+            request, {"detail": detail, "code": code, **extra}, status=status
+        )
+
+    @api.exception_handler(ServiceError)
+    def service_error(request, exc):
+        extra = {"field": exc.field} if exc.field else {}
+        return error(request, exc.status, exc.message, exc.code, **extra)
+
+    @api.exception_handler(Http404)
+    def not_found(request, exc):
+        return error(request, 404, _("Not found."), "not_found")
+
+    @api.exception_handler(ObjectDoesNotExist)
+    def does_not_exist(request, exc):
+        return error(request, 404, _("Not found."), "not_found")
+
+    @api.exception_handler(PermissionDenied)
+    def forbidden(request, exc):
+        return error(request, 403, _("You are not allowed to do this."), "forbidden")
+
+    @api.exception_handler(AuthenticationError)
+    def unauthenticated(request, exc):
+        return error(request, 401, _("Authentication required."), "unauthenticated")
+
+    @api.exception_handler(DjangoValidationError)
+    def django_invalid(request, exc):
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        return error(request, 422, _("The data is not valid."), "invalid", errors=errors)
+
+    @api.exception_handler(NinjaValidationError)
+    def invalid(request, exc):
+        return error(request, 422, _("The data is not valid."), "invalid", errors=exc.errors)
+
+    @api.exception_handler(HttpError)
+    def http_error(request, exc):
+        return error(request, exc.status_code, str(exc.message), "error")
+
+    from loudou.customers.api import router as customers_router
+    from loudou.org.api import router as org_router
+
+    api.add_router("/v1/", org_router)
+    api.add_router("/v1/", customers_router)
+    return api
+
+
+api = build_api()

@@ -1,0 +1,92 @@
+"""Base models shared by every domain app: timestamps, ownership, optimistic versions.
+
+The access gate lives here: every owned model uses :class:`VisibleQuerySet`, and every
+lookup a user makes goes through ``Model.objects.visible_to(user)`` (DESIGN.md rule 2).
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class TimeStampedModel(models.Model):
+    """Adds creation and last-change timestamps."""
+
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class VisibleQuerySet(models.QuerySet):
+    """A queryset that knows who may see which rows.
+
+    Scopes (docs/permissions.md): an admin sees everything; a manager sees what is owned
+    by anyone in their team's subtree; a rep sees what they own. Everybody also sees what
+    has been shared with them by name (``shared_with``). Anonymous and deactivated users
+    see nothing.
+    """
+
+    def visible_to(self, user):
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.sees_everything:
+            return self.all()
+        scope = Q(owner=user)
+        team_path = user.managed_team_path
+        if team_path:
+            scope |= Q(owner__team__path__startswith=team_path)
+        through = self.model.shared_with.through
+        own_field = f"{self.model._meta.model_name}_id"
+        shared = through.objects.filter(user=user).values(own_field)
+        scope |= Q(pk__in=shared)
+        return self.filter(scope)
+
+
+class OwnedModel(TimeStampedModel):
+    """A record with an owner (the responsible rep) and people it is shared with.
+
+    ``owner`` may be empty for records that sit in a public pool; only admins see those
+    until the pool rules of the leads module grant more.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    shared_with = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("shared with"),
+        related_name="+",
+        blank=True,
+        help_text=_("Colleagues who may see and work on this record."),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.SET_NULL,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+
+    objects = VisibleQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class VersionedModel(models.Model):
+    """Optimistic locking: every write bumps ``version``; a write carrying an older
+    version is refused (:func:`loudou.core.services.check_version`)."""
+
+    version = models.PositiveIntegerField(_("version"), default=1)
+
+    class Meta:
+        abstract = True

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from loudou.api.router import api
+
+admin.site.site_header = "Loudou 漏斗"
+admin.site.site_title = "Loudou"
+
+urlpatterns = [
+    path("", include("loudou.web.urls")),
+    path("org/", include("loudou.org.urls")),
+    path("customers/", include("loudou.customers.urls")),
+    path("api/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]
