@@ -36,9 +36,8 @@ class Command(BaseCommand):
                 region=region_obj, email=email,
             )  # fmt: skip
         except ValidationError as exc:
-            raise CommandError(
-                "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-            )
+            errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            raise CommandError(errors) from exc
         self.stdout.write(
             self.style.SUCCESS(f"Created {user.username} ({user.get_role_display()}).")
         )
