@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "loudou.core",
     "loudou.org",
     "loudou.customers",
+    "loudou.pipeline",
     "loudou.web",
 ]
 

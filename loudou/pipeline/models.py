@@ -1,0 +1,295 @@
+"""Pipelines, stages, opportunities and their append-only stage history (DOMAIN §3, §8).
+
+StageChange is the single source of funnel statistics. ``Opportunity.furthest_stage`` is
+a denormalised copy of "the highest-ordered open stage it ever entered", kept by the
+services so that statistics need no scan of the history.
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+from loudou.core.models import OwnedModel, TimeStampedModel, VersionedModel, VisibleQuerySet
+from loudou.customers.choices import Source
+
+from .choices import ChangeKind, ChecklistMode, StageKind, Status
+
+PERCENT = [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))]
+
+
+class BilingualName(models.Model):
+    """A Chinese name and an optional English one; pages show the user's language."""
+
+    name = models.CharField(_("name"), max_length=100)
+    name_en = models.CharField(_("English name"), max_length=100, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        if self.name_en and (translation.get_language() or "").startswith("en"):
+            return self.name_en
+        return self.name
+
+
+class ProductLine(BilingualName, TimeStampedModel):
+    """A product line; pipelines, opportunities and targets may be per product line."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("product line")
+        verbose_name_plural = _("product lines")
+        ordering = ["name"]
+
+
+class LostReason(BilingualName):
+    """Why a deal was lost; the list is edited by an admin."""
+
+    position = models.PositiveIntegerField(_("position"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("lost reason")
+        verbose_name_plural = _("lost reasons")
+        ordering = ["position", "pk"]
+
+
+class Pipeline(BilingualName, TimeStampedModel):
+    """An ordered list of stages; a company may have one per product line."""
+
+    template = models.CharField(_("template"), max_length=20, blank=True, editable=False)
+    product_line = models.ForeignKey(
+        ProductLine,
+        verbose_name=_("product line"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="pipelines",
+    )
+    checklist_mode = models.CharField(
+        _("checklist"), max_length=10, choices=ChecklistMode.choices, default=ChecklistMode.STRICT
+    )
+    learn_win_rates = models.BooleanField(
+        _("learn win rates from history"),
+        default=False,
+        help_text=_(
+            "Once a stage's win rate rests on enough closed deals, forecasts use it "
+            "instead of the configured default."
+        ),
+    )
+    position = models.PositiveIntegerField(_("position"), default=0)
+    is_archived = models.BooleanField(_("archived"), default=False)
+
+    class Meta:
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
+        ordering = ["position", "pk"]
+
+    def get_absolute_url(self):
+        return reverse("pipeline:board", args=[self.pk])
+
+    def open_stages(self):
+        """The non-terminal, non-archived stages in order."""
+        return self.stages.filter(kind=StageKind.OPEN, is_archived=False).order_by("position", "pk")
+
+    def terminal(self, kind):
+        return self.stages.filter(kind=kind).order_by("position", "pk").first()
+
+
+class Stage(BilingualName):
+    """One step of a pipeline, with its default win rate, guidance and checklist."""
+
+    pipeline = models.ForeignKey(
+        Pipeline, verbose_name=_("pipeline"), on_delete=models.CASCADE, related_name="stages"
+    )
+    code = models.CharField(
+        _("code"), max_length=20, blank=True, help_text=_("D/C/B/A stages drive account grades.")
+    )
+    position = models.PositiveIntegerField(_("position"), default=0)
+    kind = models.CharField(_("kind"), max_length=5, choices=StageKind.choices, default="open")
+    default_probability = models.DecimalField(
+        _("default win rate (%)"), max_digits=5, decimal_places=2, default=0, validators=PERCENT
+    )
+    guidance = models.TextField(_("guidance for the rep"), blank=True)
+    checklist = models.JSONField(
+        _("checklist"),
+        default=list,
+        blank=True,
+        help_text=_("Items that must be true before the opportunity advances."),
+    )
+    stale_after_days = models.PositiveIntegerField(_("stale after (days)"), null=True, blank=True)
+    is_archived = models.BooleanField(_("archived"), default=False)
+
+    class Meta:
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
+        ordering = ["pipeline", "position", "pk"]
+        indexes = [models.Index(fields=["pipeline", "position"])]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.kind != StageKind.OPEN
+
+
+class OpportunityQuerySet(VisibleQuerySet):
+    def open(self):
+        return self.filter(status=Status.OPEN)
+
+    def stale(self, now=None):
+        """Open opportunities that sat in their stage longer than the stage allows."""
+        now = now or timezone.now()
+        # One condition per stage with a limit: stages are few, and this keeps the
+        # date arithmetic out of SQL, where SQLite and PostgreSQL differ.
+        limits = Stage.objects.filter(stale_after_days__isnull=False, kind=StageKind.OPEN)
+        condition = models.Q(pk__in=[])
+        for stage_id, days in limits.values_list("pk", "stale_after_days"):
+            cutoff = now - timedelta(days=days)
+            condition |= models.Q(stage_id=stage_id, stage_entered_at__lt=cutoff)
+        return self.open().filter(condition)
+
+
+class Opportunity(OwnedModel, VersionedModel):
+    """One possible sale: an account, an owner, a pipeline stage and an amount."""
+
+    name = models.CharField(_("opportunity name"), max_length=200)
+    account = models.ForeignKey(
+        "customers.Account",
+        verbose_name=_("account"),
+        on_delete=models.PROTECT,
+        related_name="opportunities",
+    )
+    contacts = models.ManyToManyField(
+        "customers.Contact", verbose_name=_("contacts"), blank=True, related_name="opportunities"
+    )
+    pipeline = models.ForeignKey(
+        Pipeline, verbose_name=_("pipeline"), on_delete=models.PROTECT, related_name="opportunities"
+    )
+    stage = models.ForeignKey(
+        Stage, verbose_name=_("stage"), on_delete=models.PROTECT, related_name="opportunities"
+    )
+    furthest_stage = models.ForeignKey(
+        Stage, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    status = models.CharField(
+        _("status"), max_length=5, choices=Status.choices, default=Status.OPEN, db_index=True
+    )
+    amount = models.DecimalField(
+        _("amount"), max_digits=14, decimal_places=2, default=0,
+        validators=[MinValueValidator(Decimal("0"))],
+    )  # fmt: skip
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    probability = models.DecimalField(
+        _("win probability (%)"), max_digits=5, decimal_places=2, default=0, validators=PERCENT
+    )
+    probability_manual = models.BooleanField(
+        _("probability set by hand"), default=False, editable=False
+    )
+    expected_close_date = models.DateField(_("expected close date"), null=True, blank=True)
+    product_line = models.ForeignKey(
+        ProductLine,
+        verbose_name=_("product line"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="opportunities",
+    )
+    source = models.CharField(_("source"), max_length=20, choices=Source.choices, blank=True)
+    competitors = models.CharField(_("competitors"), max_length=300, blank=True)
+    next_step = models.CharField(_("next step"), max_length=300, blank=True)
+    next_step_date = models.DateField(_("next step date"), null=True, blank=True)
+    lost_reason = models.ForeignKey(
+        LostReason, verbose_name=_("lost reason"), on_delete=models.PROTECT, null=True,
+        blank=True, related_name="+",
+    )  # fmt: skip
+    lost_note = models.CharField(_("lost note"), max_length=300, blank=True)
+    checklist_done = models.JSONField(default=dict, blank=True, editable=False)
+    stage_entered_at = models.DateTimeField(_("in stage since"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True, editable=False)
+    description = models.TextField(_("description"), blank=True)
+
+    objects = OpportunityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("opportunity")
+        verbose_name_plural = _("opportunities")
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["pipeline", "status", "stage"]),
+            models.Index(fields=["pipeline", "furthest_stage", "status"]),
+            models.Index(fields=["owner", "status"]),
+            models.Index(fields=["stage", "status", "-amount"]),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("pipeline:opportunity", args=[self.pk])
+
+    @property
+    def weighted_amount(self) -> Decimal:
+        return (self.amount * self.probability / 100).quantize(Decimal("0.01"))
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == Status.OPEN
+
+    def days_in_stage(self, now=None) -> int:
+        return ((now or timezone.now()) - self.stage_entered_at).days
+
+    @property
+    def is_stale(self) -> bool:
+        limit = self.stage.stale_after_days
+        return self.is_open and limit is not None and self.days_in_stage() > limit
+
+    def ticked(self, stage) -> list[str]:
+        return list(self.checklist_done.get(str(stage.pk), []))
+
+    def missing_checklist(self, stage=None) -> list[str]:
+        """Checklist items of ``stage`` (default: the current one) not yet ticked."""
+        stage = stage or self.stage
+        done = set(self.ticked(stage))
+        return [item for item in stage.checklist if item not in done]
+
+
+class StageChange(models.Model):
+    """One transition of one opportunity. Append-only: never updated, never deleted by
+    the application; every funnel statistic is computed from these rows."""
+
+    opportunity = models.ForeignKey(
+        Opportunity, on_delete=models.CASCADE, related_name="stage_changes"
+    )
+    kind = models.CharField(max_length=10, choices=ChangeKind.choices)
+    from_stage = models.ForeignKey(
+        Stage, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    to_stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )  # fmt: skip
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    probability = models.DecimalField(max_digits=5, decimal_places=2)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("stage change")
+        verbose_name_plural = _("stage changes")
+        ordering = ["changed_at", "pk"]
+        indexes = [models.Index(fields=["opportunity", "changed_at"])]
+
+    def __str__(self):
+        return f"{self.opportunity_id}: {self.from_stage_id} → {self.to_stage_id}"
