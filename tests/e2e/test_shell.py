@@ -1,0 +1,133 @@
+"""The web shell in a real browser: login, scope of the dashboard, language, logout."""
+
+import re
+
+import pytest
+
+from loudou.customers.models import Account
+from loudou.org.models import User
+from loudou.web.demo import DEMO_PASSWORD, load_demo
+
+REP = "zhangwei"
+MANAGER = "wangjg"
+
+
+@pytest.fixture
+def demo(transactional_db):
+    """The demo organisation, committed so that the live server sees it."""
+    return load_demo()
+
+
+def dashboard_count(page) -> int:
+    return int(page.get_by_test_id("account-count").inner_text().replace(",", ""))
+
+
+def html_lang(page) -> str:
+    return page.locator("html").get_attribute("lang")
+
+
+def switch_language(page, label: str) -> None:
+    with page.expect_navigation():
+        page.locator("nav form button[name=language]", has_text=label).click()
+
+
+def assert_assets_work(page) -> None:
+    """Bootstrap's CSS and JS and htmx were served by the app and are running."""
+    assert page.evaluate("typeof window.htmx") == "object"
+    assert page.evaluate("typeof window.bootstrap") == "object"
+    display = page.evaluate("getComputedStyle(document.querySelector('.navbar')).display")
+    assert display == "flex"
+
+
+def test_rep_sees_own_scope_and_switches_language(page, demo, login, screenshot, live_server):
+    """A rep logs in through the form, sees exactly the accounts the access gate gives
+    them, and the 中文/English buttons switch the page's language (and are remembered)."""
+    rep = User.objects.get(username=REP)
+    expected = Account.objects.visible_to(rep).count()
+    assert 0 < expected < Account.objects.count()
+
+    login(page, REP, DEMO_PASSWORD)
+    assert page.url == f"{live_server.url}/"
+    assert_assets_work(page)
+    assert dashboard_count(page) == expected
+    assert html_lang(page) == "zh-hans"
+    screenshot(page, "dashboard-rep-zh.png")
+
+    switch_language(page, "English")
+    assert html_lang(page) == "en"
+    nav = page.locator("#mainnav")
+    assert nav.get_by_role("link", name="Accounts").is_visible()
+    assert dashboard_count(page) == expected
+    screenshot(page, "dashboard-rep-en.png")
+    rep.refresh_from_db()
+    assert rep.language == "en"
+
+    switch_language(page, "中文")
+    assert html_lang(page) == "zh-hans"
+    rep.refresh_from_db()
+    assert rep.language == "zh-hans"
+
+
+def test_manager_sees_team_scope(page, demo, login, screenshot):
+    """A manager's dashboard counts the accounts of the whole team subtree: exactly what
+    the access gate gives them, and more than any one of their reps sees."""
+    manager = User.objects.get(username=MANAGER)
+    rep = User.objects.get(username=REP)
+    expected = Account.objects.visible_to(manager).count()
+    assert expected > Account.objects.visible_to(rep).count()
+
+    login(page, MANAGER, DEMO_PASSWORD)
+    assert dashboard_count(page) == expected
+    assert html_lang(page) == "zh-hans"
+    screenshot(page, "dashboard-manager-zh.png")
+
+    switch_language(page, "English")
+    assert html_lang(page) == "en"
+    assert page.locator("#mainnav").get_by_role("link", name="Accounts").is_visible()
+    assert dashboard_count(page) == expected
+    screenshot(page, "dashboard-manager-en.png")
+
+
+def test_phone_layout_collapses_menu(phone_page, demo, login, screenshot):
+    """On a phone the main menu is folded behind the toggler, and Bootstrap's script
+    unfolds it: the layout is responsive and the vendored JS runs."""
+    login(phone_page, REP, DEMO_PASSWORD)
+    assert_assets_work(phone_page)
+    accounts_link = phone_page.locator("#mainnav a[href='/customers/']")
+    assert accounts_link.count() == 1
+    assert not accounts_link.is_visible()
+    screenshot(phone_page, "dashboard-rep-phone.png")
+
+    phone_page.locator(".navbar-toggler").click()
+    accounts_link.wait_for(state="visible")
+    width = phone_page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page scrolls sideways on a phone ({width}px wide)"
+
+
+def test_wrong_password_shows_error(page, demo, login):
+    """A wrong password keeps you on the login form with an error, and logs nobody in."""
+    login(page, REP, "not-the-password")
+    assert re.search(r"/login/", page.url)
+    alert = page.locator("form .alert-danger")
+    assert alert.is_visible()
+    assert alert.inner_text().strip()
+    assert page.locator("#id_username").input_value() == REP
+
+    page.goto("/")
+    assert "/login/" in page.url
+
+
+def test_logout(page, demo, login, live_server):
+    """Logging out from the user menu ends the session: the dashboard asks to log in."""
+    login(page, REP, DEMO_PASSWORD)
+    assert page.url == f"{live_server.url}/"
+
+    page.get_by_test_id("user-menu").click()
+    logout = page.locator("form[action='/logout/'] button[type=submit]")
+    with page.expect_navigation():
+        logout.click()
+    assert "/login/" in page.url
+
+    page.goto("/")
+    assert "/login/" in page.url
+    assert page.locator("#id_password").is_visible()
