@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from loudou.org.models import assignable_owners
+from loudou.org.models import User, assignable_owners
 from loudou.web.forms import BootstrapMixin
 
 from .models import Account, Contact
@@ -21,7 +21,12 @@ class AccountForm(BootstrapMixin, forms.ModelForm):
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = assignable_owners(actor)
+        owners = assignable_owners(actor)
+        if self.instance.owner_id:
+            # Keeping the current owner is not an assignment: a collaborator or manager
+            # who edits the account must not be forced to take it over or hand it on.
+            owners = owners | User.objects.filter(pk=self.instance.owner_id)
+        self.fields["owner"].queryset = owners
         self.fields["owner"].required = True
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
