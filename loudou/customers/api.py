@@ -10,7 +10,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from loudou.core.exceptions import ValidationFailed
-from loudou.org.models import Region, assignable_owners
+from loudou.org.models import Region, User, assignable_owners
 
 from . import services
 from .filters import AccountFilter, ContactFilter
@@ -128,8 +128,9 @@ class ContactOut(Schema):
     version: int
 
 
-def _account_data(request, payload: dict) -> dict:
-    """Resolve ids in an account payload to objects the caller may use."""
+def _account_data(request, payload: dict, *, current_owner_id=None) -> dict:
+    """Resolve ids in an account payload to objects the caller may use. Echoing the
+    current owner back is not an assignment, so it is always accepted."""
     data = dict(payload)
     if "region_id" in data:
         region_id = data.pop("region_id")
@@ -143,7 +144,10 @@ def _account_data(request, payload: dict) -> dict:
         if owner_id is None:
             data["owner"] = request.auth
         else:
-            owner = assignable_owners(request.auth).filter(pk=owner_id).first()
+            owners = assignable_owners(request.auth)
+            if owner_id == current_owner_id:
+                owners = User.objects.all()
+            owner = owners.filter(pk=owner_id).first()
             if owner is None:
                 raise ValidationFailed(
                     _("You cannot give this record to that user."), field="owner_id"
@@ -174,7 +178,7 @@ def update_account(request, account_id: int, payload: AccountPatch):
     account = get_object_or_404(Account.objects.visible_to(request.auth), pk=account_id)
     data = payload.dict(exclude_unset=True)
     version = data.pop("version")
-    data = _account_data(request, data)
+    data = _account_data(request, data, current_owner_id=account.owner_id)
     return services.update_account(account, actor=request.auth, version=version, **data)
 
 

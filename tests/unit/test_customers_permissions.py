@@ -179,3 +179,33 @@ class TestOwnerAssignment:
         )
         assert response.status_code == 302
         assert Account.objects.get().owner == getattr(org, owner)
+
+    def test_collaborator_may_echo_current_owner(self, client, org, bearer):
+        """A colleague the account is shared with may PATCH it sending its owner back."""
+        account = services.create_account(
+            actor=org.east_rep, name="Hengxin", shared_with=[org.east_rep2]
+        )
+        response = client.patch(
+            f"/api/v1/accounts/{account.pk}",
+            {"version": 1, "owner_id": org.east_rep.pk, "industry": "Software"},
+            content_type="application/json",
+            headers=bearer(org.east_rep2),
+        )
+        assert response.status_code == 200
+        account.refresh_from_db()
+        assert (account.owner, account.industry, account.version) == (org.east_rep, "Software", 2)
+
+    def test_collaborator_cannot_hand_account_on(self, client, org, bearer):
+        """A colleague the account is shared with cannot give it to a third person."""
+        account = services.create_account(
+            actor=org.east_rep, name="Hengxin", shared_with=[org.east_rep2]
+        )
+        response = client.patch(
+            f"/api/v1/accounts/{account.pk}",
+            {"version": 1, "owner_id": org.sub_rep.pk},
+            content_type="application/json",
+            headers=bearer(org.east_rep2),
+        )
+        assert response.status_code == 422
+        account.refresh_from_db()
+        assert (account.owner, account.version) == (org.east_rep, 1)
