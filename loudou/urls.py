@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("loudou.web.urls")),
     path("org/", include("loudou.org.urls")),
     path("customers/", include("loudou.customers.urls")),
+    path("pipeline/", include("loudou.pipeline.urls")),
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

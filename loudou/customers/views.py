@@ -10,6 +10,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from loudou.core.exceptions import ServiceError
 from loudou.org.models import Region
+from loudou.pipeline.queries import opportunities_of_account
 
 from . import services
 from .choices import Grade, Segment
@@ -84,6 +85,7 @@ def account_detail(request, pk):
             "nav": "accounts",
             "account": account,
             "contacts": account.contacts.all(),
+            "opportunities": opportunities_of_account(request.user, account),
             "shared_with": account.shared_with.all(),
         },
     )

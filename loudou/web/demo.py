@@ -9,10 +9,11 @@ import random
 from datetime import date, timedelta
 
 from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
 
 DEMO_PASSWORD = "loudou-demo"
 DEMO_SEED = 20261122
-TODAY_ANCHOR = date(2026, 11, 22)  # hire dates are spread over the two years before this
 
 ORG = {
     "regions": {"华东区": ["上海", "江苏", "浙江"], "华南区": ["广东", "福建"]},
@@ -68,7 +69,7 @@ def load_org(rng: random.Random, ctx: dict) -> None:
         teams[name] = Team.objects.create(name=name, parent=teams.get(parent))
 
     def hired() -> date:
-        return TODAY_ANCHOR - timedelta(days=rng.randint(30, 730))
+        return timezone.localdate() - timedelta(days=rng.randint(30, 730))
 
     username, name = ORG["admin"]
     users = {username: create_user(username, password=DEMO_PASSWORD, name=name, role=Role.ADMIN)}
@@ -94,7 +95,7 @@ def load_accounts(rng: random.Random, ctx: dict) -> None:
     accounts = []
     used = set()
     for rep in ctx["reps"]:
-        for _ in range(rng.randint(4, 7)):
+        for _ in range(25):
             while True:
                 core, (trade, industry) = rng.choice(COMPANY_CORE), rng.choice(COMPANY_TRADE)
                 name = f"{rep.region.name}{core}{trade}有限公司"
@@ -127,7 +128,11 @@ def load_accounts(rng: random.Random, ctx: dict) -> None:
     ctx["accounts"] = accounts
 
 
-DEMO_STEPS = [load_org, load_accounts]
+DEMO_STEPS = [
+    "loudou.web.demo.load_org",
+    "loudou.web.demo.load_accounts",
+    "loudou.pipeline.demo.load_pipelines",
+]
 
 
 def demo_exists() -> bool:
@@ -141,8 +146,8 @@ def load_demo() -> dict:
     """Load the whole demo in one transaction (all or nothing)."""
     rng = random.Random(DEMO_SEED)
     ctx: dict = {}
-    for step in DEMO_STEPS:
-        step(rng, ctx)
+    for path in DEMO_STEPS:
+        import_string(path)(rng, ctx)
     return ctx
 
 
