@@ -251,8 +251,12 @@ class Opportunity(OwnedModel, VersionedModel):
 
     @property
     def is_stale(self) -> bool:
+        """The same test as ``Opportunity.objects.stale()``: more than the stage's limit
+        since entering it (not whole days, which would leave a day where they disagree)."""
         limit = self.stage.stale_after_days
-        return self.is_open and limit is not None and self.days_in_stage() > limit
+        if not self.is_open or limit is None:
+            return False
+        return self.stage_entered_at < timezone.now() - timedelta(days=limit)
 
     def ticked(self, stage) -> list[str]:
         return list(self.checklist_done.get(str(stage.pk), []))

@@ -73,6 +73,25 @@ def ensure_lost_reasons() -> None:
         )
 
 
+PIPELINE_FIELDS = {"name", "name_en", "product_line", "checklist_mode", "learn_win_rates",
+                   "is_archived"}  # fmt: skip
+
+
+@transaction.atomic
+def update_pipeline(pipeline: Pipeline, **fields) -> Pipeline:
+    """Change a pipeline's name, product line, checklist mode or learning switch, or
+    archive it. Its stages change through the stage services."""
+    locked = Pipeline.objects.select_for_update().get(pk=pipeline.pk)
+    unknown = set(fields) - PIPELINE_FIELDS
+    if unknown:
+        raise ValidationFailed(_("These fields cannot be changed: %s") % ", ".join(sorted(unknown)))
+    for key, value in fields.items():
+        setattr(locked, key, value)
+    locked.full_clean()
+    locked.save()
+    return locked
+
+
 @transaction.atomic
 def update_stage(stage: Stage, **fields) -> Stage:
     """Change a stage. A new default win rate reaches the open opportunities in the stage
@@ -99,6 +118,9 @@ def add_stage(pipeline: Pipeline, *, name, name_en="", after: Stage | None = Non
     """Insert an open stage after ``after`` (default: after the last open stage)."""
     stages = list(pipeline.stages.select_for_update().order_by("position", "pk"))
     open_stages = [s for s in stages if s.kind == StageKind.OPEN]
+    if after is not None and after not in open_stages:
+        # After a terminal (or another pipeline's) stage the order would make no sense.
+        raise ValidationFailed(_("Choose an open stage of this pipeline."), field="after")
     anchor = after or (open_stages[-1] if open_stages else None)
     index = stages.index(anchor) + 1 if anchor else 0
     stage = Stage(pipeline=pipeline, name=name, name_en=name_en, **fields)
@@ -410,7 +432,8 @@ def reopen_opportunity(opp: Opportunity, *, actor, version=None, when=None, note
 
 
 def tick_checklist(opp: Opportunity, items: list[str], *, actor, version=None) -> Opportunity:
-    """Tick (and only tick) items of the current stage's checklist."""
+    """Save which items of the current stage's checklist are ticked: exactly ``items``,
+    as a checklist form sends them (an item left out is unticked). Never moves."""
     with transaction.atomic():
         locked = _lock(opp, version)
         unknown = [t for t in items if t not in locked.stage.checklist]
