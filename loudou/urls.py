@@ -1,7 +1,7 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from loudou.api.router import api
+from loudou.api.router import api, unknown_endpoint
 
 admin.site.site_header = "Loudou 漏斗"
 admin.site.site_title = "Loudou"
@@ -12,6 +12,7 @@ urlpatterns = [
     path("customers/", include("loudou.customers.urls")),
     path("pipeline/", include("loudou.pipeline.urls")),
     path("api/", api.urls),
+    re_path(r"^api/(?P<path>.*)$", unknown_endpoint),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]

@@ -7,7 +7,7 @@ conflict, 422 for invalid input. Domain routers are added in :func:`build_api`.
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -80,3 +80,8 @@ def build_api() -> NinjaAPI:
 
 
 api = build_api()
+
+
+def unknown_endpoint(request, path=""):
+    """Anything under /api/ that no endpoint matches: a 404 in JSON like every API error."""
+    return JsonResponse({"detail": _("Not found."), "code": "not_found"}, status=404)

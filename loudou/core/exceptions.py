@@ -8,11 +8,14 @@ class ServiceError(Exception):
 
     status = 400
     default_message = _("The action was refused.")
+    # The API's ``code`` unless the raiser names a more precise one; the same words the
+    # router uses for the same statuses (invalid, forbidden...), so clients need one list.
+    default_code = "refused"
 
     def __init__(self, message=None, *, field=None, code=None):
         self.message = str(message or self.default_message)
         self.field = field
-        self.code = code or self.__class__.__name__
+        self.code = code or self.default_code
         super().__init__(self.message)
 
 
@@ -21,6 +24,7 @@ class ValidationFailed(ServiceError):
 
     status = 422
     default_message = _("The data is not valid.")
+    default_code = "invalid"
 
 
 class Conflict(ServiceError):
@@ -28,6 +32,7 @@ class Conflict(ServiceError):
 
     status = 409
     default_message = _("Someone else changed this record; reload it and try again.")
+    default_code = "conflict"
 
 
 class NotPermitted(ServiceError):
@@ -35,3 +40,4 @@ class NotPermitted(ServiceError):
 
     status = 403
     default_message = _("You are not allowed to do this.")
+    default_code = "forbidden"
