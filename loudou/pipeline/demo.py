@@ -43,7 +43,7 @@ def load_pipelines(rng: random.Random, ctx: dict) -> None:
     reasons = list(LostReason.objects.all())
     now = timezone.now()
     accounts = ctx["accounts"]
-    for index in range(600):
+    for index in range(ctx.get("opportunities", 600)):
         account = accounts[index % len(accounts)] if index < len(accounts) else rng.choice(accounts)
         pipeline = dcba if rng.random() < 0.6 else classic
         created = now - timedelta(days=365 * rng.random() ** 1.6, minutes=rng.randint(0, 600))

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,6 +23,11 @@ from loudou.customers.models import Account
 from .choices import ChangeKind, ChecklistMode, StageKind, Status
 from .models import LostReason, Opportunity, Pipeline, Stage, StageChange
 from .templates import DEFAULT_LOST_REASONS, LOST, TEMPLATES, WON
+
+# Relations the services receive as model instances the caller already looked up (and
+# scoped); validating them again would cost one query each.
+TRUSTED_RELATIONS = ["account", "pipeline", "stage", "furthest_stage", "owner", "created_by",
+                     "product_line", "lost_reason"]  # fmt: skip
 
 OPPORTUNITY_FIELDS = {
     "name", "account", "amount", "currency", "expected_close_date", "product_line",
@@ -40,9 +45,11 @@ def create_pipeline_from_template(template: str, *, name=None, name_en=None, **f
         raise ValidationFailed(_("Unknown template."), field="template")
     spec = TEMPLATES[template]
     position = (Pipeline.objects.aggregate(m=Max("position"))["m"] or 0) + 1
+    if not name:  # the template's own names, in both languages
+        name, name_en = spec["name"][0], name_en or spec["name"][1]
     pipeline = Pipeline.objects.create(
-        name=name or spec["name"][0],
-        name_en=spec["name"][1] if name_en is None else name_en,
+        name=name,
+        name_en=name_en or "",
         template=template,
         position=position,
         **fields,
@@ -260,7 +267,7 @@ def create_opportunity(
         opp.probability, opp.probability_manual = Decimal(probability), True
     else:
         opp.probability = stage.default_probability
-    opp.full_clean(exclude=["furthest_stage"])
+    opp.full_clean(exclude=TRUSTED_RELATIONS)
     opp.save()
     if when != opp.created_at:  # imports and the demo create opportunities in the past
         Opportunity.objects.filter(pk=opp.pk).update(created_at=when)
@@ -300,7 +307,7 @@ def update_opportunity(
         _follow_default(locked)
     elif probability is not None:
         locked.probability, locked.probability_manual = Decimal(probability), True
-    locked.full_clean(exclude=["furthest_stage"])
+    locked.full_clean(exclude=TRUSTED_RELATIONS)
     locked.version += 1
     locked.save()
     if contacts is not None:
@@ -453,20 +460,19 @@ def refresh_account_grade(account_id: int) -> str:
     """Grade = the furthest D/C/B/A stage among the account's open opportunities in a
     D/C/B/A pipeline, else 成交 (won) if it has a won deal, else none (DOMAIN §4)."""
     grade_codes = ["D", "C", "B", "A"]
-    open_codes = (
-        Opportunity.objects.filter(
-            account_id=account_id,
-            status=Status.OPEN,
-            pipeline__template="dcba",
-            stage__code__in=grade_codes,
-        )  # fmt: skip
-        .values_list("stage__code", flat=True)
+    rows = (
+        Opportunity.objects.filter(account_id=account_id)
+        .filter(
+            Q(status=Status.OPEN, pipeline__template="dcba", stage__code__in=grade_codes)
+            | Q(status=Status.WON)
+        )
+        .values_list("status", "stage__code")
         .distinct()
     )
-    codes = set(open_codes)
+    codes = {code for status, code in rows if status == Status.OPEN}
     if codes:
         grade = max(codes, key=grade_codes.index)
-    elif Opportunity.objects.filter(account_id=account_id, status=Status.WON).exists():
+    elif rows:
         grade = Grade.WON
     else:
         grade = Grade.NONE

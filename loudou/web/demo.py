@@ -142,10 +142,11 @@ def demo_exists() -> bool:
 
 
 @transaction.atomic
-def load_demo() -> dict:
-    """Load the whole demo in one transaction (all or nothing)."""
+def load_demo(*, opportunities: int = 600) -> dict:
+    """Load the whole demo in one transaction (all or nothing). Tests pass a smaller
+    ``opportunities`` to keep the same organisation with less history."""
     rng = random.Random(DEMO_SEED)
-    ctx: dict = {}
+    ctx: dict = {"opportunities": opportunities}
     for path in DEMO_STEPS:
         import_string(path)(rng, ctx)
     return ctx

@@ -20,6 +20,7 @@ class Command(BaseCommand):
         elif demo_exists():
             self.stdout.write("The demo data is already loaded; nothing to do (--reset reloads).")
             return
+        self.stdout.write("Loading the demo organisation and a year of sales history (~20 s)…")
         load_demo()
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.stdout.write(f"Logins (password {DEMO_PASSWORD}):")
