@@ -73,9 +73,11 @@ def build_api() -> NinjaAPI:
 
     from loudou.customers.api import router as customers_router
     from loudou.org.api import router as org_router
+    from loudou.pipeline.api import router as pipeline_router
 
     api.add_router("/v1/", org_router)
     api.add_router("/v1/", customers_router)
+    api.add_router("/v1/", pipeline_router)
     return api
 
 
