@@ -2,7 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from loudou.customers.models import Account, Contact
-from loudou.org.models import assignable_owners
+from loudou.org.models import User, assignable_owners
 from loudou.web.forms import BootstrapMixin
 
 from .choices import StageKind
@@ -36,10 +36,16 @@ class OpportunityForm(BootstrapMixin, forms.ModelForm):
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
         accounts = Account.objects.visible_to(actor)
+        owners = assignable_owners(actor)
+        if self.instance.pk:
+            # Keeping the current account and owner is not a choice the editor makes: a
+            # collaborator may edit a deal whose account or owner is outside their scope.
+            accounts = accounts | Account.objects.filter(pk=self.instance.account_id)
+            owners = owners | User.objects.filter(pk=self.instance.owner_id)
         self.fields["account"].queryset = accounts
         self.fields["contacts"].queryset = Contact.objects.filter(account__in=accounts.values("pk"))
         self.fields["contacts"].required = False
-        self.fields["owner"].queryset = assignable_owners(actor)
+        self.fields["owner"].queryset = owners
         self.fields["owner"].required = True
         self.fields["pipeline"].queryset = Pipeline.objects.filter(is_archived=False)
         stages = Stage.objects.filter(kind=StageKind.OPEN, is_archived=False).select_related(

@@ -1,15 +1,14 @@
 """Read-side queries of the pipeline pages and API: totals are computed by the database."""
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Sum, When
+from django.db.models import Case, Count, Sum, When
+
+from loudou.core.db import Cents
 
 from .choices import Status
 from .models import Opportunity
 
-WEIGHTED = ExpressionWrapper(
-    F("amount") * F("probability") / 100, output_field=DecimalField(max_digits=20, decimal_places=4)
-)
 CENT = Decimal("0.01")
 
 
@@ -19,19 +18,29 @@ def open_in_pipeline(user, pipeline):
 
 
 def stage_totals(qs) -> dict[int, dict]:
-    """Count, amount and weighted amount per stage, in one GROUP BY query."""
+    """Count, amount and weighted amount per stage, exact to the cent.
+
+    The database groups by stage and probability and sums whole cents; the few rows that
+    come back (stages × distinct probabilities) are weighted here in Decimal. So SQLite,
+    which stores decimals as floats, gives the same cents as PostgreSQL.
+    """
     rows = (
         qs.order_by()
-        .values("stage_id")
-        .annotate(n=Count("pk"), sum_amount=Sum("amount"), sum_weighted=Sum(WEIGHTED))
+        .values("stage_id", "probability")
+        .annotate(n=Count("pk"), cents=Sum(Cents("amount")))
     )
-    totals = {}
+    totals: dict[int, dict] = {}
     for row in rows:
-        totals[row["stage_id"]] = {
-            "count": row["n"],
-            "amount": Decimal(row["sum_amount"] or 0).quantize(CENT),
-            "weighted": Decimal(row["sum_weighted"] or 0).quantize(CENT),
-        }
+        total = totals.setdefault(
+            row["stage_id"], {"count": 0, "amount": Decimal(0), "weighted": Decimal(0)}
+        )
+        amount = Decimal(row["cents"] or 0) / 100
+        total["count"] += row["n"]
+        total["amount"] += amount
+        total["weighted"] += amount * Decimal(row["probability"]) / 100
+    for total in totals.values():
+        total["amount"] = total["amount"].quantize(CENT)
+        total["weighted"] = total["weighted"].quantize(CENT, rounding=ROUND_HALF_UP)
     return totals
 
 

@@ -60,6 +60,7 @@
   board.querySelectorAll(".board-cards").forEach((column) => {
     new Sortable(column, {
       group: "board",
+      forceFallback: true, // mouse and touch events: the same on phones, desktops and tests
       draggable: ".opp-card",
       animation: 150,
       ghostClass: "opp-ghost",

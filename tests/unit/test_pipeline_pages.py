@@ -1,0 +1,203 @@
+"""The pipeline pages: who sees which opportunity, forms that refuse bad input, actions
+that go through the services, and query counts that do not grow with the data."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from loudou.customers.services import create_account
+from loudou.pipeline import services
+from loudou.pipeline.models import LostReason, Opportunity, Pipeline, StageChange
+from tests.permissions import PermissionChecks
+
+
+@pytest.fixture
+def dcba(db):
+    services.ensure_lost_reasons()
+    return services.create_pipeline_from_template("dcba")
+
+
+def make_deals(owner, pipeline, count, *, account=None):
+    account = account or create_account(actor=owner, name=f"Account of {owner.username}")
+    stages = list(pipeline.open_stages())
+    deals = []
+    for i in range(count):
+        deal = services.create_opportunity(
+            actor=owner, pipeline=pipeline, account=account, name=f"Deal {i}",
+            amount=Decimal(1000 + i), stage=stages[i % len(stages)],
+        )  # fmt: skip
+        deals.append(deal)
+    return deals
+
+
+class TestOpportunityPermissions(PermissionChecks):
+    """An opportunity owned by east_rep, through its pages and endpoints."""
+
+    page_urls = (
+        "/pipeline/opportunities/{obj.pk}/",
+        "/pipeline/opportunities/{obj.pk}/edit/",
+    )
+    list_url = "/pipeline/opportunities/"
+    api_url = "/api/v1/opportunities/{obj.pk}"
+    api_list_url = "/api/v1/opportunities"
+
+    def make_object(self, org, owner):
+        pipeline = services.create_pipeline_from_template("classic")
+        return make_deals(owner, pipeline, 1)[0]
+
+    edit_url = "/pipeline/opportunities/{obj.pk}/edit/"
+
+    def edit_data(self, obj):
+        return {
+            "name": "Renamed deal",
+            "account": obj.account_id,
+            "amount": "1000",
+            "currency": "CNY",
+            "owner": obj.owner_id,
+            "version": obj.version,
+        }
+
+    def api_patch_data(self, obj):
+        return {"version": obj.version, "name": "Renamed deal"}
+
+
+class TestOpportunityPermissionsInSubteam(TestOpportunityPermissions):
+    """The same opportunity owned in the sub-team: its manager is the parent team's."""
+
+    owner = "sub_rep"
+    team_rep = "east_rep"
+
+
+def count_queries(client, url):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(captured)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/pipeline/board/{pipeline}/",
+        "/pipeline/board/{pipeline}/column/{stage}/",
+        "/pipeline/opportunities/",
+        "/pipeline/opportunities/{deal}/",
+        "/customers/{account}/",
+    ],
+)
+def test_page_queries_do_not_grow_with_data(client, org, dcba, url):
+    """The board, a board column, the list, an opportunity and its account page run the
+    same number of queries with 4 opportunities as with 40 (no N+1)."""
+    client.force_login(org.east_mgr)
+    account = create_account(actor=org.east_rep, name="恒信")
+    deals = make_deals(org.east_rep, dcba, 4, account=account)
+    first = dcba.open_stages().first()
+    fill = {"pipeline": dcba.pk, "stage": first.pk, "deal": deals[0].pk, "account": account.pk}
+    few = count_queries(client, url.format(**fill))
+    more = make_deals(org.east_rep, dcba, 36, account=account)
+    page_deal = deals[0]
+    for deal in more[1:6]:  # more history on the page's deal too
+        page_deal = services.move_opportunity(
+            page_deal, deal.stage, actor=org.east_rep, checklist=page_deal.stage.checklist
+        )
+    assert count_queries(client, url.format(**fill)) == few
+
+
+def test_board_totals_come_from_the_database(client, org, dcba):
+    """The board's column header shows count, amount and weighted amount of the open deals
+    the user may see, in that stage."""
+    first = dcba.open_stages().first()
+    make_deals(org.east_rep, dcba, 8)  # 2 per stage; first stage gets Deal 0 and Deal 4
+    make_deals(org.south_rep, dcba, 4)  # not visible to east_mgr
+    client.force_login(org.east_mgr)
+    response = client.get(f"/pipeline/board/{dcba.pk}/")
+    total = response.context["columns"][0][1]
+    assert total == {"count": 2, "amount": Decimal("2004.00"), "weighted": Decimal("200.40")}
+    assert first == response.context["columns"][0][0]
+
+
+def test_move_refused_on_detail_page_changes_nothing(client, org, dcba):
+    """Moving forward without the strict checklist shows the reason and changes nothing."""
+    deal = make_deals(org.east_rep, dcba, 1)[0]
+    second = list(dcba.open_stages())[1]
+    client.force_login(org.east_rep)
+    response = client.post(
+        f"/pipeline/opportunities/{deal.pk}/move/",
+        {"stage": second.pk, "version": deal.version},
+        follow=True,
+    )
+    assert deal.stage.checklist[0] in response.content.decode()
+    deal.refresh_from_db()
+    assert (deal.stage_id, deal.version) == (dcba.open_stages().first().pk, 1)
+    assert StageChange.objects.filter(opportunity=deal).count() == 1
+
+
+def test_stale_form_cannot_overwrite(client, org, dcba):
+    """An edit form opened before someone else saved shows a conflict and saves nothing."""
+    deal = make_deals(org.east_rep, dcba, 1)[0]
+    services.update_opportunity(deal, actor=org.east_rep, name="Changed by a colleague")
+    client.force_login(org.east_rep)
+    response = client.post(
+        f"/pipeline/opportunities/{deal.pk}/edit/",
+        {"name": "Mine", "account": deal.account_id, "amount": "5", "currency": "CNY",
+         "owner": org.east_rep.pk, "version": 1},
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert "version" in response.content.decode()
+    deal.refresh_from_db()
+    assert deal.name == "Changed by a colleague"
+
+
+def test_create_form_shows_field_errors(client, org, dcba):
+    """A new opportunity without a name or with a negative amount is not saved and the
+    form says which fields are wrong."""
+    account = create_account(actor=org.east_rep, name="恒信")
+    client.force_login(org.east_rep)
+    response = client.post(
+        "/pipeline/opportunities/new/",
+        {"name": "", "account": account.pk, "pipeline": dcba.pk,
+         "stage": dcba.open_stages().first().pk, "amount": "-5", "currency": "CNY",
+         "owner": org.east_rep.pk},
+    )  # fmt: skip
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert set(form.errors) == {"name", "amount"}
+    assert Opportunity.objects.count() == 0
+
+
+def test_lose_from_page_needs_a_reason(client, org, dcba):
+    """Closing as lost without a reason is refused; with one, the deal is lost in the
+    stage it was in."""
+    deal = make_deals(org.east_rep, dcba, 1)[0]
+    client.force_login(org.east_rep)
+    client.post(f"/pipeline/opportunities/{deal.pk}/lost/", {"version": 1})
+    deal.refresh_from_db()
+    assert deal.status == "open"
+    reason = LostReason.objects.first()
+    client.post(f"/pipeline/opportunities/{deal.pk}/lost/", {"version": 1, "reason": reason.pk})
+    deal.refresh_from_db()
+    assert (deal.status, deal.lost_reason, deal.stage.code) == ("lost", reason, "D")
+
+
+def test_pipeline_settings_are_admin_only(client, org, dcba):
+    """Only an admin may open the pipeline settings; a manager gets 403."""
+    client.force_login(org.east_mgr)
+    assert client.get("/pipeline/settings/").status_code == 403
+    client.force_login(org.admin)
+    assert client.get(f"/pipeline/settings/{dcba.pk}/").status_code == 200
+
+
+def test_admin_creates_pipeline_from_template(client, org):
+    """An admin creates a pipeline from the key-account template and gets its six stages."""
+    client.force_login(org.admin)
+    response = client.post(
+        "/pipeline/settings/new/",
+        {"template": "key_account", "name": "", "name_en": "", "checklist_mode": "strict"},
+    )
+    assert response.status_code == 302
+    pipeline = Pipeline.objects.get(template="key_account")
+    assert [s.name for s in pipeline.open_stages()] == [
+        "客户分析", "建立信任", "挖掘需求", "呈现价值", "赢取承诺", "回收账款",
+    ]  # fmt: skip
