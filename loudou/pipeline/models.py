@@ -229,7 +229,13 @@ class Opportunity(OwnedModel, VersionedModel):
             models.Index(fields=["pipeline", "status", "stage"]),
             models.Index(fields=["pipeline", "furthest_stage", "status"]),
             models.Index(fields=["owner", "status"]),
-            models.Index(fields=["stage", "status", "-amount"]),
+            # the board column's order: one index range scan, no sort, at any volume
+            models.Index(
+                fields=["stage", "status", "expected_close_date", "-amount", "id"],
+                name="opp_board_column_idx",
+            ),
+            # the list's default order (newest first) within a status
+            models.Index(fields=["status", "-created_at", "-id"], name="opp_status_newest_idx"),
         ]
 
     def __str__(self):

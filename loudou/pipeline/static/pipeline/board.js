@@ -8,6 +8,11 @@
   const loseModalEl = document.getElementById("lose-modal");
   const loseModal = loseModalEl ? new bootstrap.Modal(loseModalEl) : null;
   let pendingLose = null;
+  // ".../opportunities/0/move/" → the URL of an action on one card (the card carries its id).
+  const actionTemplate = board.dataset.actionUrl;
+  function actionUrl(card, action) {
+    return actionTemplate.replace("/0/move/", "/" + card.dataset.id + "/" + action + "/");
+  }
 
   function toast(message, kind) {
     const el = document.createElement("div");
@@ -69,9 +74,9 @@
         const card = evt.item;
         const kind = evt.to.dataset.stageKind;
         if (kind === "open") {
-          send(card, card.dataset.moveUrl, { stage: evt.to.dataset.stageId }, evt);
+          send(card, actionUrl(card, "move"), { stage: evt.to.dataset.stageId }, evt);
         } else if (kind === "won") {
-          send(card, card.dataset.winUrl, {}, evt);
+          send(card, actionUrl(card, "won"), {}, evt);
         } else if (kind === "lost" && loseModal) {
           pendingLose = { card: card, evt: evt };
           loseModalEl.querySelector("form").reset();
@@ -91,7 +96,7 @@
       const { card, evt } = pendingLose;
       pendingLose = null;
       loseModal.hide();
-      send(card, card.dataset.loseUrl, { reason: form.reason.value, note: form.note.value }, evt);
+      send(card, actionUrl(card, "lost"), { reason: form.reason.value, note: form.note.value }, evt);
     });
     loseModalEl.addEventListener("hidden.bs.modal", () => {
       if (pendingLose) {

@@ -1,0 +1,71 @@
+"""Shared plumbing for the benchmarks: a fresh database per run, in a subprocess.
+
+Each benchmark runs its measuring part in a child process whose LOUDOU_DATABASE_URL
+points at a new SQLite file or a throwaway PostgreSQL cluster (loudou.testing.pgcluster),
+so that Django's settings are read once per database. Benchmarks are not tests: they
+print figures, which docs/benchmarks.md records with the command that produced them.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def database(kind: str):
+    """Yield a LOUDOU_DATABASE_URL for an empty database of ``kind`` (sqlite|postgres)."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="loudou-bench-") as folder:
+            yield f"sqlite:///{folder}/bench.sqlite3"
+    elif kind == "postgres":
+        from loudou.testing.pgcluster import PgCluster
+
+        with PgCluster() as cluster:
+            yield cluster.create_database("bench")
+    else:
+        raise SystemExit(f"unknown database {kind!r}")
+
+
+def run_child(module: str, url: str, args: list[str]) -> int:
+    """Run ``python -m module args`` against the database at ``url``."""
+    env = {**os.environ, "LOUDOU_DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "loudou.settings"}
+    return subprocess.call([sys.executable, "-m", module, *args], cwd=ROOT, env=env)
+
+
+def setup_django():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loudou.settings")
+    import django
+
+    django.setup()
+
+
+def timed(fn, *, runs: int, warmup: int = 3) -> dict:
+    """Call ``fn`` ``warmup`` + ``runs`` times; return median and p95 in milliseconds."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
+    return {"median": statistics.median(samples), "p95": p95, "runs": runs}
+
+
+def migrate_and_generate(**options) -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    started = time.monotonic()
+    call_command("generate", **options)
+    print(f"  generated in {time.monotonic() - started:.1f} s", flush=True)

@@ -1,0 +1,299 @@
+"""A large, realistic, reproducible data set for benchmarks (``loudou generate``).
+
+Unlike the demo, which goes through the services one opportunity at a time, this writes
+in bulk: a sales organisation (regions, a team tree, managers and reps), accounts, two
+pipelines, and opportunities whose stage history is simulated with per-rep conversion
+rates and stage durations over several years. The rows are exactly what the services
+would write (one StageChange per transition, furthest stage maintained), so that every
+report reads them as real history. Same seed, same data.
+"""
+
+from __future__ import annotations
+
+import random
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib.auth.hashers import make_password
+from django.core.management.color import no_style
+from django.db import connection, transaction
+from django.utils import timezone
+
+from loudou.customers.models import Account
+from loudou.org.models import Region, Role, Team, User
+from loudou.pipeline import services
+from loudou.pipeline.models import LostReason, Opportunity, Pipeline, ProductLine, StageChange
+
+BATCH = 5_000
+REGIONS = {"华东区": ["上海", "江苏", "浙江"], "华南区": ["广东", "福建"],
+           "华北区": ["北京", "天津", "河北"], "西南区": ["四川", "重庆"]}  # fmt: skip
+INDUSTRIES = ["软件与信息服务", "装备制造", "医疗", "物流运输", "电子制造", "化工", "食品饮料",
+              "教育"]  # fmt: skip
+SOURCES = ["referral", "website", "exhibition", "cold_call", "advertising", "partner", "inbound"]
+ADVANCE = [0.55, 0.62, 0.68, 0.78, 0.8, 0.85]
+
+
+@dataclass
+class Generated:
+    users: int
+    accounts: int
+    opportunities: int
+    stage_changes: int
+    open: int
+
+
+@contextmanager
+def _explicit_timestamps(*models):
+    """Let bulk inserts keep the historical created/updated times they are given."""
+    fields = [
+        f for m in models for f in m._meta.concrete_fields if getattr(f, "auto_now_add", False)
+        or getattr(f, "auto_now", False)
+    ]  # fmt: skip
+    saved = [(f, f.auto_now, f.auto_now_add) for f in fields]
+    for f in fields:
+        f.auto_now = f.auto_now_add = False
+    try:
+        yield
+    finally:
+        for f, now, now_add in saved:
+            f.auto_now, f.auto_now_add = now, now_add
+
+
+def _adapter(field):
+    """How one value of ``field`` is handed to the database driver."""
+    ops = connection.ops
+    kind = field.get_internal_type()
+    if kind == "DateTimeField":
+        return ops.adapt_datetimefield_value
+    if kind == "DateField":
+        return ops.adapt_datefield_value
+    if kind == "JSONField":
+        return lambda value: field.get_db_prep_save(value, connection)
+    return None  # str, int, bool and Decimal go to both drivers as they are
+
+
+def insert_rows(model, rows: list[dict]) -> None:
+    """INSERT many rows with one executemany: the ORM's bulk_create spends most of its
+    time building model instances, which a generator of millions of rows cannot afford.
+    Columns a row leaves out get the field's default."""
+    if not rows:
+        return
+    fields = [
+        f for f in model._meta.concrete_fields if not (f.primary_key and f.attname not in rows[0])
+    ]
+    names = [f.attname for f in fields]
+    defaults = {f.attname: f.get_default() for f in fields}
+    adapters = [_adapter(f) for f in fields]
+    quote = connection.ops.quote_name
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+        quote(model._meta.db_table),
+        ", ".join(quote(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+    )
+    values = []
+    for row in rows:
+        record = []
+        for name, adapt in zip(names, adapters, strict=True):
+            value = row[name] if name in row else defaults[name]
+            record.append(adapt(value) if adapt and value is not None else value)
+        values.append(record)
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, values)
+
+
+def _next_id(model) -> int:
+    last = model.objects.order_by("-pk").values_list("pk", flat=True).first()
+    return (last or 0) + 1
+
+
+def _reset_sequences(*models) -> None:
+    statements = connection.ops.sequence_reset_sql(no_style(), list(models))
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+
+
+def build_org(rng: random.Random, reps: int, password_hash: str) -> list[User]:
+    """Regional departments, each with teams of about eight reps and a manager."""
+    regions = {}
+    for top, provinces in REGIONS.items():
+        parent = Region.objects.create(name=top)
+        regions[top] = [Region.objects.create(name=p, parent=parent) for p in provinces]
+    company = Team.objects.create(name="销售中心")
+    users = [User(username="admin", name="系统管理员", role=Role.ADMIN, is_staff=True,
+                  is_superuser=True, password=password_hash)]  # fmt: skip
+    rep_users = []
+    per_team = 8
+    team_count = max(1, (reps + per_team - 1) // per_team)
+    departments = {top: Team.objects.create(name=f"{top}销售部", parent=company) for top in REGIONS}
+    tops = list(REGIONS)
+    for t in range(team_count):
+        top = tops[t % len(tops)]
+        team = Team.objects.create(name=f"{top}{t // len(tops) + 1}组", parent=departments[top])
+        users.append(User(username=f"mgr{t:03d}", name=f"经理{t:03d}", role=Role.MANAGER,
+                          team=team, region=regions[top][0], password=password_hash))  # fmt: skip
+        for r in range(per_team):
+            n = t * per_team + r
+            if n >= reps:
+                break
+            rep_users.append(User(
+                username=f"rep{n:04d}", name=f"销售{n:04d}", role=Role.REP, team=team,
+                region=rng.choice(regions[top]), password=password_hash,
+                hire_date=timezone.localdate() - timedelta(days=rng.randint(30, 1500)),
+            ))  # fmt: skip
+    for top, dept in departments.items():
+        users.append(User(username=f"dir_{len(users)}", name=f"{top}总监", role=Role.MANAGER,
+                          team=dept, region=regions[top][0], password=password_hash))  # fmt: skip
+    User.objects.bulk_create(users + rep_users, batch_size=BATCH)
+    return list(User.objects.filter(role=Role.REP).select_related("region"))
+
+
+def generate(
+    *, opportunities: int, seed: int = 1, years: int = 3, reps: int | None = None,
+    open_share: float | None = None, progress=None,
+) -> Generated:  # fmt: skip
+    """Write the data set into an empty database. ``open_share`` forces that share of
+    opportunities to be open today (for board benchmarks); by default the simulated
+    history decides."""
+    rng = random.Random(seed)
+    now = timezone.now()
+    reps = reps or max(8, min(400, opportunities // 2_500))
+    password_hash = make_password("loudou-bench")
+    with transaction.atomic():
+        rep_users = build_org(rng, reps, password_hash)
+        cloud = ProductLine.objects.create(code="cloud", name="云平台", name_en="Cloud platform")
+        hardware = ProductLine.objects.create(code="hw", name="智能硬件", name_en="Hardware")
+        services.ensure_lost_reasons()
+        pipelines = [
+            services.create_pipeline_from_template("dcba", product_line=cloud),
+            services.create_pipeline_from_template(
+                "classic", product_line=hardware, checklist_mode="advisory"
+            ),
+        ]
+    stages = {p.pk: list(p.open_stages()) for p in pipelines}
+    terminals = {p.pk: (p.terminal("won"), p.terminal("lost")) for p in pipelines}
+    reasons = list(LostReason.objects.values_list("pk", flat=True))
+    skill = {u.pk: (rng.uniform(0.8, 1.15), rng.choice([None, 0, 1, 2])) for u in rep_users}
+
+    # Accounts: about one per three opportunities, owned by reps.
+    account_count = max(1, opportunities // 3)
+    account_ids = []
+    next_account = _next_id(Account)
+    with _explicit_timestamps(Account), transaction.atomic():
+        batch = []
+        for i in range(account_count):
+            owner = rep_users[i % len(rep_users)]
+            batch.append(Account(
+                id=next_account + i, name=f"{owner.region.name}客户{i:07d}有限公司",
+                industry=rng.choice(INDUSTRIES), region_id=owner.region_id,
+                source=rng.choice(SOURCES), owner_id=owner.pk, created_by_id=owner.pk,
+                created_at=now - timedelta(days=365 * years), updated_at=now,
+            ))  # fmt: skip
+            account_ids.append((next_account + i, owner.pk))
+            if len(batch) == BATCH:
+                Account.objects.bulk_create(batch)
+                batch = []
+        Account.objects.bulk_create(batch)
+
+    next_opp = _next_id(Opportunity)
+    opp_batch, change_batch = [], []
+    counts = {"changes": 0, "open": 0}
+    span = timedelta(days=365 * years).total_seconds()
+
+    def flush():
+        with transaction.atomic():
+            insert_rows(Opportunity, opp_batch)
+            insert_rows(StageChange, change_batch)
+        opp_batch.clear()
+        change_batch.clear()
+
+    for i in range(opportunities):
+        account_id, owner_id = account_ids[rng.randrange(len(account_ids))]
+        pipeline = pipelines[0] if rng.random() < 0.6 else pipelines[1]
+        path = stages[pipeline.pk]
+        won_stage, lost_stage = terminals[pipeline.pk]
+        factor, weak = skill[owner_id]
+        force_open = open_share is not None and rng.random() < open_share
+        created = now - timedelta(seconds=span * rng.random() ** 1.3)
+        amount = Decimal(int(60_000 * rng.lognormvariate(0, 0.8)) // 100 * 100)
+        opp_id = next_opp + i
+        when, index, furthest, status = created, 0, 0, "open"
+        changes = [("created", None, path[0], created)]
+        lost_reason = closed_at = None
+        while True:
+            stay = timedelta(days=rng.expovariate(1 / 18) + 0.5)
+            if when + stay > now or (force_open and rng.random() < 0.35):
+                break
+            when += stay
+            chance = ADVANCE[index] * factor * (0.6 if index == weak else 1.0)
+            roll = rng.random()
+            if roll < min(chance, 0.95):
+                if index == len(path) - 1:
+                    if force_open:
+                        break
+                    status, closed_at = "won", when
+                    changes.append(("won", path[index], won_stage, when))
+                    break
+                step = 2 if rng.random() < 0.05 and index + 2 < len(path) else 1
+                changes.append(("moved", path[index], path[index + step], when))
+                index += step
+                furthest = max(furthest, index)
+            elif roll < min(chance, 0.95) + 0.04 and index > 0:
+                changes.append(("moved", path[index], path[index - 1], when))
+                index -= 1
+            else:
+                if force_open:
+                    break
+                status, closed_at, lost_reason = "lost", when, rng.choice(reasons)
+                changes.append(("lost", path[index], lost_stage, when))
+                break
+        stage = won_stage if status == "won" else path[index]
+        probability = {"won": Decimal(100), "lost": Decimal(0)}.get(
+            status, path[index].default_probability
+        )
+        last_change = changes[-1][3]
+        opp_batch.append(dict(
+            id=opp_id, name=f"商机{opp_id:08d}", account_id=account_id, owner_id=owner_id,
+            created_by_id=owner_id, pipeline_id=pipeline.pk, stage_id=stage.pk,
+            furthest_stage_id=path[furthest].pk, status=status, amount=amount,
+            currency="CNY", probability=probability, product_line_id=pipeline.product_line_id,
+            source=rng.choice(SOURCES), stage_entered_at=last_change, closed_at=closed_at,
+            lost_reason_id=lost_reason, created_at=created, updated_at=last_change,
+            expected_close_date=(now + timedelta(days=rng.randint(-20, 120))).date()
+            if status == "open" else closed_at.date(),
+        ))  # fmt: skip
+        counts["open"] += status == "open"
+        for kind, from_stage, to_stage, at in changes:
+            change_batch.append(dict(
+                opportunity_id=opp_id, kind=kind, from_stage_id=from_stage and from_stage.pk,
+                to_stage_id=to_stage.pk,
+                changed_at=at, changed_by_id=owner_id, amount=amount,
+                probability=to_stage.default_probability if kind != "lost" else Decimal(0),
+            ))  # fmt: skip
+        counts["changes"] += len(changes)
+        if len(opp_batch) >= BATCH:
+            flush()
+            if progress:
+                progress(i + 1, opportunities)
+    flush()
+    _reset_sequences(Account, Opportunity, StageChange, User)
+    _refresh_grades()
+    return Generated(
+        users=User.objects.count(), accounts=account_count, opportunities=opportunities,
+        stage_changes=counts["changes"], open=counts["open"],
+    )  # fmt: skip
+
+
+def _refresh_grades() -> None:
+    """Account grades in bulk: one UPDATE per grade, from the D/C/B/A pipeline."""
+    dcba = Pipeline.objects.filter(template="dcba").first()
+    if dcba is None:
+        return
+    won_accounts = Opportunity.objects.filter(status="won").values("account_id")
+    Account.objects.filter(pk__in=won_accounts).update(grade="won")
+    for stage in dcba.open_stages():  # later stages overwrite earlier ones
+        if stage.code in {"D", "C", "B", "A"}:
+            holders = Opportunity.objects.filter(status="open", stage=stage).values("account_id")
+            Account.objects.filter(pk__in=holders).update(grade=stage.code)
