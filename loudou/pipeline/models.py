@@ -294,6 +294,9 @@ class StageChange(models.Model):
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     probability = models.DecimalField(max_digits=5, decimal_places=2)
     note = models.CharField(max_length=300, blank=True)
+    stay_seconds = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="How long the opportunity had been in from_stage."
+    )
 
     class Meta:
         verbose_name = _("stage change")

@@ -189,11 +189,18 @@ def archive_stage(stage: Stage) -> None:
 # --- opportunities --------------------------------------------------------------------
 
 
-def _record(opp, kind, from_stage, to_stage, actor, when=None, note=""):
+def _record(opp, kind, from_stage, to_stage, actor, when=None, note="", entered=None):
+    """Append one StageChange. ``entered`` is when the opportunity entered ``from_stage``:
+    the length of that stay is stored with the row, so time-in-stage statistics need no
+    window over the history."""
+    when = when or timezone.now()
+    stay = None
+    if entered is not None and from_stage is not None and from_stage.kind == StageKind.OPEN:
+        stay = max(int((when - entered).total_seconds()), 0)
     StageChange.objects.create(
         opportunity=opp, kind=kind, from_stage=from_stage, to_stage=to_stage,
-        changed_at=when or timezone.now(), changed_by=actor, amount=opp.amount,
-        probability=opp.probability, note=note,
+        changed_at=when, changed_by=actor, amount=opp.amount, probability=opp.probability,
+        note=note, stay_seconds=stay,
     )  # fmt: skip
 
 
@@ -346,7 +353,7 @@ def move_opportunity(
     forward = (stage.position, stage.pk) > (locked.stage.position, locked.stage.pk)
     if forward:
         _check_checklist(locked, checklist)
-    previous = locked.stage
+    previous, entered = locked.stage, locked.stage_entered_at
     locked.stage = stage
     if (stage.position, stage.pk) > (
         locked.furthest_stage.position,
@@ -357,7 +364,7 @@ def move_opportunity(
     _follow_default(locked)
     _save(locked, ["stage", "furthest_stage", "stage_entered_at", "probability",
                    "checklist_done"])  # fmt: skip
-    _record(locked, ChangeKind.MOVED, previous, stage, actor, when, note)
+    _record(locked, ChangeKind.MOVED, previous, stage, actor, when, note, entered)
     refresh_account_grade(locked.account_id)
     return locked
 
@@ -372,14 +379,14 @@ def win_opportunity(opp: Opportunity, *, actor, version=None, checklist=(), when
     won = locked.pipeline.terminal(StageKind.WON)
     if won is None:
         raise ValidationFailed(_("This pipeline has no won stage."))
-    previous = locked.stage
+    previous, entered = locked.stage, locked.stage_entered_at
     when = when or timezone.now()
     locked.status, locked.stage, locked.closed_at = Status.WON, won, when
     locked.stage_entered_at = when
     locked.probability = Decimal(100)
     _save(locked, ["status", "stage", "closed_at", "stage_entered_at", "probability",
                    "checklist_done"])  # fmt: skip
-    _record(locked, ChangeKind.WON, previous, won, actor, when, note)
+    _record(locked, ChangeKind.WON, previous, won, actor, when, note, entered)
     refresh_account_grade(locked.account_id)
     return locked
 
@@ -404,7 +411,10 @@ def lose_opportunity(
     locked.lost_reason, locked.lost_note = reason, note
     locked.probability = Decimal(0)
     _save(locked, ["status", "closed_at", "lost_reason", "lost_note", "probability"])
-    _record(locked, ChangeKind.LOST, locked.stage, lost, actor, when, note or reason.name)
+    _record(
+        locked, ChangeKind.LOST, locked.stage, lost, actor, when, note or reason.name,
+        locked.stage_entered_at,
+    )  # fmt: skip
     refresh_account_grade(locked.account_id)
     return locked
 

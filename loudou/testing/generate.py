@@ -220,7 +220,8 @@ def generate(
         amount = Decimal(int(60_000 * rng.lognormvariate(0, 0.8)) // 100 * 100)
         opp_id = next_opp + i
         when, index, furthest, status = created, 0, 0, "open"
-        changes = [("created", None, path[0], created)]
+        changes = [("created", None, path[0], created, None)]
+        entered = created
         lost_reason = closed_at = None
         while True:
             stay = timedelta(days=rng.expovariate(1 / 18) + 0.5)
@@ -234,20 +235,22 @@ def generate(
                     if force_open:
                         break
                     status, closed_at = "won", when
-                    changes.append(("won", path[index], won_stage, when))
+                    changes.append(("won", path[index], won_stage, when, when - entered))
                     break
                 step = 2 if rng.random() < 0.05 and index + 2 < len(path) else 1
-                changes.append(("moved", path[index], path[index + step], when))
+                changes.append(("moved", path[index], path[index + step], when, when - entered))
                 index += step
+                entered = when
                 furthest = max(furthest, index)
             elif roll < min(chance, 0.95) + 0.04 and index > 0:
-                changes.append(("moved", path[index], path[index - 1], when))
+                changes.append(("moved", path[index], path[index - 1], when, when - entered))
                 index -= 1
+                entered = when
             else:
                 if force_open:
                     break
                 status, closed_at, lost_reason = "lost", when, rng.choice(reasons)
-                changes.append(("lost", path[index], lost_stage, when))
+                changes.append(("lost", path[index], lost_stage, when, when - entered))
                 break
         stage = won_stage if status == "won" else path[index]
         probability = {"won": Decimal(100), "lost": Decimal(0)}.get(
@@ -259,16 +262,17 @@ def generate(
             created_by_id=owner_id, pipeline_id=pipeline.pk, stage_id=stage.pk,
             furthest_stage_id=path[furthest].pk, status=status, amount=amount,
             currency="CNY", probability=probability, product_line_id=pipeline.product_line_id,
-            source=rng.choice(SOURCES), stage_entered_at=last_change, closed_at=closed_at,
+            source=rng.choice(SOURCES), closed_at=closed_at,
+            stage_entered_at=closed_at if status == "won" else entered,
             lost_reason_id=lost_reason, created_at=created, updated_at=last_change,
             expected_close_date=(now + timedelta(days=rng.randint(-20, 120))).date()
             if status == "open" else closed_at.date(),
         ))  # fmt: skip
         counts["open"] += status == "open"
-        for kind, from_stage, to_stage, at in changes:
+        for kind, from_stage, to_stage, at, stay in changes:
             change_batch.append(dict(
                 opportunity_id=opp_id, kind=kind, from_stage_id=from_stage and from_stage.pk,
-                to_stage_id=to_stage.pk,
+                to_stage_id=to_stage.pk, stay_seconds=stay and int(stay.total_seconds()),
                 changed_at=at, changed_by_id=owner_id, amount=amount,
                 probability=to_stage.default_probability if kind != "lost" else Decimal(0),
             ))  # fmt: skip
