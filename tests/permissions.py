@@ -66,6 +66,7 @@ account), ``list_marker`` when the list page does not link ``get_absolute_url()`
 ``visible_actors`` for a model with another scope rule.
 """
 
+import copy
 from dataclasses import dataclass, field
 
 import pytest
@@ -150,7 +151,7 @@ class PermissionChecks:
 
     def snapshot(self, obj) -> dict:
         """Every column of the object's row, to prove a refused write changed nothing."""
-        return type(obj).objects.filter(pk=obj.pk).values().get()
+        return type(obj)._default_manager.filter(pk=obj.pk).values().get()
 
     # --- parametrisation -------------------------------------------------------------
     def pytest_generate_tests(self, metafunc):
@@ -195,9 +196,11 @@ class PermissionChecks:
         _token, key = create_token(user, name="permission test")
         return {"Authorization": f"Bearer {key}"}
 
-    def url(self, template, scene):
+    def url(self, name, scene):
+        """The URL the class attribute ``name`` declares, for the scene's object."""
+        template = getattr(self, name)
         if template is None:
-            pytest.skip(f"{type(self).__name__} declares no such URL")
+            pytest.skip(f"{type(self).__name__} declares no {name}")
         return template.format(obj=scene.obj)
 
     def sees(self, actor) -> bool:
@@ -206,7 +209,7 @@ class PermissionChecks:
     # --- pages -------------------------------------------------------------------------
     def test_page_anonymous_redirects_to_login(self, client, scene, page_url):
         """Anonymous visitors of an object's page are sent to the login page."""
-        url = self.url(page_url, scene)
+        url = page_url.format(obj=scene.obj)
         response = client.get(url)
         assert response.status_code == 302
         assert response.url == f"/login/?next={url}"
@@ -214,14 +217,14 @@ class PermissionChecks:
     @pytest.mark.parametrize("actor", ACTORS)
     def test_page(self, client, scene, actor, page_url):
         """An object's page answers 200 in the actor's scope and 404 outside it."""
-        url = self.url(page_url, scene)
+        url = page_url.format(obj=scene.obj)
         self.login(client, self.user_for(scene, actor))
         response = client.get(url)
         assert response.status_code == (200 if self.sees(actor) else 404), url
 
     def test_list_page_anonymous_redirects_to_login(self, client, scene):
         """Anonymous visitors of the list page are sent to the login page."""
-        url = self.url(self.list_url, scene)
+        url = self.url("list_url", scene)
         response = client.get(url)
         assert response.status_code == 302
         assert response.url == f"/login/?next={url}"
@@ -229,7 +232,7 @@ class PermissionChecks:
     @pytest.mark.parametrize("actor", ACTORS)
     def test_list_page(self, client, scene, actor):
         """The list page lists the object exactly for the actors in scope."""
-        url = self.url(self.list_url, scene)
+        url = self.url("list_url", scene)
         self.login(client, self.user_for(scene, actor))
         response = client.get(url)
         assert response.status_code == 200
@@ -238,19 +241,18 @@ class PermissionChecks:
     # --- API ---------------------------------------------------------------------------
     def test_api_anonymous_is_401(self, client, scene):
         """The API answers 401 in JSON to a caller without credentials."""
-        for template in (self.api_url, self.api_list_url):
-            if template is None:
-                continue
-            response = client.get(self.url(template, scene))
-            assert response.status_code == 401
-            assert response.json()["code"] == "unauthenticated"
-        if self.api_url is None and self.api_list_url is None:
-            pytest.skip("no API declared")
+        names = [name for name in ("api_url", "api_list_url") if getattr(self, name)]
+        if not names:
+            pytest.skip(f"{type(self).__name__} declares no api_url or api_list_url")
+        for name in names:
+            response = client.get(self.url(name, scene))
+            assert response.status_code == 401, name
+            assert response.json()["code"] == "unauthenticated", name
 
     @pytest.mark.parametrize("actor", ACTORS)
     def test_api_detail(self, client, scene, actor):
         """The API gives the object in scope and a 404 like a missing id outside it."""
-        url = self.url(self.api_url, scene)
+        url = self.url("api_url", scene)
         headers = self.bearer(self.user_for(scene, actor))
         response = client.get(url, headers=headers)
         if self.sees(actor):
@@ -266,7 +268,7 @@ class PermissionChecks:
     @pytest.mark.parametrize("actor", ACTORS)
     def test_api_list(self, client, scene, actor):
         """The API list holds the object exactly for the actors in scope."""
-        url = self.url(self.api_list_url, scene)
+        url = self.url("api_list_url", scene)
         response = client.get(url, headers=self.bearer(self.user_for(scene, actor)))
         assert response.status_code == 200
         assert (scene.obj.pk in self.api_list_ids(response.json())) is self.sees(actor)
@@ -275,7 +277,7 @@ class PermissionChecks:
     @pytest.mark.parametrize("actor", ACTORS)
     def test_page_edit(self, client, scene, actor):
         """A valid edit form saves in scope; outside it is a 404 that changes nothing."""
-        url = self.url(self.edit_url, scene)
+        url = self.url("edit_url", scene)
         data = self.edit_data(scene.obj)
         if data is None:
             pytest.skip("no edit_data")
@@ -291,7 +293,7 @@ class PermissionChecks:
 
     def test_page_edit_anonymous_changes_nothing(self, client, scene):
         """An anonymous edit is sent to the login page and changes nothing."""
-        url = self.url(self.edit_url, scene)
+        url = self.url("edit_url", scene)
         data = self.edit_data(scene.obj)
         if data is None:
             pytest.skip("no edit_data")
@@ -304,7 +306,7 @@ class PermissionChecks:
     @pytest.mark.parametrize("actor", ACTORS)
     def test_api_patch(self, client, scene, actor):
         """A valid PATCH succeeds in scope; outside it is a 404 that changes nothing."""
-        url = self.url(self.api_url, scene)
+        url = self.url("api_url", scene)
         data = self.api_patch_data(scene.obj)
         if data is None:
             pytest.skip("no api_patch_data")
@@ -325,7 +327,7 @@ class PermissionChecks:
 
     def test_api_patch_anonymous_is_401(self, client, scene):
         """An anonymous PATCH is a 401 and changes nothing."""
-        url = self.url(self.api_url, scene)
+        url = self.url("api_url", scene)
         data = self.api_patch_data(scene.obj)
         if data is None:
             pytest.skip("no api_patch_data")
@@ -338,12 +340,7 @@ class PermissionChecks:
     def _missing_url(self, scene):
         """The API detail URL of an object that does not exist."""
         model = type(scene.obj)
-        last = model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-
-        class Missing:
-            pk = last + 1000
-
-            def __getattr__(self, name):
-                return getattr(scene.obj, name)
-
-        return self.api_url.format(obj=Missing())
+        last = model._default_manager.order_by("-pk").values_list("pk", flat=True).first() or 0
+        missing = copy.copy(scene.obj)  # same parents, an id no row has
+        missing.pk = last + 1000
+        return self.api_url.format(obj=missing)
