@@ -383,7 +383,8 @@ def win_opportunity(opp: Opportunity, *, actor, version=None, checklist=(), when
     when = when or timezone.now()
     locked.status, locked.stage, locked.closed_at = Status.WON, won, when
     locked.stage_entered_at = when
-    locked.probability = Decimal(100)
+    if not locked.probability_manual:  # a rep's own figure survives a later reopen
+        locked.probability = Decimal(100)
     _save(locked, ["status", "stage", "closed_at", "stage_entered_at", "probability",
                    "checklist_done"])  # fmt: skip
     _record(locked, ChangeKind.WON, previous, won, actor, when, note, entered)
@@ -409,7 +410,8 @@ def lose_opportunity(
     when = when or timezone.now()
     locked.status, locked.closed_at = Status.LOST, when
     locked.lost_reason, locked.lost_note = reason, note
-    locked.probability = Decimal(0)
+    if not locked.probability_manual:  # a rep's own figure survives a later reopen
+        locked.probability = Decimal(0)
     _save(locked, ["status", "closed_at", "lost_reason", "lost_note", "probability"])
     _record(
         locked, ChangeKind.LOST, locked.stage, lost, actor, when, note or reason.name,
@@ -438,9 +440,6 @@ def reopen_opportunity(opp: Opportunity, *, actor, version=None, when=None, note
     locked.lost_reason, locked.lost_note = None, ""
     locked.stage_entered_at = when
     _follow_default(locked)
-    if locked.probability_manual:
-        last = locked.stage_changes.exclude(kind__in=["won", "lost"]).order_by("-changed_at")
-        locked.probability = last.values_list("probability", flat=True).first() or Decimal(0)
     _save(locked, ["status", "stage", "closed_at", "lost_reason", "lost_note",
                    "stage_entered_at", "probability"])  # fmt: skip
     _record(locked, ChangeKind.REOPENED, from_stage, back_to, actor, when, note)
