@@ -1,8 +1,9 @@
 """The opportunity list filters, shared by the list page and the API."""
 
+from calendar import monthrange
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.db.models import Q
 from ninja import Field, Schema
@@ -31,20 +32,23 @@ DEFAULT_SORT = "-created_at"
 
 SortKey = Literal[tuple(SORTS)]
 
+# A row id: larger numbers cannot be ids, and SQLite cannot even compare them (a 500).
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
 
 class OpportunityFilter(Schema):
     """What the opportunity list can be narrowed and sorted by. ``apply`` takes a queryset
     that is already scoped with ``visible_to`` and never widens it."""
 
     q: str | None = Field(None, description="Part of the opportunity's or account's name.")
-    pipeline: int | None = None
-    stage: int | None = None
+    pipeline: RowId | None = None
+    stage: RowId | None = None
     status: Literal["open", "won", "lost"] | None = None
-    owner: int | None = None
-    team: int | None = Field(None, description="Owners in this team or any team below it.")
-    product_line: int | None = None
+    owner: RowId | None = None
+    team: RowId | None = Field(None, description="Owners in this team or any team below it.")
+    product_line: RowId | None = None
     close_month: str | None = Field(
-        None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Expected close month, YYYY-MM."
+        None, pattern=r"^[1-9]\d{3}-(0[1-9]|1[0-2])$", description="Expected close month, YYYY-MM."
     )
     amount_min: Decimal | None = Field(None, ge=0)
     amount_max: Decimal | None = Field(None, ge=0)
@@ -71,9 +75,9 @@ class OpportunityFilter(Schema):
             qs = qs.filter(product_line_id=self.product_line)
         if self.close_month:
             year, month = (int(part) for part in self.close_month.split("-"))
-            start = date(year, month, 1)
-            end = date(year + month // 12, month % 12 + 1, 1)
-            qs = qs.filter(expected_close_date__gte=start, expected_close_date__lt=end)
+            first = date(year, month, 1)
+            last = date(year, month, monthrange(year, month)[1])
+            qs = qs.filter(expected_close_date__gte=first, expected_close_date__lte=last)
         if self.amount_min is not None:
             qs = qs.filter(amount__gte=self.amount_min)
         if self.amount_max is not None:

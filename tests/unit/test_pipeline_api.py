@@ -908,12 +908,13 @@ def test_list_is_scoped(api, org, deals):
         ({"status": "open"}, {"east", "east2", "sub", "south"}),
         ({"close_month": "2026-03"}, {"east"}),
         ({"close_month": "2026-12"}, {"south"}),
+        ({"close_month": "9999-12"}, set()),
         ({"amount_min": "1000", "amount_max": "7000"}, {"east", "east2", "lost"}),
         ({"stale": "true"}, {"east2"}),
         ({"stale": "false"}, {"east", "sub", "south", "lost"}),
     ],
     ids=[
-        "q-name", "q-account", "status-lost", "status-open", "month", "december",
+        "q-name", "q-account", "status-lost", "status-open", "month", "december", "year-9999",
         "amount", "stale", "not-stale",
     ],
 )  # fmt: skip
@@ -951,8 +952,14 @@ def test_list_sort(api, org, deals):
 
 @pytest.mark.parametrize(
     "params",
-    [{"close_month": "2026-13"}, {"sort": "password"}, {"status": "maybe"}],
-    ids=["month", "sort", "status"],
+    [
+        {"close_month": "2026-13"},
+        {"close_month": "0000-01"},
+        {"sort": "password"},
+        {"status": "maybe"},
+        {"team": str(2**70)},
+    ],
+    ids=["month", "year-zero", "sort", "status", "huge-id"],
 )
 def test_list_bad_filter_is_422(api, org, params):
     """A filter value that does not parse is 422, not an empty list or a 500."""
