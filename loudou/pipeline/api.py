@@ -23,7 +23,7 @@ from loudou.org.models import assignable_owners
 
 from . import services
 from .choices import ChecklistMode
-from .filters import OpportunityFilter
+from .filters import OpportunityFilter, RowId
 from .models import LostReason, Opportunity, Pipeline, ProductLine, Stage, StageChange
 from .templates import TEMPLATES
 
@@ -94,7 +94,7 @@ class PipelineIn(Schema):
     template: TemplateKey
     name: str | None = Field(None, min_length=1, max_length=100)
     name_en: str | None = Field(None, max_length=100)
-    product_line_id: int | None = None
+    product_line_id: RowId | None = None
     checklist_mode: ChecklistModeValue = ChecklistMode.STRICT.value
     learn_win_rates: bool = False
 
@@ -102,7 +102,7 @@ class PipelineIn(Schema):
 class PipelinePatch(Schema):
     name: str = Field(None, min_length=1, max_length=100)
     name_en: str = Field(None, max_length=100)
-    product_line_id: int | None = None
+    product_line_id: RowId | None = None
     checklist_mode: ChecklistModeValue = None
     learn_win_rates: bool = None
     is_archived: bool = None
@@ -116,7 +116,7 @@ class StageIn(Schema):
     guidance: str = ""
     checklist: list[str] = Field(default_factory=list)
     stale_after_days: int | None = Field(None, ge=1, le=3650)
-    after_id: int | None = Field(
+    after_id: RowId | None = Field(
         None, description="Insert after this open stage (default: after the last open one)."
     )
 
@@ -140,7 +140,7 @@ class StagePatch(Schema):
 
 
 class ReorderIn(Schema):
-    stage_ids: list[int] = Field(..., description="Every open stage of the pipeline, once.")
+    stage_ids: list[RowId] = Field(..., description="Every open stage of the pipeline, once.")
 
 
 class OpportunityOut(Schema):
@@ -182,9 +182,9 @@ class OpportunityOut(Schema):
 
 class OpportunityIn(Schema):
     name: str = Field(..., min_length=1, max_length=200)
-    account_id: int
-    pipeline_id: int
-    stage_id: int | None = Field(None, description="An open stage; default: the first one.")
+    account_id: RowId
+    pipeline_id: RowId
+    stage_id: RowId | None = Field(None, description="An open stage; default: the first one.")
     amount: Decimal = Field(Decimal(0), ge=0, max_digits=14, decimal_places=2)
     currency: str = Field(None, min_length=3, max_length=3)
     probability: Decimal = Field(
@@ -196,20 +196,20 @@ class OpportunityIn(Schema):
         description="Your own estimate, kept from then on; leave out to follow the stage.",
     )
     expected_close_date: date | None = None
-    product_line_id: int | None = None
+    product_line_id: RowId | None = None
     source: str = Field("", max_length=20)
     competitors: str = Field("", max_length=300)
     next_step: str = Field("", max_length=300)
     next_step_date: date | None = None
     description: str = ""
-    owner_id: int | None = Field(None, description="Default: you.")
-    contact_ids: list[int] = Field(default_factory=list)
+    owner_id: RowId | None = Field(None, description="Default: you.")
+    contact_ids: list[RowId] = Field(default_factory=list)
 
 
 class OpportunityPatch(Schema):
     version: int = Field(..., ge=1, description="The version you last read (optimistic lock).")
     name: str = Field(None, min_length=1, max_length=200)
-    account_id: int = None
+    account_id: RowId = None
     amount: Decimal = Field(None, ge=0, max_digits=14, decimal_places=2)
     currency: str = Field(None, min_length=3, max_length=3)
     probability: Decimal = Field(
@@ -224,18 +224,18 @@ class OpportunityPatch(Schema):
         None, description="true: drop your own estimate and follow the stage's win rate again."
     )
     expected_close_date: date | None = None
-    product_line_id: int | None = None
+    product_line_id: RowId | None = None
     source: str = Field(None, max_length=20)
     competitors: str = Field(None, max_length=300)
     next_step: str = Field(None, max_length=300)
     next_step_date: date | None = None
     description: str = None
-    owner_id: int = None
-    contact_ids: list[int] = None
+    owner_id: RowId = None
+    contact_ids: list[RowId] = None
 
 
 class MoveIn(Schema):
-    stage: int = Field(..., description="The id of an open stage of the same pipeline.")
+    stage: RowId = Field(..., description="The id of an open stage of the same pipeline.")
     version: int = Field(..., ge=1)
     checklist: list[str] = Field(
         default_factory=list, description="Items of the current stage ticked with the move."
@@ -251,7 +251,7 @@ class WinIn(Schema):
 
 class LoseIn(Schema):
     version: int = Field(..., ge=1)
-    reason_id: int
+    reason_id: RowId
     note: str = Field("", max_length=300)
 
 
@@ -384,12 +384,12 @@ def create_pipeline(request, payload: PipelineIn):
 
 
 @router.get("/pipelines/{pipeline_id}", response=PipelineOut)
-def get_pipeline(request, pipeline_id: int):
+def get_pipeline(request, pipeline_id: RowId):
     return get_object_or_404(_pipelines(), pk=pipeline_id)
 
 
 @router.patch("/pipelines/{pipeline_id}", response=PipelineOut)
-def update_pipeline(request, pipeline_id: int, payload: PipelinePatch):
+def update_pipeline(request, pipeline_id: RowId, payload: PipelinePatch):
     """Rename, change the checklist mode or learning switch, or archive (admin only)."""
     _require_admin(request)
     pipeline = get_object_or_404(Pipeline, pk=pipeline_id)
@@ -401,7 +401,7 @@ def update_pipeline(request, pipeline_id: int, payload: PipelinePatch):
 
 
 @router.get("/pipelines/{pipeline_id}/stages", response=list[StageOut])
-def list_stages(request, pipeline_id: int, archived: bool = False):
+def list_stages(request, pipeline_id: RowId, archived: bool = False):
     """The pipeline's stages in order; archived ones only with ``archived=true``."""
     pipeline = get_object_or_404(Pipeline, pk=pipeline_id)
     qs = pipeline.stages.order_by("position", "pk")
@@ -409,7 +409,7 @@ def list_stages(request, pipeline_id: int, archived: bool = False):
 
 
 @router.post("/pipelines/{pipeline_id}/stages", response={201: StageOut})
-def add_stage(request, pipeline_id: int, payload: StageIn):
+def add_stage(request, pipeline_id: RowId, payload: StageIn):
     """Insert an open stage (admin only)."""
     _require_admin(request)
     pipeline = get_object_or_404(Pipeline, pk=pipeline_id)
@@ -425,7 +425,7 @@ def add_stage(request, pipeline_id: int, payload: StageIn):
 
 
 @router.post("/pipelines/{pipeline_id}/stages/reorder", response=list[StageOut])
-def reorder_stages(request, pipeline_id: int, payload: ReorderIn):
+def reorder_stages(request, pipeline_id: RowId, payload: ReorderIn):
     """Put the open stages in a new order; won and lost stay last (admin only)."""
     _require_admin(request)
     pipeline = get_object_or_404(Pipeline, pk=pipeline_id)
@@ -434,7 +434,7 @@ def reorder_stages(request, pipeline_id: int, payload: ReorderIn):
 
 
 @router.patch("/stages/{stage_id}", response=StageOut)
-def update_stage(request, stage_id: int, payload: StagePatch):
+def update_stage(request, stage_id: RowId, payload: StagePatch):
     """Change a stage (admin only)."""
     _require_admin(request)
     stage = get_object_or_404(Stage, pk=stage_id)
@@ -443,7 +443,7 @@ def update_stage(request, stage_id: int, payload: StagePatch):
 
 
 @router.post("/stages/{stage_id}/archive", response=StageOut)
-def archive_stage(request, stage_id: int):
+def archive_stage(request, stage_id: RowId):
     """Hide a stage from new work; 409 while open opportunities sit in it (admin only)."""
     _require_admin(request)
     stage = get_object_or_404(Stage, pk=stage_id)
@@ -479,12 +479,12 @@ def create_opportunity(request, payload: OpportunityIn):
 
 
 @router.get("/opportunities/{opportunity_id}", response=OpportunityOut)
-def get_opportunity(request, opportunity_id: int):
+def get_opportunity(request, opportunity_id: RowId):
     return get_object_or_404(_opportunities(request), pk=opportunity_id)
 
 
 @router.patch("/opportunities/{opportunity_id}", response=OpportunityOut)
-def update_opportunity(request, opportunity_id: int, payload: OpportunityPatch):
+def update_opportunity(request, opportunity_id: RowId, payload: OpportunityPatch):
     """Change fields, not the stage (use move/won/lost/reopen). A probability given here
     is kept as the rep's own estimate; ``probability_follow_stage`` undoes that."""
     opp = _get_opportunity(request, opportunity_id)
@@ -511,7 +511,7 @@ def update_opportunity(request, opportunity_id: int, payload: OpportunityPatch):
 
 
 @router.post("/opportunities/{opportunity_id}/move", response=OpportunityOut)
-def move_opportunity(request, opportunity_id: int, payload: MoveIn):
+def move_opportunity(request, opportunity_id: RowId, payload: MoveIn):
     """Move to another open stage. 409: stale version or closed; 422: the checklist of a
     strict pipeline is not done, or the stage is not an open stage of this pipeline."""
     opp = _get_opportunity(request, opportunity_id)
@@ -530,7 +530,7 @@ def move_opportunity(request, opportunity_id: int, payload: MoveIn):
 
 
 @router.post("/opportunities/{opportunity_id}/won", response=OpportunityOut)
-def win_opportunity(request, opportunity_id: int, payload: WinIn):
+def win_opportunity(request, opportunity_id: RowId, payload: WinIn):
     opp = _get_opportunity(request, opportunity_id)
     opp = services.win_opportunity(
         opp,
@@ -543,7 +543,7 @@ def win_opportunity(request, opportunity_id: int, payload: WinIn):
 
 
 @router.post("/opportunities/{opportunity_id}/lost", response=OpportunityOut)
-def lose_opportunity(request, opportunity_id: int, payload: LoseIn):
+def lose_opportunity(request, opportunity_id: RowId, payload: LoseIn):
     opp = _get_opportunity(request, opportunity_id)
     reason = LostReason.objects.filter(pk=payload.reason_id).first()
     opp = services.lose_opportunity(
@@ -553,7 +553,7 @@ def lose_opportunity(request, opportunity_id: int, payload: LoseIn):
 
 
 @router.post("/opportunities/{opportunity_id}/reopen", response=OpportunityOut)
-def reopen_opportunity(request, opportunity_id: int, payload: ReopenIn):
+def reopen_opportunity(request, opportunity_id: RowId, payload: ReopenIn):
     opp = _get_opportunity(request, opportunity_id)
     opp = services.reopen_opportunity(
         opp, actor=request.auth, version=payload.version, note=payload.note
@@ -562,7 +562,7 @@ def reopen_opportunity(request, opportunity_id: int, payload: ReopenIn):
 
 
 @router.post("/opportunities/{opportunity_id}/checklist", response=OpportunityOut)
-def tick_checklist(request, opportunity_id: int, payload: TickIn):
+def tick_checklist(request, opportunity_id: RowId, payload: TickIn):
     """Tick items of the current stage's checklist."""
     opp = _get_opportunity(request, opportunity_id)
     opp = services.tick_checklist(opp, payload.items, actor=request.auth, version=payload.version)
@@ -570,7 +570,7 @@ def tick_checklist(request, opportunity_id: int, payload: TickIn):
 
 
 @router.get("/opportunities/{opportunity_id}/history", response=list[StageChangeOut])
-def opportunity_history(request, opportunity_id: int):
+def opportunity_history(request, opportunity_id: RowId):
     """Every stage change, oldest first, with the amount and probability at that time."""
     opp = _get_opportunity(request, opportunity_id)
     return (

@@ -966,6 +966,33 @@ def test_list_bad_filter_is_422(api, org, params):
     assert api.get(org.admin, "/opportunities", **params).status_code == 422
 
 
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("get", "/opportunities/{huge}", None),
+        ("post", "/opportunities/{opp}/move", {"stage": "{huge}", "version": 1}),
+        ("post", "/opportunities/{opp}/lost", {"reason_id": "{huge}", "version": 1}),
+        ("patch", "/opportunities/{opp}", {"account_id": "{huge}", "version": 1}),
+        ("post", "/opportunities", {"name": "X", "account_id": "{huge}", "pipeline_id": 1}),
+        ("get", "/pipelines/{huge}", None),
+    ],
+    ids=["detail", "move", "lost", "patch", "create", "pipeline"],
+)
+def test_ids_beyond_64_bits_are_422(api, org, dcba, method, path, body):
+    """A number too large to be an id is invalid input (SQLite cannot even compare it),
+    and changes nothing."""
+    opp = make_opp(org.east_rep, dcba, "C")
+    before = snapshot(opp)
+    huge = 2**70
+    path = path.format(huge=huge, opp=opp.pk)
+    body = {k: huge if v == "{huge}" else v for k, v in (body or {}).items()}
+    call = getattr(api, method)
+    response = call(org.admin, path, **({"body": body} if method != "get" else {}))
+    assert response.status_code == 422
+    assert snapshot(opp) == before
+    assert Opportunity.objects.count() == 1
+
+
 def test_list_query_count_does_not_grow(api, org, dcba):
     """Listing 60 deals costs as many queries as listing 5."""
     account = create_account(actor=org.east_rep, name="华东机械")
