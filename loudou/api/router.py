@@ -71,6 +71,7 @@ def build_api() -> NinjaAPI:
     def http_error(request, exc):
         return error(request, exc.status_code, str(exc.message), "error")
 
+    from loudou.analytics.api import router as analytics_router
     from loudou.customers.api import router as customers_router
     from loudou.org.api import router as org_router
     from loudou.pipeline.api import router as pipeline_router
@@ -78,6 +79,7 @@ def build_api() -> NinjaAPI:
     api.add_router("/v1/", org_router)
     api.add_router("/v1/", customers_router)
     api.add_router("/v1/", pipeline_router)
+    api.add_router("/v1/", analytics_router)
     return api
 
 

@@ -1,0 +1,216 @@
+"""The query layer of the funnel reports: every number is aggregated by the database
+(GROUP BY), never by a Python loop over opportunity rows. What comes back is small —
+one row per stage, status, rep or bucket — and feeds the pure functions of funnel.py.
+
+Money is summed as whole cents (core.db.Cents) so that SQLite and PostgreSQL agree to
+the cent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db.models import Case, Count, F, IntegerField, OuterRef, Subquery, Sum, Value, When
+
+from loudou.core.db import Cents
+from loudou.org.models import Team
+from loudou.pipeline.choices import ChangeKind, Status
+from loudou.pipeline.models import Opportunity, Pipeline, StageChange
+
+from .periods import Period
+
+HOUR = 3600
+
+
+@dataclass
+class Scope:
+    """Which opportunities a report covers: the user's visible ones in one pipeline,
+    narrowed by creation date, team, owner and product line."""
+
+    user: object
+    pipeline: Pipeline
+    created_from: date | None = None
+    created_to: date | None = None  # inclusive
+    team: Team | None = None
+    owner_id: int | None = None
+    product_line_id: int | None = None
+
+    def opportunities(self):
+        """The user's visible opportunities in the scope."""
+        return self.narrow(Opportunity.objects.visible_to(self.user))
+
+    def team_opportunities(self):
+        """What a rep is compared with: their whole team's opportunities in the scope,
+        used only as pooled numbers, never listed. Managers and admins compare with
+        everything they see."""
+        user = self.user
+        if getattr(user, "sees_everything", False) or getattr(user, "managed_team_path", ""):
+            return self.opportunities()
+        if not getattr(user, "team_id", None):
+            return self.opportunities()
+        return self.narrow(Opportunity.objects.filter(owner__team_id=user.team_id))
+
+    def narrow(self, qs):
+        qs = qs.filter(pipeline=self.pipeline)
+        if self.created_from:
+            qs = qs.filter(created_at__date__gte=self.created_from)
+        if self.created_to:
+            qs = qs.filter(created_at__date__lte=self.created_to)
+        if self.team is not None:
+            qs = qs.filter(owner__team__path__startswith=self.team.path)
+        if self.owner_id is not None:
+            qs = qs.filter(owner_id=self.owner_id)
+        if self.product_line_id is not None:
+            qs = qs.filter(product_line_id=self.product_line_id)
+        return qs.order_by()
+
+
+def cents_to_decimal(cents) -> Decimal:
+    return (Decimal(cents or 0) / 100).quantize(Decimal("0.01"))
+
+
+def furthest_counts(qs, by_owner: bool = False) -> list[dict]:
+    """Opportunities per (furthest stage, status[, owner]): the input of the funnel."""
+    keys = ["furthest_stage_id", "status"] + (["owner_id"] if by_owner else [])
+    return list(qs.values(*keys).annotate(n=Count("pk")).order_by())
+
+
+def open_by_stage(qs) -> dict[int, dict]:
+    """Open opportunities per CURRENT stage: count and amount (for the weighted pipeline
+    and the board-like view of the funnel)."""
+    rows = (
+        qs.filter(status=Status.OPEN)
+        .values("stage_id")
+        .annotate(n=Count("pk"), cents=Sum(Cents("amount")))
+        .order_by()
+    )
+    return {r["stage_id"]: {"count": r["n"], "amount": cents_to_decimal(r["cents"])} for r in rows}
+
+
+def won_between(qs, start: datetime, end: datetime) -> dict:
+    """Deals won in [start, end): count and amount (completed funnel revenue)."""
+    row = qs.filter(status=Status.WON, closed_at__gte=start, closed_at__lt=end).aggregate(
+        n=Count("pk"), cents=Sum(Cents("amount"))
+    )
+    return {"count": row["n"], "amount": cents_to_decimal(row["cents"])}
+
+
+def won_summary(qs) -> dict:
+    """All won deals in scope: count, amount, and the total of their stays (creation to
+    win, since the recorded stays of a deal add up to its whole cycle)."""
+    won = qs.filter(status=Status.WON)
+    row = won.aggregate(n=Count("pk"), cents=Sum(Cents("amount")))
+    cycle = StageChange.objects.filter(
+        opportunity__in=won.values("pk"), stay_seconds__isnull=False
+    ).aggregate(s=Sum("stay_seconds"))["s"]
+    return {
+        "count": row["n"],
+        "amount": cents_to_decimal(row["cents"]),
+        "cycle_seconds": int(cycle or 0),
+    }
+
+
+def stay_histograms(qs, before: datetime | None = None) -> dict[int, dict]:
+    """Per stage left: number of completed stays, their total seconds, and a histogram of
+    whole hours (for the median). Reopenings do not count as stays."""
+    changes = StageChange.objects.filter(
+        opportunity__in=qs.values("pk"), stay_seconds__isnull=False
+    ).order_by()
+    if before is not None:
+        changes = changes.filter(changed_at__lt=before)
+    hours = changes.annotate(hour=F("stay_seconds") / HOUR).values("from_stage_id", "hour")
+    result: dict[int, dict] = {}
+    for row in hours.annotate(n=Count("pk"), seconds=Sum("stay_seconds")):
+        stage = result.setdefault(row["from_stage_id"], {"count": 0, "seconds": 0, "hours": {}})
+        stage["count"] += row["n"]
+        stage["seconds"] += int(row["seconds"])
+        stage["hours"][int(row["hour"])] = row["n"]
+    return result
+
+
+def state_at(qs, moment: datetime) -> dict:
+    """The pipeline as it stood at ``moment``, rebuilt from StageChange: open count and
+    amount per stage, and the deals won before it. The amount is the one recorded with
+    each opportunity's last change before the moment."""
+    last_change = Subquery(
+        StageChange.objects.filter(opportunity=OuterRef("pk"), changed_at__lte=moment)
+        .order_by("-changed_at", "-pk")
+        .values("pk")[:1]
+    )
+    ids = qs.filter(created_at__lte=moment).annotate(last=last_change).values("last")
+    rows = (
+        StageChange.objects.filter(pk__in=ids)
+        .values("kind", "to_stage_id")
+        .annotate(n=Count("pk"), cents=Sum(Cents("amount")))
+        .order_by()
+    )
+    open_stages: dict[int, dict] = {}
+    won = {"count": 0, "amount": Decimal(0)}
+    for row in rows:
+        amount = cents_to_decimal(row["cents"])
+        if row["kind"] == ChangeKind.WON:
+            won["count"] += row["n"]
+            won["amount"] += amount
+        elif row["kind"] != ChangeKind.LOST:
+            stage = open_stages.setdefault(row["to_stage_id"], {"count": 0, "amount": Decimal(0)})
+            stage["count"] += row["n"]
+            stage["amount"] += amount
+    return {"open": open_stages, "won": won}
+
+
+def won_amount_between_changes(qs, start: datetime, end: datetime) -> Decimal:
+    """Amount won in [start, end) according to the history (the amount at the moment of
+    winning), for backtests of past periods."""
+    row = StageChange.objects.filter(
+        opportunity__in=qs.values("pk"), kind=ChangeKind.WON, changed_at__gte=start,
+        changed_at__lt=end,
+    ).aggregate(cents=Sum(Cents("amount")))  # fmt: skip
+    return cents_to_decimal(row["cents"])
+
+
+def breakdown(qs, dimension: str, period: Period) -> list[dict]:
+    """Won amount and count in ``period`` per value of ``dimension`` (region, industry,
+    product line, source, team, rep)."""
+    field = {
+        "region": "account__region__name",
+        "industry": "account__industry",
+        "product_line": "product_line__name",
+        "source": "source",
+        "team": "owner__team__name",
+        "rep": "owner__username",
+    }[dimension]
+    start, end = period.bounds()
+    rows = (
+        qs.filter(status=Status.WON, closed_at__gte=start, closed_at__lt=end)
+        .values(key=F(field))
+        .annotate(n=Count("pk"), cents=Sum(Cents("amount")))
+        .order_by("key")
+    )
+    return [{"key": r["key"] or "", "count": r["n"], "amount": cents_to_decimal(r["cents"])}
+            for r in rows]  # fmt: skip
+
+
+AMOUNT_EDGES = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
+                1_000_000, 2_000_000, 5_000_000, 10_000_000]  # fmt: skip
+
+
+def open_amount_groups(qs) -> list[dict]:
+    """Open opportunities per (current stage, amount band): count and exact amount. The
+    Monte Carlo forecast treats the deals of one group alike; the bands are narrow enough
+    (×2–×2.5) that the group's mean stands for each of them."""
+    band = Case(
+        *[When(amount__lt=edge, then=Value(i)) for i, edge in enumerate(AMOUNT_EDGES)],
+        default=Value(len(AMOUNT_EDGES)),
+        output_field=IntegerField(),
+    )
+    rows = (
+        qs.filter(status=Status.OPEN)
+        .annotate(band=band)
+        .values("stage_id", "band")
+        .annotate(n=Count("pk"), cents=Sum(Cents("amount")))
+        .order_by("stage_id", "band")
+    )
+    return [{"stage_id": r["stage_id"], "count": r["n"], "amount": cents_to_decimal(r["cents"])}
+            for r in rows]  # fmt: skip

@@ -1,0 +1,431 @@
+"""The funnel reports: query results (queries.py) put through the mathematics of
+DOMAIN §8 (funnel.py, montecarlo.py). The CLI, the API and the pages all call these, so
+they print, return and show the same numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+from django.conf import settings
+from django.db.models import Count
+from django.utils import timezone
+
+from loudou.pipeline.choices import Status
+
+from . import funnel as fm
+from . import montecarlo, queries
+from .periods import Period, containing
+from .queries import Scope
+
+ZERO = Decimal("0.00")
+
+
+def _f(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _money(value) -> str:
+    return str(Decimal(value).quantize(Decimal("0.01")))
+
+
+def _stages(scope: Scope):
+    return list(scope.pipeline.open_stages())
+
+
+def stage_stats(scope: Scope, qs=None) -> list[fm.StageStats]:
+    """Funnel statistics per non-terminal stage for the opportunities of ``qs``."""
+    qs = scope.opportunities() if qs is None else qs
+    stages = _stages(scope)
+    counts = {(r["furthest_stage_id"], r["status"]): r["n"] for r in queries.furthest_counts(qs)}
+    won = sum(n for (_stage, status), n in counts.items() if status == Status.WON)
+    inputs = [
+        fm.StageInput(
+            key=s.pk,
+            name=s.display_name,
+            open=counts.get((s.pk, Status.OPEN), 0),
+            lost=counts.get((s.pk, Status.LOST), 0),
+            won_furthest=counts.get((s.pk, Status.WON), 0),
+        )
+        for s in stages
+    ]
+    return fm.funnel(inputs, won, stable_at=settings.LOUDOU_STABLE_THRESHOLD)
+
+
+def win_rates(scope: Scope, stats: list[fm.StageStats]) -> dict[int, Fraction]:
+    """The stage win rates used by the forecast: the configured default, or — when the
+    pipeline learns from history — the observed win rate from the stage once stable."""
+    rates = {}
+    for stage, stat in zip(_stages(scope), stats, strict=True):
+        learned = scope.pipeline.learn_win_rates and stat.stable and stat.win_rate_from is not None
+        rates[stage.pk] = (
+            stat.win_rate_from if learned else Fraction(stage.default_probability) / 100
+        )
+    return rates
+
+
+def _days(seconds: int, count: int) -> float | None:
+    return round(seconds / count / 86400, 1) if count else None
+
+
+def funnel_report(scope: Scope) -> dict:
+    """Counts by furthest stage, conversion with n and Wilson interval, win rate from each
+    stage, open and weighted amounts, and time in stage (DOMAIN §8)."""
+    qs = scope.opportunities()
+    stats = stage_stats(scope, qs)
+    rates = win_rates(scope, stats)
+    open_now = queries.open_by_stage(qs)
+    stays = queries.stay_histograms(qs)
+    totals = {s: 0 for s in Status.values}
+    for row in queries.furthest_counts(qs):
+        totals[row["status"]] += row["n"]
+    stages = []
+    for stage, stat in zip(_stages(scope), stats, strict=True):
+        amount = open_now.get(stage.pk, {}).get("amount", ZERO)
+        stay = stays.get(stage.pk, {"count": 0, "seconds": 0, "hours": {}})
+        median_hours = fm.median_from_histogram(stay["hours"])
+        stages.append(
+            {
+                "id": stage.pk,
+                "name": stage.display_name,
+                "entered": stat.entered,
+                "advanced": stat.advanced,
+                "lost": stat.lost,
+                "open": stat.open,
+                "n": stat.n,
+                "conversion": _f(stat.conversion),
+                "ci_low": stat.ci_low,
+                "ci_high": stat.ci_high,
+                "stable": stat.stable,
+                "win_rate_from": _f(stat.win_rate_from),
+                "win_rate_used": float(rates[stage.pk]),
+                "win_rate_learned": rates[stage.pk] != Fraction(stage.default_probability) / 100,
+                "open_now": open_now.get(stage.pk, {}).get("count", 0),
+                "open_amount": _money(amount),
+                "weighted_amount": _money(
+                    Decimal(amount)
+                    * Decimal(rates[stage.pk].numerator)
+                    / Decimal(rates[stage.pk].denominator)
+                ),
+                "stays": stay["count"],
+                "days_mean": _days(stay["seconds"], stay["count"]),
+                "days_median": round(median_hours / 24, 1) if median_hours is not None else None,
+            }
+        )
+    return {
+        "pipeline": scope.pipeline.display_name,
+        "stable_at": settings.LOUDOU_STABLE_THRESHOLD,
+        "stages": stages,
+        "won": totals[Status.WON],
+        "lost": totals[Status.LOST],
+        "open": totals[Status.OPEN],
+    }
+
+
+def reps_report(scope: Scope) -> dict:
+    """Each rep's conversion per stage against the team's pooled rate, with the weak
+    steps flagged (DOMAIN §8 rep vs team) and the shape of their open funnel."""
+    from loudou.org.models import User
+
+    qs = scope.opportunities()
+    stages = _stages(scope)
+    team = stage_stats(scope, scope.team_opportunities())
+    by_owner: dict[int, dict] = {}
+    for row in queries.furthest_counts(qs, by_owner=True):
+        by_owner.setdefault(row["owner_id"], {})[(row["furthest_stage_id"], row["status"])] = row[
+            "n"
+        ]
+    open_rows = qs.filter(status=Status.OPEN).values("owner_id", "stage_id")
+    open_now: dict[int, dict[int, int]] = {}
+    for row in open_rows.annotate(n=Count("pk")).order_by():
+        open_now.setdefault(row["owner_id"], {})[row["stage_id"]] = row["n"]
+    owners = User.objects.in_bulk([o for o in by_owner if o is not None])
+    reps = []
+    for owner_id, counts in by_owner.items():
+        won = sum(n for (_s, status), n in counts.items() if status == Status.WON)
+        inputs = [
+            fm.StageInput(
+                key=s.pk,
+                name=s.display_name,
+                open=counts.get((s.pk, Status.OPEN), 0),
+                lost=counts.get((s.pk, Status.LOST), 0),
+            )
+            for s in stages
+        ]
+        stats = fm.funnel(inputs, won, stable_at=settings.LOUDOU_STABLE_THRESHOLD)
+        weak = set(fm.weak_steps(stats, team))
+        current = [open_now.get(owner_id, {}).get(s.pk, 0) for s in stages]
+        owner = owners.get(owner_id)
+        reps.append(
+            {
+                "owner_id": owner_id,
+                "name": str(owner) if owner else "—",
+                "username": owner.username if owner else "",
+                "won": won,
+                "stages": [
+                    {
+                        "id": s.pk,
+                        "name": s.display_name,
+                        "n": st.n,
+                        "conversion": _f(st.conversion),
+                        "ci_low": st.ci_low,
+                        "ci_high": st.ci_high,
+                        "team": _f(t.conversion),
+                        "weak": s.pk in weak,
+                        "open_now": c,
+                    }
+                    for s, st, t, c in zip(stages, stats, team, current, strict=True)
+                ],
+                "shape": fm.shape(
+                    current, [st.conversion for st in stats], team[0].conversion if team else None
+                ),
+            }
+        )
+    reps.sort(key=lambda r: r["name"])
+    return {
+        "pipeline": scope.pipeline.display_name,
+        "team": [
+            {"id": s.pk, "name": s.display_name, "conversion": _f(t.conversion), "n": t.n}
+            for s, t in zip(stages, team, strict=True)
+        ],
+        "reps": reps,
+    }
+
+
+def _forecast_at(scope: Scope, qs, stats, moment: datetime, period: Period) -> dict:
+    """Completed revenue in the period up to ``moment`` plus the weighted pipeline as it
+    stood at ``moment`` (rebuilt from history when the moment is in the past)."""
+    start, _end = period.bounds()
+    rates = win_rates(scope, stats)
+    completed = queries.won_between(qs, start, moment)["amount"]
+    if moment >= timezone.now() - timedelta(minutes=1):
+        open_amounts = {k: v["amount"] for k, v in queries.open_by_stage(qs).items()}
+    else:
+        open_amounts = {k: v["amount"] for k, v in queries.state_at(qs, moment)["open"].items()}
+    open_amounts = {k: v for k, v in open_amounts.items() if k in rates}
+    result = fm.forecast(completed, open_amounts, rates)
+    return {"completed": completed, **result}
+
+
+def forecast_report(
+    scope: Scope,
+    period: Period,
+    *,
+    as_of: datetime | None = None,
+    target: Decimal | None = None,
+    runs: int = 2000,
+) -> dict:
+    """Forecast 销售预计 = completed + weighted pipeline, coverage, sales progress with its
+    two terms, and a Monte Carlo band (P10/P50/P90) of the period's revenue."""
+    now = timezone.now()
+    as_of = min(as_of or now, now)
+    qs = scope.opportunities()
+    stats = stage_stats(scope, qs)
+    current = _forecast_at(scope, qs, stats, as_of, period)
+    before = _forecast_at(scope, qs, stats, as_of - timedelta(days=7), period)
+    quarter = containing("quarter", timezone.localtime(as_of).date())
+    quarter_target = target if period.label.upper() == quarter.label else None
+    progress = fm.progress(
+        current["forecast"],
+        before["forecast"],
+        current["completed"],
+        before["completed"],
+        quarter_target if quarter_target is not None else target,
+    )
+    out_of_funnel = ZERO  # orders outside the funnel arrive with the sales module
+    band = _monte_carlo(scope, qs, stats, as_of, period, current["completed"], runs)
+    return {
+        "pipeline": scope.pipeline.display_name,
+        "period": period.label,
+        "as_of": as_of.isoformat(),
+        "target": None if target is None else _money(target),
+        "completed": _money(current["completed"]),
+        "out_of_funnel": _money(out_of_funnel),
+        "out_of_funnel_run_rate": _money(ZERO),
+        "weighted_pipeline": _money(current["weighted_pipeline"]),
+        "forecast": _money(current["forecast"]),
+        "coverage": _f(fm.coverage(current["forecast"], target)),
+        "progress": _f(progress["progress"]),
+        "progress_forecast_delta": _money(progress["forecast_delta"]),
+        "progress_sales_delta": _money(progress["sales_delta"]),
+        "forecast_last_week": _money(before["forecast"]),
+        **{k: _money(band[k]) for k in ("p10", "p50", "p90")},
+        "simulations": band["runs"],
+        "velocity_per_day": _velocity(qs, stats),
+    }
+
+
+def _stay_samples(stays: dict, stages) -> list[list[float]]:
+    """Per stage, stay lengths in days drawn from the hour histogram (weights kept)."""
+    samples = []
+    for stage in stages:
+        hours = stays.get(stage.pk, {}).get("hours", {})
+        total = sum(hours.values())
+        scale = min(1.0, 5000 / total) if total else 1.0
+        values = []
+        for hour, count in hours.items():
+            values += [(hour + 0.5) / 24] * max(1, round(count * scale))
+        samples.append(values)
+    return samples
+
+
+def _win_from(stages, stats) -> dict[int, Fraction]:
+    return {s.pk: (st.win_rate_from or Fraction(0)) for s, st in zip(stages, stats, strict=True)}
+
+
+def _monte_carlo(scope, qs, stats, as_of, period, completed, runs, *, stays_before=None):
+    stages = _stages(scope)
+    index = {s.pk: i for i, s in enumerate(stages)}
+    win_from = {
+        s.pk: (st.win_rate_from or Fraction(0)) for s, st in zip(stages, stats, strict=True)
+    }
+    _start, end = period.bounds()
+    days_left = max((end - as_of).total_seconds() / 86400, 0.0)
+    samples = _stay_samples(queries.stay_histograms(qs, before=stays_before), stages)
+    close = {
+        s.pk: montecarlo.close_within(samples, index[s.pk], days_left, seed=index[s.pk])
+        for s in stages
+    }
+    groups = [
+        (g["count"], g["amount"] / g["count"], _p(win_from, close, g["stage_id"]))
+        for g in queries.open_amount_groups(qs)
+        if g["stage_id"] in index
+    ]
+    return montecarlo.simulate_period(groups, completed=completed, runs=runs, seed=0)
+
+
+def _p(win_from, close, stage_id) -> float:
+    """Probability that one open deal of the stage is won within the period."""
+    return float(win_from[stage_id]) * close[stage_id]
+
+
+def _velocity(qs, stats) -> str | None:
+    """Sales velocity = open count × average won amount × win rate ÷ average cycle days."""
+    won = queries.won_summary(qs)
+    open_count = qs.filter(status=Status.OPEN).count()
+    first = stats[0] if stats else None
+    if not won["count"] or first is None or first.win_rate_from is None or not won["cycle_seconds"]:
+        return None
+    avg_amount = won["amount"] / won["count"]
+    avg_days = Decimal(won["cycle_seconds"]) / won["count"] / 86400
+    value = fm.velocity(open_count, avg_amount, first.win_rate_from, avg_days)
+    return None if value is None else _money(value)
+
+
+def reverse_report(
+    scope: Scope, target: Decimal, *, avg_deal: Decimal | None = None, period: Period | None = None
+) -> dict:
+    """The reverse funnel: how many opportunities each stage needs to reach ``target``
+    given what is already completed in the period and the observed conversions."""
+    qs = scope.opportunities()
+    stats = stage_stats(scope, qs)
+    period = period or containing("quarter", timezone.localdate())
+    start, end = period.bounds()
+    completed = queries.won_between(qs, start, end)["amount"]
+    if avg_deal is None:
+        won = queries.won_summary(qs)
+        avg_deal = won["amount"] / won["count"] if won["count"] else None
+    stages = _stages(scope)
+    open_now = [st.open for st in stats]
+    if not avg_deal:
+        return {
+            "remaining": _money(max(target - completed, ZERO)),
+            "wins_needed": None,
+            "avg_deal": None,
+            "completed": _money(completed),
+            "period": period.label,
+            "stages": [
+                {"name": s.display_name, "needed": None, "open": o, "replenish": False}
+                for s, o in zip(stages, open_now, strict=True)
+            ],
+        }
+    plan = fm.reverse_funnel(
+        target, completed, Decimal(avg_deal), [st.conversion for st in stats], open_now
+    )
+    return {
+        "remaining": _money(plan["remaining"]),
+        "wins_needed": float(plan["wins_needed"]),
+        "avg_deal": _money(avg_deal),
+        "completed": _money(completed),
+        "period": period.label,
+        "stages": [
+            {
+                "name": s.display_name,
+                "needed": needed,
+                "open": o,
+                "replenish": bool(r),
+                "conversion": _f(st.conversion),
+            }
+            for s, st, needed, o, r in zip(
+                stages, stats, plan["needed"], open_now, plan["replenish"], strict=True
+            )
+        ],
+    }
+
+
+def backtest(scope: Scope, periods: list[Period], *, runs: int = 1000) -> dict:
+    """Replay past periods: from the pipeline open at each period's start (and only the
+    history known then), simulate the period's revenue; report how often what was then
+    actually won from that pipeline fell inside the P10–P90 band."""
+    qs = scope.opportunities()
+    rows = []
+    for period in periods:
+        start, end = period.bounds()
+        known = qs.filter(created_at__lt=start)
+        closed_before = known.filter(closed_at__lt=start)
+        stats = stage_stats(scope, closed_before)
+        state = queries.state_at(known, start)
+        band = _monte_carlo_state(scope, known, stats, start, period, state, runs)
+        actual = queries.won_amount_between_changes(known.exclude(closed_at__lt=start), start, end)
+        rows.append(
+            {
+                "period": period.label,
+                "open_at_start": sum(v["count"] for v in state["open"].values()),
+                "p10": _money(band["p10"]),
+                "p50": _money(band["p50"]),
+                "p90": _money(band["p90"]),
+                "actual": _money(actual),
+                "inside": band["p10"] <= actual <= band["p90"],
+            }
+        )
+    inside = sum(r["inside"] for r in rows)
+    return {
+        "pipeline": scope.pipeline.display_name,
+        "periods": rows,
+        "inside": inside,
+        "total": len(rows),
+        "hit_rate": inside / len(rows) if rows else None,
+    }
+
+
+def _monte_carlo_state(scope, known, stats, start, period, state, runs):
+    """Monte Carlo from a rebuilt past state (groups per stage, one band each)."""
+    stages = _stages(scope)
+    index = {s.pk: i for i, s in enumerate(stages)}
+    win_from = {
+        s.pk: (st.win_rate_from or Fraction(0)) for s, st in zip(stages, stats, strict=True)
+    }
+    _s, end = period.bounds()
+    days_left = (end - start).total_seconds() / 86400
+    samples = _stay_samples(queries.stay_histograms(known, before=start), stages)
+    groups = []
+    for stage_id, v in state["open"].items():
+        if stage_id in index and v["count"]:
+            p = float(win_from[stage_id]) * montecarlo.close_within(
+                samples, index[stage_id], days_left, seed=index[stage_id]
+            )
+            groups.append((v["count"], v["amount"] / v["count"], p))
+    return montecarlo.simulate_period(groups, completed=ZERO, runs=runs, seed=0)
+
+
+def last_periods(kind: str, count: int) -> list[Period]:
+    """The ``count`` complete periods of ``kind`` before the current one, oldest first."""
+    current = containing(kind, timezone.localdate())
+    periods = []
+    period = current
+    for _ in range(count):
+        period = period.previous()
+        periods.append(period)
+    return list(reversed(periods))
