@@ -152,13 +152,13 @@ def build_org(rng: random.Random, reps: int, password_hash: str) -> list[User]:
 
 def generate(
     *, opportunities: int, seed: int = 1, years: int = 3, reps: int | None = None,
-    open_share: float | None = None, progress=None,
+    open_share: float | None = None, progress=None, now=None,
 ) -> Generated:  # fmt: skip
     """Write the data set into an empty database. ``open_share`` forces that share of
     opportunities to be open today (for board benchmarks); by default the simulated
-    history decides."""
+    history decides. ``now`` fixes "today" so that two runs give identical data."""
     rng = random.Random(seed)
-    now = timezone.now()
+    now = now or timezone.now()
     reps = reps or max(8, min(400, opportunities // 2_500))
     password_hash = make_password("loudou-bench")
     with transaction.atomic():

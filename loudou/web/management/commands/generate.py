@@ -5,6 +5,7 @@ Writes into the configured database, which should be empty (use a throwaway data
 """
 
 import time
+from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -23,8 +24,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--open-share", type=float, help="force this share of opportunities to be open"
         )
+        parser.add_argument(
+            "--now", type=datetime.fromisoformat,
+            help="pretend today is this moment (ISO, e.g. 2026-06-30T12:00+08:00), for "
+            "identical data sets",
+        )  # fmt: skip
 
-    def handle(self, *args, opportunities, seed, years, reps, open_share, **options):
+    def handle(self, *args, opportunities, seed, years, reps, open_share, now, **options):
         if User.objects.exists():
             raise CommandError("The database is not empty; generate into a fresh database.")
         started = time.monotonic()
@@ -36,7 +42,7 @@ class Command(BaseCommand):
 
         result = generate(
             opportunities=opportunities, seed=seed, years=years, reps=reps,
-            open_share=open_share, progress=progress,
+            open_share=open_share, progress=progress, now=now,
         )  # fmt: skip
         elapsed = time.monotonic() - started
         self.stdout.write(
