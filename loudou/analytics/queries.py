@@ -131,33 +131,46 @@ def stay_histograms(qs, before: datetime | None = None) -> dict[int, dict]:
 
 
 def state_at(qs, moment: datetime) -> dict:
-    """The pipeline as it stood at ``moment``, rebuilt from StageChange: open count and
-    amount per stage, and the deals won before it. The amount is the one recorded with
-    each opportunity's last change before the moment."""
-    last_change = Subquery(
-        StageChange.objects.filter(opportunity=OuterRef("pk"), changed_at__lte=moment)
-        .order_by("-changed_at", "-pk")
+    """The open pipeline as it stood at ``moment``: count and amount per stage.
+
+    Worked backwards from today, so the cost follows the number of changes since the
+    moment (a week's worth for "last week's forecast"), not the size of the history:
+    opportunities untouched since then are as they are now; for the others, their first
+    change after the moment says where they stood (its from-stage, its amount), and one
+    created after the moment did not exist yet.
+    """
+    later = StageChange.objects.filter(opportunity__in=qs.values("pk"), changed_at__gt=moment)
+    touched = later.values("opportunity_id").distinct()
+    result: dict[int, dict] = {}
+
+    def add(stage_id, count, cents, sign=1):
+        entry = result.setdefault(stage_id, {"count": 0, "amount": Decimal(0)})
+        entry["count"] += sign * count
+        entry["amount"] += sign * cents_to_decimal(cents)
+
+    current = qs.filter(status=Status.OPEN)
+    for row in current.values("stage_id").annotate(n=Count("pk"), cents=Sum(Cents("amount"))):
+        add(row["stage_id"], row["n"], row["cents"])
+    moved = current.filter(pk__in=touched).values("stage_id")
+    for row in moved.annotate(n=Count("pk"), cents=Sum(Cents("amount"))):
+        add(row["stage_id"], row["n"], row["cents"], sign=-1)
+    first_after = Subquery(
+        StageChange.objects.filter(opportunity=OuterRef("pk"), changed_at__gt=moment)
+        .order_by("changed_at", "pk")
         .values("pk")[:1]
     )
-    ids = qs.filter(created_at__lte=moment).annotate(last=last_change).values("last")
-    rows = (
-        StageChange.objects.filter(pk__in=ids)
-        .values("kind", "to_stage_id")
+    firsts = qs.filter(pk__in=touched).annotate(first=first_after).values("first")
+    then = (
+        StageChange.objects.filter(pk__in=firsts)
+        .exclude(kind=ChangeKind.CREATED)
+        .filter(from_stage__kind="open")
+        .values("from_stage_id")
         .annotate(n=Count("pk"), cents=Sum(Cents("amount")))
         .order_by()
     )
-    open_stages: dict[int, dict] = {}
-    won = {"count": 0, "amount": Decimal(0)}
-    for row in rows:
-        amount = cents_to_decimal(row["cents"])
-        if row["kind"] == ChangeKind.WON:
-            won["count"] += row["n"]
-            won["amount"] += amount
-        elif row["kind"] != ChangeKind.LOST:
-            stage = open_stages.setdefault(row["to_stage_id"], {"count": 0, "amount": Decimal(0)})
-            stage["count"] += row["n"]
-            stage["amount"] += amount
-    return {"open": open_stages, "won": won}
+    for row in then:
+        add(row["from_stage_id"], row["n"], row["cents"])
+    return {"open": {k: v for k, v in result.items() if v["count"]}}
 
 
 def won_amount_between_changes(qs, start: datetime, end: datetime) -> Decimal:

@@ -200,10 +200,7 @@ def _forecast_at(scope: Scope, qs, stats, moment: datetime, period: Period) -> d
     start, _end = period.bounds()
     rates = win_rates(scope, stats)
     completed = queries.won_between(qs, start, moment)["amount"]
-    if moment >= timezone.now() - timedelta(minutes=1):
-        open_amounts = {k: v["amount"] for k, v in queries.open_by_stage(qs).items()}
-    else:
-        open_amounts = {k: v["amount"] for k, v in queries.state_at(qs, moment)["open"].items()}
+    open_amounts = {k: v["amount"] for k, v in queries.state_at(qs, moment)["open"].items()}
     open_amounts = {k: v for k, v in open_amounts.items() if k in rates}
     result = fm.forecast(completed, open_amounts, rates)
     return {"completed": completed, **result}

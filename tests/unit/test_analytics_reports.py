@@ -227,3 +227,34 @@ def test_time_in_stage_uses_recorded_stays(org, dcba):
     services.move_opportunity(opp, stages["C"], actor=rep, when=start + timedelta(days=16))
     d = reports.funnel_report(Scope(user=rep, pipeline=dcba))["stages"][0]
     assert (d["stays"], d["days_mean"]) == (2, 7.0)
+
+
+def test_state_at_rebuilds_last_week(org, dcba):
+    """The pipeline as it stood a week ago: a deal moved since counts in its old stage,
+    one lost since counts as open then, one created since does not count, one reopened
+    since (closed a week ago) does not count."""
+    rep = org.east_rep
+    account = create_account(actor=rep, name="恒信")
+    stages = {s.code: s for s in dcba.open_stages()}
+    old = timezone.now() - timedelta(days=20)
+    week_ago = timezone.now() - timedelta(days=7)
+
+    def deal(name, amount, code="D", when=old):
+        return services.create_opportunity(actor=rep, pipeline=dcba, account=account, name=name,
+                                           stage=stages[code], amount=Decimal(amount), when=when)  # fmt: skip
+
+    services.move_opportunity(deal("moved", 100), stages["B"], actor=rep)
+    services.lose_opportunity(deal("lost", 200, "C"), LostReason.objects.first(), actor=rep)
+    deal("new", 400, when=timezone.now() - timedelta(days=1))
+    deal("still", 800, "A")
+    closed = services.lose_opportunity(
+        deal("reopened", 1600), LostReason.objects.first(), actor=rep, when=old
+    )
+    services.reopen_opportunity(closed, actor=rep)
+
+    from loudou.analytics.queries import state_at
+
+    then = state_at(Scope(user=rep, pipeline=dcba).opportunities(), week_ago)["open"]
+    assert {stages_code: then[s.pk]["amount"] for stages_code, s in stages.items()
+            if s.pk in then} == {"D": Decimal("100.00"), "C": Decimal("200.00"),
+                                 "A": Decimal("800.00")}  # fmt: skip
