@@ -240,8 +240,10 @@ def test_state_at_rebuilds_last_week(org, dcba):
     week_ago = timezone.now() - timedelta(days=7)
 
     def deal(name, amount, code="D", when=old):
-        return services.create_opportunity(actor=rep, pipeline=dcba, account=account, name=name,
-                                           stage=stages[code], amount=Decimal(amount), when=when)  # fmt: skip
+        return services.create_opportunity(
+            actor=rep, pipeline=dcba, account=account, name=name, stage=stages[code],
+            amount=Decimal(amount), when=when,
+        )  # fmt: skip
 
     services.move_opportunity(deal("moved", 100), stages["B"], actor=rep)
     services.lose_opportunity(deal("lost", 200, "C"), LostReason.objects.first(), actor=rep)
