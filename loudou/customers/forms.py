@@ -14,7 +14,8 @@ class AccountForm(BootstrapMixin, forms.ModelForm):
     class Meta:
         model = Account
         fields = [
-            "name", "industry", "region", "size", "source", "owner", "phone", "phone_alt",
+            "name", "industry", "region", "size", "source", "owner", "shared_with", "phone",
+            "phone_alt",
             "website", "address", "founded_on", "revisit_class", "revisit_status", "segment",
             "notes",
         ]  # fmt: skip
@@ -28,6 +29,7 @@ class AccountForm(BootstrapMixin, forms.ModelForm):
             # who edits the account must not be forced to take it over or hand it on.
             owners = owners | User.objects.filter(pk=self.instance.owner_id)
         self.fields["owner"].queryset = owners
+        self.fields["shared_with"].queryset = User.objects.filter(is_active=True)
         self.fields["owner"].required = True
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version

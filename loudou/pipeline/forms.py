@@ -24,8 +24,8 @@ class OpportunityForm(BootstrapMixin, forms.ModelForm):
         model = Opportunity
         fields = [
             "name", "account", "pipeline", "amount", "currency", "expected_close_date",
-            "product_line", "source", "owner", "contacts", "competitors", "next_step",
-            "next_step_date", "description",
+            "product_line", "source", "owner", "contacts", "shared_with", "competitors",
+            "next_step", "next_step_date", "description",
         ]  # fmt: skip
         widgets = {
             "expected_close_date": forms.DateInput,
@@ -46,6 +46,8 @@ class OpportunityForm(BootstrapMixin, forms.ModelForm):
         self.fields["contacts"].queryset = Contact.objects.filter(account__in=accounts.values("pk"))
         self.fields["contacts"].required = False
         self.fields["owner"].queryset = owners
+        self.fields["shared_with"].queryset = User.objects.filter(is_active=True)
+        self.fields["shared_with"].label = _("collaborators")
         self.fields["owner"].required = True
         self.fields["pipeline"].queryset = Pipeline.objects.filter(is_archived=False)
         stages = Stage.objects.filter(kind=StageKind.OPEN, is_archived=False).select_related(
