@@ -15,8 +15,8 @@ from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
 
+from loudou.api.pagination import LimitOffsetPagination, paginate
 from loudou.core.exceptions import NotPermitted, ValidationFailed
 from loudou.customers.models import Account, Contact
 from loudou.org.models import assignable_owners

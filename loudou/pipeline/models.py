@@ -226,7 +226,11 @@ class Opportunity(OwnedModel, VersionedModel):
         verbose_name_plural = _("opportunities")
         ordering = ["-created_at", "-pk"]
         indexes = [
-            models.Index(fields=["pipeline", "status", "stage"]),
+            # covers a column's totals (count, Σ amount per probability): no table reads
+            models.Index(
+                fields=["pipeline", "status", "stage", "probability", "amount"],
+                name="opp_stage_totals_idx",
+            ),
             models.Index(fields=["pipeline", "furthest_stage", "status"]),
             models.Index(fields=["owner", "status"]),
             # the board column's order: one index range scan, no sort, at any volume

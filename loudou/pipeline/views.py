@@ -59,14 +59,13 @@ def board_default(request):
 
 @login_required
 def board(request, pk):
-    """The pipeline board: one column per open stage with totals from the database; the
-    cards of each column load lazily, so the page opens at once whatever the volume."""
+    """The pipeline board: one column per open stage. Each column loads lazily — its
+    first page of cards and its totals (count, amount, weighted amount, summed by the
+    database) — so the page opens at once whatever the volume."""
     pipeline = get_object_or_404(Pipeline, pk=pk)
     filters = _board_filter(request, pipeline)
-    qs = filters.apply(open_in_pipeline(request.user, pipeline))
     stages = list(pipeline.stages.filter(is_archived=False).order_by("position", "pk"))
-    totals = stage_totals(qs)
-    columns = [(s, totals.get(s.pk)) for s in stages if s.kind == StageKind.OPEN]
+    columns = [(s, None) for s in stages if s.kind == StageKind.OPEN]
     terminals = [s for s in stages if s.kind != StageKind.OPEN]
     query = request.GET.copy()
     query.pop("offset", None)
@@ -117,6 +116,7 @@ def board_column(request, pk, stage_id):
     has_more = len(cards) > COLUMN_PAGE
     query = request.GET.copy()
     query["offset"] = offset + COLUMN_PAGE
+    total = stage_totals(qs).get(stage.pk, {}) if offset == 0 else None
     return render(
         request,
         "pipeline/_column.html",
@@ -125,19 +125,21 @@ def board_column(request, pk, stage_id):
             "has_more": has_more,
             "next_url": f"{request.path}?{query.urlencode()}",
             "stage": stage,
+            "total": total,
         },
     )
 
 
-def _board_response(request, opp, *, template="pipeline/_moved.html"):
-    """After a drag: the fresh card and every column's totals, swapped out of band."""
+def _board_response(request, opp, before: Stage):
+    """After a drag: the fresh card and the totals of the two columns it touched,
+    swapped out of band."""
     filters = _board_filter(request, opp.pipeline)
-    totals = stage_totals(filters.apply(open_in_pipeline(request.user, opp.pipeline)))
-    stages = opp.pipeline.stages.filter(kind=StageKind.OPEN, is_archived=False)
+    stages = [s for s in {before, opp.stage} if s.kind == StageKind.OPEN]
+    qs = filters.apply(open_in_pipeline(request.user, opp.pipeline)).filter(stage__in=stages)
+    totals = stage_totals(qs)
+    columns = [(s, totals.get(s.pk, {})) for s in stages]
     return render(
-        request,
-        template,
-        {"opp": opp, "columns": [(s, totals.get(s.pk)) for s in stages], "stage": opp.stage},
+        request, "pipeline/_moved.html", {"opp": opp, "columns": columns, "stage": opp.stage}
     )
 
 
@@ -159,6 +161,7 @@ def _version(request):
 @require_POST
 def opportunity_move(request, pk):
     opp = _visible_opportunity(request, pk)
+    before = opp.stage
     stage = Stage.objects.filter(pk=request.POST.get("stage") or 0).first()
     if stage is None:
         return HttpResponse(_("Unknown stage."), status=422)
@@ -169,13 +172,14 @@ def opportunity_move(request, pk):
         )  # fmt: skip
     except ServiceError as exc:
         return _action_refused(request, opp, exc)
-    return _action_done(request, opp, _("Moved to %s.") % opp.stage)
+    return _action_done(request, opp, _("Moved to %s.") % opp.stage, before)
 
 
 @login_required
 @require_POST
 def opportunity_win(request, pk):
     opp = _visible_opportunity(request, pk)
+    before = opp.stage
     try:
         opp = services.win_opportunity(
             opp, actor=request.user, version=_version(request),
@@ -183,13 +187,14 @@ def opportunity_win(request, pk):
         )  # fmt: skip
     except ServiceError as exc:
         return _action_refused(request, opp, exc)
-    return _action_done(request, opp, _("Won. Congratulations!"))
+    return _action_done(request, opp, _("Won. Congratulations!"), before)
 
 
 @login_required
 @require_POST
 def opportunity_lose(request, pk):
     opp = _visible_opportunity(request, pk)
+    before = opp.stage
     form = LoseForm(request.POST)
     if not form.is_valid():
         exc = ServiceError(_("Choose why the deal was lost."))
@@ -202,37 +207,39 @@ def opportunity_lose(request, pk):
         )  # fmt: skip
     except ServiceError as exc:
         return _action_refused(request, opp, exc)
-    return _action_done(request, opp, _("Closed as lost."))
+    return _action_done(request, opp, _("Closed as lost."), before)
 
 
 @login_required
 @require_POST
 def opportunity_reopen(request, pk):
     opp = _visible_opportunity(request, pk)
+    before = opp.stage
     try:
         opp = services.reopen_opportunity(opp, actor=request.user, version=_version(request))
     except ServiceError as exc:
         return _action_refused(request, opp, exc)
-    return _action_done(request, opp, _("Reopened."))
+    return _action_done(request, opp, _("Reopened."), before)
 
 
 @login_required
 @require_POST
 def opportunity_tick(request, pk):
     opp = _visible_opportunity(request, pk)
+    before = opp.stage
     try:
         opp = services.tick_checklist(
             opp, request.POST.getlist("checklist"), actor=request.user, version=_version(request)
         )
     except ServiceError as exc:
         return _action_refused(request, opp, exc)
-    return _action_done(request, opp, _("Checklist saved."))
+    return _action_done(request, opp, _("Checklist saved."), before)
 
 
-def _action_done(request, opp, message):
+def _action_done(request, opp, message, before):
     """Board drags get out-of-band fragments; the detail page reloads with a message."""
     if request.htmx and request.POST.get("from") == "board":
-        return _board_response(request, opp)
+        return _board_response(request, opp, before)
     messages.success(request, message)
     return redirect(opp)
 
