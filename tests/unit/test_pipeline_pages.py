@@ -201,3 +201,63 @@ def test_admin_creates_pipeline_from_template(client, org):
     assert [s.name for s in pipeline.open_stages()] == [
         "客户分析", "建立信任", "挖掘需求", "呈现价值", "赢取承诺", "回收账款",
     ]  # fmt: skip
+
+
+def _stage_formset_data(pipeline, rows):
+    """POST data for the stage editor: ``rows`` is a list of dicts per stage form."""
+    data = {
+        "name": pipeline.name, "name_en": pipeline.name_en, "checklist_mode": "strict",
+        "stages-TOTAL_FORMS": str(len(rows)), "stages-INITIAL_FORMS": str(
+            sum(1 for r in rows if r.get("id"))
+        ),
+        "stages-MIN_NUM_FORMS": "0", "stages-MAX_NUM_FORMS": "1000", "action": "save",
+    }  # fmt: skip
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            data[f"stages-{i}-{key}"] = value
+    return data
+
+
+def test_admin_renames_reorders_and_adds_stages(client, org, dcba):
+    """The stage editor renames a stage, puts C before D and adds a stage at the end;
+    history rows keep pointing at the same stages and furthest stages are recomputed."""
+    d, c, b, a = dcba.open_stages()
+    deal = make_deals(org.east_rep, dcba, 1)[0]  # in D
+    rows = []
+    for order, stage in [(2, d), (1, c), (3, b), (4, a)]:
+        rows.append({
+            "id": stage.pk, "ORDER": order, "name": stage.name + ("!" if stage == b else ""),
+            "name_en": stage.name_en, "code": stage.code,
+            "default_probability": str(stage.default_probability),
+            "stale_after_days": stage.stale_after_days or "", "guidance": stage.guidance,
+            "checklist": "\n".join(stage.checklist),
+        })  # fmt: skip
+    rows.append({"ORDER": 5, "name": "E 签约", "name_en": "E", "code": "E",
+                 "default_probability": "90", "stale_after_days": "", "guidance": "",
+                 "checklist": ""})  # fmt: skip
+    client.force_login(org.admin)
+    response = client.post(f"/pipeline/settings/{dcba.pk}/", _stage_formset_data(dcba, rows))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    names = [s.name for s in dcba.open_stages()]
+    assert names == ["C 目标", "D 识别", "B 重点跟进!", "A 订单跟进", "E 签约"]
+    deal.refresh_from_db()
+    assert deal.furthest_stage == d
+    assert StageChange.objects.get(opportunity=deal).to_stage == d
+
+
+def test_archiving_a_stage_with_open_deals_is_refused(client, org, dcba):
+    """Archiving a stage that still holds open deals is refused with the reason; an empty
+    stage is archived and leaves the board."""
+    d, c, _b, _a = dcba.open_stages()
+    make_deals(org.east_rep, dcba, 1)  # one deal in D
+    client.force_login(org.admin)
+    response = client.post(
+        f"/pipeline/settings/{dcba.pk}/", {"action": f"archive:{d.pk}"}, follow=True
+    )
+    assert "open opportunities" in response.content.decode() or "商机" in response.content.decode()
+    d.refresh_from_db()
+    assert not d.is_archived
+    client.post(f"/pipeline/settings/{dcba.pk}/", {"action": f"archive:{c.pk}"})
+    c.refresh_from_db()
+    assert c.is_archived
+    assert c not in list(dcba.open_stages())
