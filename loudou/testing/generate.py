@@ -100,7 +100,14 @@ def insert_rows(model, rows: list[dict]) -> None:
             record.append(adapt(value) if adapt and value is not None else value)
         values.append(record)
     with connection.cursor() as cursor:
-        cursor.executemany(sql, values)
+        if connection.vendor == "postgresql":  # COPY: an order of magnitude faster
+            columns = ", ".join(quote(f.column) for f in fields)
+            table = quote(model._meta.db_table)
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for record in values:
+                    copy.write_row(record)
+        else:
+            cursor.executemany(sql, values)
 
 
 def _next_id(model) -> int:
