@@ -10,6 +10,7 @@ from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from loudou.analytics.views import dashboard_summary
 from loudou.customers.models import Account, Contact
 from loudou.org.models import User
 
@@ -53,6 +54,7 @@ def dashboard(request):
         "recent_accounts": Account.objects.visible_to(user)
         .select_related("owner", "region")
         .order_by("-updated_at")[:8],
+        "pipeline": dashboard_summary(user),
     }
     return render(request, "web/dashboard.html", context)
 

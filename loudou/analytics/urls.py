@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "analytics"
+urlpatterns = [
+    path("", views.funnel, name="funnel"),
+    path("reps/", views.reps, name="reps"),
+    path("forecast/", views.forecast, name="forecast"),
+    path("reverse/", views.reverse, name="reverse"),
+]

@@ -1,0 +1,659 @@
+"""Analytics pages: the funnel, each rep against the team, the forecast and the reverse
+funnel planner. Each page shows the payload of one report in loudou.analytics.reports
+(the same numbers as the CLI and the API) as cards, charts and a table, and offers that
+table as CSV or Excel with the current filters (``?format=csv`` / ``?format=xlsx``).
+
+Views are thin: a form reads the filters (the API's parameter names), build_scope turns
+them into a Scope over what the user may see, a report computes, and the page renders.
+Invalid filters (an owner the user may not see, a bad date) answer 422 with the form's
+errors and no figures.
+"""
+
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import QueryDict
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from loudou.org.models import Team, User
+from loudou.pipeline.models import Opportunity, Pipeline, ProductLine
+from loudou.web.templatetags.loudou import SYMBOLS, percent
+
+from . import exports, queries, reports
+from .exports import Percent
+from .periods import containing, parse_period
+from .scope import ScopeError, build_scope
+
+SHORTCUTS = {
+    "week": gettext_lazy("This week"),
+    "month": gettext_lazy("This month"),
+    "quarter": gettext_lazy("This quarter"),
+    "year": gettext_lazy("This year"),
+}
+MONEY = {"max_digits": 16, "decimal_places": 2, "min_value": Decimal(0)}
+
+
+# --- filters ---------------------------------------------------------------------------
+
+
+class _Select(forms.Select):
+    def __init__(self):
+        super().__init__(attrs={"class": "form-select form-select-sm"})
+
+
+class FilterForm(forms.Form):
+    """The filters every analytics page shares, named as in the API (pipeline, from, to,
+    team, owner, product_line), plus ``range``: a shortcut that fills from/to with this
+    week, month, quarter or year. Teams and owners offered are those the user may see;
+    anything else is refused as "not one of the available choices"."""
+
+    pipeline = forms.ModelChoiceField(
+        label=gettext_lazy("Pipeline"), queryset=Pipeline.objects.none(), empty_label=None,
+        widget=_Select(),
+    )  # fmt: skip
+    team = forms.ModelChoiceField(
+        label=gettext_lazy("Team"), queryset=Team.objects.none(), required=False,
+        empty_label=gettext_lazy("All teams"), widget=_Select(),
+    )  # fmt: skip
+    owner = forms.ModelChoiceField(
+        label=gettext_lazy("Owner"), queryset=User.objects.none(), required=False,
+        empty_label=gettext_lazy("All owners"), widget=_Select(),
+    )  # fmt: skip
+    product_line = forms.ModelChoiceField(
+        label=gettext_lazy("Product line"), queryset=ProductLine.objects.none(), required=False,
+        empty_label=gettext_lazy("All product lines"), widget=_Select(),
+    )  # fmt: skip
+
+    # ``from`` is a Python keyword, so the date fields are added by name in __init__.
+    date_fields = (("from", gettext_lazy("Created from")), ("to", gettext_lazy("Created to")))
+
+    def __init__(self, data: QueryDict, *, user):
+        data = data.copy()
+        self.shortcut = data.pop("range", [""])[-1]
+        if self.shortcut in SHORTCUTS:
+            self.apply_shortcut(data, containing(self.shortcut, timezone.localdate()))
+        super().__init__(data)
+        self.user = user
+        visible = User.objects.visible_to(user)
+        pipelines = Pipeline.objects.filter(is_archived=False)
+        self.fields["pipeline"].queryset = pipelines
+        self.fields["team"].queryset = Team.objects.filter(
+            pk__in=visible.exclude(team=None).values("team_id")
+        )
+        self.fields["owner"].queryset = visible
+        self.fields["product_line"].queryset = ProductLine.objects.filter(is_active=True)
+        for name, label in self.date_fields:
+            self.fields[name] = forms.DateField(
+                label=label, required=False,
+                widget=forms.DateInput(
+                    attrs={"type": "date", "class": "form-control form-control-sm"},
+                    format="%Y-%m-%d",
+                ),
+            )  # fmt: skip
+        order = ["pipeline", "from", "to", "team", "owner", "product_line"]
+        self.order_fields(order + [f for f in self.fields if f not in order])
+        if not self.data.get("pipeline"):
+            first = pipelines.values_list("pk", flat=True).first()
+            if first is not None:
+                self.data["pipeline"] = str(first)
+
+    def apply_shortcut(self, data, period):
+        """Fill from/to with the period's first and last day."""
+        data["from"] = period.start.isoformat()
+        data["to"] = (period.end - timedelta(days=1)).isoformat()
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("from"), cleaned.get("to")
+        if start and end and start > end:
+            self.add_error("to", _("The end date is before the start date."))
+        return cleaned
+
+    def scope_params(self) -> dict:
+        data = self.cleaned_data
+
+        def pk(name):
+            return data[name].pk if data.get(name) else None
+
+        return {
+            "pipeline": pk("pipeline"), "date_from": data.get("from"), "date_to": data.get("to"),
+            "team": pk("team"), "owner": pk("owner"), "product_line": pk("product_line"),
+        }  # fmt: skip
+
+    def query(self) -> str:
+        """The valid filters as a query string, for the export links."""
+        query = QueryDict(mutable=True)
+        for name, value in self.cleaned_data.items():
+            if value in (None, ""):
+                continue
+            query[name] = value.pk if hasattr(value, "pk") else value
+        return query.urlencode()
+
+    @property
+    def date_range(self):
+        return [self[name] for name, _label in self.date_fields]
+
+    @property
+    def scope_fields(self):
+        return [self[name] for name in ("pipeline", "team", "owner", "product_line")]
+
+    @property
+    def page_fields(self):
+        """What a page adds to the shared filters (period, target…)."""
+        shared = {"pipeline", "from", "to", "team", "owner", "product_line"}
+        return [self[name] for name in self.fields if name not in shared]
+
+
+def _period_field(**kwargs):
+    return forms.CharField(
+        label=gettext_lazy("Period"), max_length=10,
+        widget=forms.TextInput(attrs={"class": "form-control form-control-sm",
+                                      "list": "period-choices", "autocomplete": "off"}),
+        help_text=gettext_lazy("2026Q4, 2026-11, 2026W47 or 2026."), **kwargs,
+    )  # fmt: skip
+
+
+def _money_field(label, **kwargs):
+    return forms.DecimalField(
+        label=label, **MONEY,
+        widget=forms.NumberInput(attrs={"class": "form-control form-control-sm", "step": "any",
+                                        "inputmode": "decimal"}),
+        **kwargs,
+    )  # fmt: skip
+
+
+class PeriodMixin:
+    """A period (default: this quarter), which the shortcuts set on these pages."""
+
+    def apply_shortcut(self, data, period):
+        data["period"] = period.label
+
+    def clean_period(self):
+        text = self.cleaned_data.get("period") or ""
+        if not text:
+            return containing("quarter", timezone.localdate())
+        try:
+            return parse_period(text)
+        except ValueError:
+            raise forms.ValidationError(
+                _("Not a period: use 2026Q4, 2026-11, 2026W47 or 2026.")
+            ) from None
+
+    def query(self) -> str:
+        query = QueryDict(super().query(), mutable=True)
+        query["period"] = self.cleaned_data["period"].label
+        return query.urlencode()
+
+    def period_choices(self):
+        today = timezone.localdate()
+        quarter = containing("quarter", today)
+        current = [containing(kind, today) for kind in SHORTCUTS]
+        return current + [quarter.previous(), parse_period(_next_quarter(quarter.label))]
+
+
+def _next_quarter(label: str) -> str:
+    year, q = int(label[:4]), int(label[-1])
+    return f"{year + q // 4}Q{q % 4 + 1}"
+
+
+class ForecastForm(PeriodMixin, FilterForm):
+    period = _period_field(required=False)
+    target = _money_field(
+        gettext_lazy("Target"), required=False,
+        help_text=gettext_lazy(
+            "The sales target of the period. Until targets can be set in Loudou, type it here."
+        ),
+    )  # fmt: skip
+
+    def __init__(self, data, *, user):
+        super().__init__(data, user=user)
+        if not self.data.get("period"):
+            self.data["period"] = containing("quarter", timezone.localdate()).label
+
+
+class ReverseForm(PeriodMixin, FilterForm):
+    period = _period_field(required=False)
+    target = _money_field(
+        gettext_lazy("Target"), required=False,
+        help_text=gettext_lazy("The period's sales target; what is already won counts."),
+    )  # fmt: skip
+    avg_deal = _money_field(
+        gettext_lazy("Average deal"), required=False,
+        help_text=gettext_lazy("Empty: the average won deal in these filters."),
+    )  # fmt: skip
+
+    def __init__(self, data, *, user):
+        super().__init__(data, user=user)
+        if not self.data.get("period"):
+            self.data["period"] = containing("quarter", timezone.localdate()).label
+
+    def clean_target(self):
+        value = self.cleaned_data.get("target")
+        if value is None and "target" in self.data:  # submitted empty; absent: first visit
+            raise forms.ValidationError(_("Enter the target."))
+        return value
+
+    def clean_avg_deal(self):
+        value = self.cleaned_data.get("avg_deal")
+        if value is not None and value <= 0:
+            raise forms.ValidationError(_("The average deal must be more than 0."))
+        return value
+
+
+# --- the four pages --------------------------------------------------------------------
+
+
+def _scope(form):
+    """The report Scope of a valid form, or None with the errors on the form."""
+    if not form.is_valid():
+        return None
+    try:
+        return build_scope(form.user, **form.scope_params())
+    except ScopeError as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+        return None
+
+
+def _render(request, template, form, nav, context=None, *, status=200):
+    base = {
+        "nav": "analytics",
+        "section": nav,
+        "form": form,
+        "query": form.query() if form.is_valid() else "",
+        "shortcuts": SHORTCUTS,
+        "is_rep": not (request.user.sees_everything or request.user.managed_team_path),
+        "stable_at": settings.LOUDOU_STABLE_THRESHOLD,
+    }
+    return render(request, template, {**base, **(context or {})}, status=status)
+
+
+def _export(request, name, table):
+    fmt = request.GET.get("format", "")
+    if fmt not in exports.FORMATS:
+        return None
+    headers, rows = table
+    return exports.table_response(fmt, name, headers, rows)
+
+
+@login_required
+def funnel(request):
+    """The funnel by furthest stage: entered, conversion with its interval, win rate from
+    each stage, open and weighted amounts, time in stage."""
+    form = FilterForm(request.GET, user=request.user)
+    scope = _scope(form)
+    if scope is None:
+        return _render(request, "analytics/funnel.html", form, "funnel", status=422)
+    report = reports.funnel_report(scope)
+    table = funnel_table(report)
+    return _export(request, "funnel", table) or _render(
+        request, "analytics/funnel.html", form, "funnel",
+        {"report": report, "empty": not (report["won"] + report["lost"] + report["open"]),
+         "charts": funnel_charts(report)},
+    )  # fmt: skip
+
+
+@login_required
+def reps(request):
+    """Each rep's conversion per stage against the team's pooled rate, weak steps and the
+    shape of their open funnel. A rep sees their own row and the team's average only."""
+    form = FilterForm(request.GET, user=request.user)
+    scope = _scope(form)
+    if scope is None:
+        return _render(request, "analytics/reps.html", form, "reps", status=422)
+    report = reports.reps_report(scope)
+    if not (request.user.sees_everything or request.user.managed_team_path):
+        # Deals shared with a rep bring their owners into the rows; a rep compares
+        # only themself with the team.
+        report["reps"] = [r for r in report["reps"] if r["owner_id"] == request.user.pk]
+    for rep in report["reps"]:
+        rep["verdict"] = shape_verdict(rep, report["team"])
+    table = reps_table(report)
+    return _export(request, "reps", table) or _render(
+        request, "analytics/reps.html", form, "reps",
+        {"report": report, "charts": reps_charts(report)},
+    )  # fmt: skip
+
+
+@login_required
+def forecast(request):
+    """Forecast 销售预计 for a period against a target: completed + weighted pipeline,
+    coverage, sales progress with its two terms, the Monte Carlo band, velocity."""
+    form = ForecastForm(request.GET, user=request.user)
+    scope = _scope(form)
+    if scope is None:
+        return _render(request, "analytics/forecast.html", form, "forecast", status=422)
+    period = form.cleaned_data["period"]
+    report = reports.forecast_report(scope, period, target=form.cleaned_data.get("target"))
+    table = forecast_table(report)
+    return _export(request, "forecast", table) or _render(
+        request, "analytics/forecast.html", form, "forecast",
+        {"report": report, "period": period, "whole": _whole(report),
+         "as_of": datetime.fromisoformat(report["as_of"]),
+         "charts": forecast_charts(report)},
+    )  # fmt: skip
+
+
+@login_required
+def reverse(request):
+    """The reverse-funnel planner: how many opportunities each stage needs to reach the
+    target, and which stages hold too few (replenish them)."""
+    form = ReverseForm(request.GET, user=request.user)
+    scope = _scope(form)
+    if scope is None:
+        return _render(request, "analytics/reverse.html", form, "reverse", status=422)
+    data = form.cleaned_data
+    if data["target"] is None:  # first visit: ask for the target
+        return _render(request, "analytics/reverse.html", form, "reverse", {"waiting": True})
+    report = reports.reverse_report(
+        scope, data["target"], avg_deal=data.get("avg_deal"), period=data["period"]
+    )
+    table = reverse_table(report)
+    return _export(request, "reverse", table) or _render(
+        request, "analytics/reverse.html", form, "reverse",
+        {"report": report, "replenish": [s for s in report["stages"] if s["replenish"]],
+         "charts": reverse_charts(report)},
+    )  # fmt: skip
+
+
+def _whole(report) -> dict:
+    """The report's amounts rounded to whole units for the cards: a forecast is not
+    accurate to the cent (the download keeps the cents)."""
+    whole = {}
+    for key, value in report.items():
+        if isinstance(value, str) and value.replace(".", "", 1).lstrip("-").isdigit():
+            whole[key] = Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        else:
+            whole[key] = value
+    return whole
+
+
+# --- tables (the page's table and its download) ----------------------------------------
+
+
+def _pct(value):
+    return None if value is None else Percent(value)
+
+
+def _dec(value):
+    return None if value is None else Decimal(value)
+
+
+def funnel_table(report):
+    headers = [
+        _("Stage"), _("Entered"), _("Advanced"), _("Lost"), _("Open"), _("Resolved (n)"),
+        _("Conversion"), _("95% interval, low"), _("95% interval, high"), _("Stable"),
+        _("Win rate from stage"), _("Win rate used"), _("Win rate learned"),
+        _("Open now"), _("Open amount"), _("Weighted amount"),
+        _("Mean days in stage"), _("Median days in stage"),
+    ]  # fmt: skip
+    rows = [
+        [
+            s["name"],
+            s["entered"],
+            s["advanced"],
+            s["lost"],
+            s["open"],
+            s["n"],
+            _pct(s["conversion"]),
+            _pct(s["ci_low"]),
+            _pct(s["ci_high"]),
+            s["stable"],
+            _pct(s["win_rate_from"]),
+            _pct(s["win_rate_used"]),
+            s["win_rate_learned"],
+            s["open_now"],
+            _dec(s["open_amount"]),
+            _dec(s["weighted_amount"]),
+            s["days_mean"],
+            s["days_median"],
+        ]  # fmt: skip
+        for s in report["stages"]
+    ]
+    return headers, rows
+
+
+def reps_table(report):
+    headers = [
+        _("Rep"), _("Username"), _("Stage"), _("Resolved (n)"), _("Rep's conversion"),
+        _("95% interval, low"), _("95% interval, high"), _("Team conversion"), _("Weak step"),
+        _("Open now"), _("Shape"),
+    ]  # fmt: skip
+    rows = [
+        [
+            rep["name"],
+            rep["username"],
+            s["name"],
+            s["n"],
+            _pct(s["conversion"]),
+            _pct(s["ci_low"]),
+            _pct(s["ci_high"]),
+            _pct(s["team"]),
+            s["weak"],
+            s["open_now"],
+            rep["verdict"]["label"],
+        ]  # fmt: skip
+        for rep in report["reps"]
+        for s in rep["stages"]
+    ]
+    return headers, rows
+
+
+def forecast_table(report):
+    """One row per figure: its name, value and a one-line explanation."""
+    d = _dec
+    rows = [
+        [_("Target"), d(report["target"]), _("The sales target of the period.")],
+        [_("Completed"), d(report["completed"]),
+         _("Won in the period so far (out-of-funnel orders included).")],
+        [_("Weighted pipeline"), d(report["weighted_pipeline"]),
+         _("Σ open amount × stage win rate.")],
+        [_("Forecast"), d(report["forecast"]),
+         _("Forecast = completed + Σ open amount × stage win rate.")],
+        [_("Coverage"), _pct(report["coverage"]),
+         _("Forecast ÷ target: are there enough opportunities?")],
+        [_("Forecast a week ago"), d(report["forecast_last_week"]),
+         _("The same forecast as it stood seven days ago.")],
+        [_("Forecast change"), d(report["progress_forecast_delta"]),
+         _("This week's forecast − last week's.")],
+        [_("Sales change"), d(report["progress_sales_delta"]),
+         _("This week's cumulative sales − last week's.")],
+        [_("Sales progress"), _pct(report["progress"]),
+         _("(Forecast change + sales change) ÷ the quarter's target; a win counts in both.")],
+        [_("P10"), d(report["p10"]),
+         _("Simulated revenue: 9 in 10 runs reach at least this.")],
+        [_("P50"), d(report["p50"]), _("Simulated revenue: the middle run.")],
+        [_("P90"), d(report["p90"]),
+         _("Simulated revenue: only 1 in 10 runs reaches more.")],
+        [_("Velocity per day"), d(report["velocity_per_day"]),
+         _("Open deals × average won deal × win rate ÷ average cycle days.")],
+    ]  # fmt: skip
+    return [_("Figure"), _("Value"), _("Meaning")], rows
+
+
+def reverse_table(report):
+    headers = [_("Stage"), _("Conversion"), _("Needed"), _("Open now"), _("Replenish")]
+    rows = [
+        [s["name"], _pct(s.get("conversion")), s["needed"], s["open"], s["replenish"]]
+        for s in report["stages"]
+    ]
+    return headers, rows
+
+
+# --- reading the shape -----------------------------------------------------------------
+
+
+def shape_verdict(rep, team) -> dict:
+    """The shape flags of funnel.shape as translated text: a label and one reason per
+    flag, with the numbers the flag was decided on."""
+    counts = [s["open_now"] for s in rep["stages"]]
+    reasons = []
+    shape = rep["shape"]
+    if shape.get("inverted"):
+        reasons.append(
+            _(
+                "A later stage holds more open opportunities (%(later)s) than the first "
+                "stage (%(first)s): too little prospecting."
+            )
+            % {"later": max(counts[1:], default=0), "first": counts[0] if counts else 0}
+        )
+    if shape.get("weak_follow_up"):
+        half = len(counts) // 2
+        first = rep["stages"][0]["conversion"] if rep["stages"] else None
+        team_first = team[0]["conversion"] if team else None
+        reasons.append(
+            _(
+                "%(early)s open opportunities in the first half of the stages against "
+                "%(late)s in the second half, and a first-stage conversion of %(rate)s "
+                "(team: %(team)s): weak follow-up."
+            )
+            % {
+                "early": sum(counts[:half]),
+                "late": sum(counts[len(counts) - half :]),
+                "rate": percent(first),
+                "team": percent(team_first),
+            }  # fmt: skip
+        )
+    if shape.get("inverted") and shape.get("weak_follow_up"):
+        label = _("Inverted, weak follow-up")
+    elif shape.get("inverted"):
+        label = _("Inverted")
+    elif shape.get("weak_follow_up"):
+        label = _("Weak follow-up")
+    else:
+        label = _("Healthy")
+    return {"label": label, "reasons": reasons, "ok": not reasons}
+
+
+# --- chart data (rendered by static/analytics/charts.js) -------------------------------
+
+
+def _symbol():
+    return SYMBOLS.get(settings.LOUDOU_CURRENCY, "")
+
+
+def funnel_charts(report):
+    names = [s["name"] for s in report["stages"]]
+    return [
+        {
+            "id": "chart-funnel", "type": "funnel", "title": _("Entered per stage"),
+            "series": _("Entered"), "names": names,
+            "values": [s["entered"] for s in report["stages"]],
+        },
+        {
+            "id": "chart-conversion", "type": "conversion", "names": names,
+            "series": _("Conversion"), "interval": _("95% interval"),
+            "rates": [s["conversion"] for s in report["stages"]],
+            "low": [s["ci_low"] for s in report["stages"]],
+            "high": [s["ci_high"] for s in report["stages"]],
+            "n": [s["n"] for s in report["stages"]],
+            "stable": [s["stable"] for s in report["stages"]],
+            "unstable": _("not yet stable"),
+        },
+    ]  # fmt: skip
+
+
+def reps_charts(report):
+    return [
+        {
+            "id": "chart-reps", "type": "reps", "names": [t["name"] for t in report["team"]],
+            "team": {"name": _("Team"), "rates": [t["conversion"] for t in report["team"]]},
+            "reps": [
+                {"name": r["name"], "rates": [s["conversion"] for s in r["stages"]],
+                 "weak": [s["weak"] for s in r["stages"]]}
+                for r in report["reps"]
+            ],
+            "weak": _("weak step"),
+        }
+    ]  # fmt: skip
+
+
+def forecast_charts(report):
+    def number(key):
+        return None if report.get(key) is None else float(report[key])
+
+    return [
+        {
+            "id": "chart-coverage", "type": "gauge", "name": _("Coverage"),
+            "value": report["coverage"], "empty": _("Enter a target to see the coverage."),
+        },
+        {
+            "id": "chart-band", "type": "band", "symbol": _symbol(),
+            "p10": number("p10"), "p50": number("p50"), "p90": number("p90"),
+            "forecast": number("forecast"), "target": number("target"),
+            "completed": number("completed"),
+            "labels": {"band": _("P10–P90"), "p50": _("P50"), "forecast": _("Forecast"),
+                       "target": _("Target"), "completed": _("Completed"),
+                       "axis": _("Revenue of the period")},
+        },
+    ]  # fmt: skip
+
+
+def reverse_charts(report):
+    return [
+        {
+            "id": "chart-reverse", "type": "reverse",
+            "names": [s["name"] for s in report["stages"]],
+            "needed": [s["needed"] for s in report["stages"]],
+            "open": [s["open"] for s in report["stages"]],
+            "labels": {"needed": _("Needed"), "open": _("Open now")},
+        }
+    ]  # fmt: skip
+
+
+# --- the dashboard's pipeline headline -------------------------------------------------
+
+
+def dashboard_target(user, period) -> Decimal | None:
+    """The sales target of ``user``'s scope for ``period``, or None. The targets module
+    does not exist yet, so there is none and the replenish alert is skipped; when it
+    arrives, this is the one place to read it."""
+
+
+def dashboard_summary(user) -> dict | None:
+    """Headline numbers of the default pipeline in the user's scope, and the alerts that
+    link to the analytics pages: stages to replenish (with a target), weak steps (a rep's
+    own, or how many reps have one), stale deals. None without a pipeline.
+
+    A fixed number of queries whatever the data: two reports (funnel, reps), the won
+    amount of the quarter and the stale count."""
+    try:
+        scope = build_scope(user)
+    except ScopeError:
+        return None
+    funnel_data = reports.funnel_report(scope)
+    quarter = containing("quarter", timezone.localdate())
+    start, end = quarter.bounds()
+    won = queries.won_between(scope.opportunities(), start, end)
+    reps_data = reports.reps_report(scope)
+    sees_team = bool(user.sees_everything or user.managed_team_path)
+    mine = [r for r in reps_data["reps"] if r["owner_id"] == user.pk]
+    weak_steps = [s["name"] for r in mine for s in r["stages"] if s["weak"]]
+    weak_reps = sum(1 for r in reps_data["reps"] if any(s["weak"] for s in r["stages"]))
+    target = dashboard_target(user, quarter)
+    replenish = None
+    if target is not None:
+        plan = reports.reverse_report(scope, target, period=quarter)
+        replenish = [s["name"] for s in plan["stages"] if s["replenish"]]
+    stages = funnel_data["stages"]
+    return {
+        "pipeline": scope.pipeline,
+        "quarter": quarter.label,
+        "open_count": sum(s["open_now"] for s in stages),
+        "weighted": sum((Decimal(s["weighted_amount"]) for s in stages), Decimal(0)).quantize(
+            Decimal(1), rounding=ROUND_HALF_UP
+        ),
+        "won_amount": won["amount"],
+        "won_count": won["count"],
+        "replenish": replenish,
+        "has_target": target is not None,
+        "sees_team": sees_team,
+        "weak_steps": weak_steps,
+        "weak_reps": weak_reps,
+        "stale": Opportunity.objects.visible_to(user).stale().count(),
+    }
