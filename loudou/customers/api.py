@@ -7,8 +7,8 @@ from decimal import Decimal
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
 
+from loudou.api.pagination import LimitOffsetPagination, paginate
 from loudou.core.exceptions import ValidationFailed
 from loudou.org.models import Region, User, assignable_owners
 
@@ -126,6 +126,11 @@ class ContactOut(Schema):
     birthday: date | None
     notes: str
     version: int
+
+    @staticmethod
+    def resolve_style_advice(obj) -> str:
+        # A lazy translation is not a str to pydantic: render it in the request's language.
+        return str(obj.style_advice)
 
 
 def _account_data(request, payload: dict, *, current_owner_id=None) -> dict:

@@ -4,7 +4,8 @@ from datetime import date
 
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+
+from loudou.api.pagination import LimitOffsetPagination, paginate
 
 from .models import Region, Team, User
 
