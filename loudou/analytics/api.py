@@ -40,6 +40,33 @@ class ReverseParams(ScopeParams):
     period: str | None = None
 
 
+class BreakdownParams(ScopeParams):
+    by: str = Field("region", description="region, industry, product_line, source, team or rep")
+    period: str | None = Field(None, description="2026Q4, 2026-11, 2026W47 or 2026.")
+
+
+class BreakdownRow(Schema):
+    key: str
+    won: int
+    amount: str
+    previous_amount: str
+    year_ago_amount: str
+    growth_previous: float | None
+    growth_year: float | None
+
+
+class BreakdownOut(Schema):
+    pipeline: str
+    dimension: str
+    period: str
+    previous: str
+    year_ago: str
+    rows: list[BreakdownRow]
+    total: str
+    growth_previous: float | None
+    growth_year: float | None
+
+
 class StageOut(Schema):
     id: int
     name: str
@@ -181,3 +208,10 @@ def reverse(request, params: Query[ReverseParams]):
         _scope(request, params), params.target, avg_deal=params.avg_deal,
         period=_period(params.period),
     )  # fmt: skip
+
+
+@router.get("/analytics/breakdown", response=BreakdownOut, summary="Breakdown with growth")
+def breakdown(request, params: Query[BreakdownParams]):
+    if params.by not in reports.DIMENSIONS:
+        raise ValidationFailed(f"unknown dimension {params.by!r}", field="by")
+    return reports.breakdown_report(_scope(request, params), params.by, _period(params.period))

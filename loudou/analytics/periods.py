@@ -37,7 +37,14 @@ class Period:
         )
 
     def year_before(self) -> "Period":
-        return Period(_minus_year(self.start), _minus_year(self.end), f"{self.label}-1y")
+        """The same period a year earlier (for year-on-year growth)."""
+        if _KIND.match(self.label):
+            try:
+                return parse_period(f"{int(self.label[:4]) - 1}{self.label[4:]}")
+            except ValueError:  # week 53 of a year that has none
+                pass
+        start, end = _minus_year(self.start), _minus_year(self.end)
+        return Period(start, end, f"{start.isoformat()}–{end.isoformat()}")
 
 
 _KIND = re.compile(r"^(\d{4})(?:(Q)([1-4])|-(\d{2})|W(\d{2}))?$")

@@ -426,3 +426,57 @@ def last_periods(kind: str, count: int) -> list[Period]:
         period = period.previous()
         periods.append(period)
     return list(reversed(periods))
+
+
+DIMENSIONS = ("region", "industry", "product_line", "source", "team", "rep")
+
+
+def _growth(now: Decimal, before: Decimal) -> float | None:
+    """(now − before) ÷ before; None when there was nothing before."""
+    if not before:
+        return None
+    return float((now - before) / before)
+
+
+def breakdown_report(scope: Scope, dimension: str, period: Period) -> dict:
+    """Won amount and count per region, industry, product line, source, team or rep in
+    ``period``, with growth against the period before (month-on-month for a month,
+    quarter-on-quarter for a quarter …) and against the same period a year earlier."""
+    if dimension not in DIMENSIONS:
+        raise ValueError(f"unknown dimension {dimension!r} (use {', '.join(DIMENSIONS)})")
+    qs = scope.opportunities()
+    previous, year_ago = period.previous(), period.year_before()
+    now_rows = {r["key"]: r for r in queries.breakdown(qs, dimension, period)}
+    before_rows = {r["key"]: r for r in queries.breakdown(qs, dimension, previous)}
+    year_rows = {r["key"]: r for r in queries.breakdown(qs, dimension, year_ago)}
+    empty = {"count": 0, "amount": ZERO}
+    rows = []
+    for key in sorted(set(now_rows) | set(before_rows) | set(year_rows)):
+        now, before = now_rows.get(key, empty), before_rows.get(key, empty)
+        year = year_rows.get(key, empty)
+        rows.append(
+            {
+                "key": key,
+                "won": now["count"],
+                "amount": _money(now["amount"]),
+                "previous_amount": _money(before["amount"]),
+                "year_ago_amount": _money(year["amount"]),
+                "growth_previous": _growth(now["amount"], before["amount"]),
+                "growth_year": _growth(now["amount"], year["amount"]),
+            }
+        )
+    rows.sort(key=lambda r: Decimal(r["amount"]), reverse=True)
+    total = sum((Decimal(r["amount"]) for r in rows), ZERO)
+    total_before = sum((Decimal(r["previous_amount"]) for r in rows), ZERO)
+    total_year = sum((Decimal(r["year_ago_amount"]) for r in rows), ZERO)
+    return {
+        "pipeline": scope.pipeline.display_name,
+        "dimension": dimension,
+        "period": period.label,
+        "previous": previous.label,
+        "year_ago": year_ago.label,
+        "rows": rows,
+        "total": _money(total),
+        "growth_previous": _growth(total, total_before),
+        "growth_year": _growth(total, total_year),
+    }

@@ -260,3 +260,24 @@ def test_state_at_rebuilds_last_week(org, dcba):
     assert {stages_code: then[s.pk]["amount"] for stages_code, s in stages.items()
             if s.pk in then} == {"D": Decimal("100.00"), "C": Decimal("200.00"),
                                  "A": Decimal("800.00")}  # fmt: skip
+
+
+def test_breakdown_growth(org, dcba):
+    """Won amount per rep in a quarter, with growth against the quarter before and the
+    same quarter a year earlier: 300 now against 200 before is +50%, none a year ago."""
+    account = create_account(actor=org.east_rep, name="恒信")
+    quarter = parse_period("2026Q2")
+    shanghai = timezone.get_current_timezone()
+    for amount, day in [(200, (2026, 2, 10)), (100, (2026, 5, 3)), (200, (2026, 6, 1))]:
+        moment = datetime(*day, 12, tzinfo=shanghai)
+        opp = services.create_opportunity(
+            actor=org.east_rep, pipeline=dcba, account=account, name=str(amount),
+            amount=Decimal(amount), when=moment - timedelta(days=5),
+        )  # fmt: skip
+        services.win_opportunity(opp, actor=org.east_rep, when=moment)
+    result = reports.breakdown_report(Scope(user=org.admin, pipeline=dcba), "rep", quarter)
+    assert (result["previous"], result["year_ago"]) == ("2026Q1", "2025Q2")
+    assert result["rows"] == [{
+        "key": "east_rep", "won": 2, "amount": "300.00", "previous_amount": "200.00",
+        "year_ago_amount": "0.00", "growth_previous": 0.5, "growth_year": None,
+    }]  # fmt: skip

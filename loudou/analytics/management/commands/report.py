@@ -32,7 +32,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="report", required=True)
-        for name in ("funnel", "reps", "forecast", "reverse", "backtest"):
+        for name in ("funnel", "reps", "forecast", "reverse", "backtest", "breakdown"):
             p = sub.add_parser(name)
             p.add_argument("--pipeline", help="pipeline name (中文 or English) or id")
             p.add_argument("--team", help="team name or id (its whole subtree)")
@@ -51,6 +51,9 @@ class Command(BaseCommand):
                 p.add_argument("--target", type=_amount, required=True)
                 p.add_argument("--avg-deal", type=_amount)
                 p.add_argument("--period", help="the period whose completed sales count")
+            if name == "breakdown":
+                p.add_argument("--by", choices=reports.DIMENSIONS, default="region")
+                p.add_argument("--period", help="2026Q4, 2026-11, 2026W47 or 2026")
             if name == "backtest":
                 p.add_argument("--periods", type=int, default=4)
                 p.add_argument("--kind", choices=["month", "quarter"], default="quarter")
@@ -81,6 +84,10 @@ class Command(BaseCommand):
                 period = parse_period(o["period"]) if o.get("period") else None
                 result = reports.reverse_report(scope, o["target"], avg_deal=o.get("avg_deal"),
                                                 period=period)  # fmt: skip
+            elif report == "breakdown":
+                period = (parse_period(o["period"]) if o.get("period")
+                          else containing("quarter", timezone.localdate()))  # fmt: skip
+                result = reports.breakdown_report(scope, o["by"], period)
             else:
                 periods = reports.last_periods(o["kind"], o["periods"])
                 result = reports.backtest(scope, periods, runs=o["runs"])
@@ -123,6 +130,12 @@ def render_table(report: str, result: dict) -> str:
             lines.append(
                 f"{s['name'][:15]:<16} needed {s['needed']!s:>6}  open {s['open']:>6}{flag}"
             )
+    elif report == "breakdown":
+        lines.append(f"{result['dimension']} · {result['period']} (vs {result['previous']}, "
+                     f"{result['year_ago']})")  # fmt: skip
+        for r in result["rows"]:
+            lines.append(f"{r['key'][:15]:<16}{r['won']:>5}{r['amount']:>15}"
+                         f"{_pct(r['growth_previous']):>9}{_pct(r['growth_year']):>9}")  # fmt: skip
     elif report == "reps":
         for rep in result["reps"]:
             weak = [s["name"] for s in rep["stages"] if s["weak"]]
