@@ -67,7 +67,7 @@ class BreakdownOut(Schema):
     growth_year: float | None
 
 
-class StageOut(Schema):
+class FunnelStageOut(Schema):
     id: int
     name: str
     entered: int
@@ -93,7 +93,7 @@ class StageOut(Schema):
 class FunnelOut(Schema):
     pipeline: str
     stable_at: int
-    stages: list[StageOut]
+    stages: list[FunnelStageOut]
     won: int
     lost: int
     open: int
