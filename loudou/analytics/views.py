@@ -232,6 +232,8 @@ class ReverseForm(PeriodMixin, FilterForm):
         super().__init__(data, user=user)
         if not self.data.get("period"):
             self.data["period"] = containing("quarter", timezone.localdate()).label
+        # The browser asks for it; the server lets the first visit (no target yet) through.
+        self.fields["target"].widget.attrs["required"] = True
 
     def clean_target(self):
         value = self.cleaned_data.get("target")

@@ -21,6 +21,16 @@
   var PALETTE = ["#0d6efd", "#20c997", "#fd7e14", "#6f42c1", "#d63384", "#0dcaf0", "#198754",
     "#ffc107", "#6610f2", "#adb5bd"];
 
+  function reducedMotion() {
+    return window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  }
+
+  function build(spec) {
+    var option = RENDER[spec.type](spec);
+    option.animation = !reducedMotion();
+    return option;
+  }
+
   function narrow() {
     return window.innerWidth < 576;
   }
@@ -102,6 +112,7 @@
         return {
           value: rate === null ? "-" : rate,
           itemStyle: { color: COLORS.primary, opacity: s.stable[i] ? 1 : 0.45 },
+          label: { color: s.stable[i] ? "#fff" : COLORS.dark },
         };
       });
       var intervals = [];
@@ -345,7 +356,7 @@
       return;
     }
     var chart = echarts.init(box, null, { renderer: "canvas" });
-    chart.setOption(RENDER[spec.type](spec));
+    chart.setOption(build(spec));
     drawn.push({ chart: chart, spec: spec });
   });
 
@@ -357,7 +368,7 @@
       var isNarrow = narrow();
       drawn.forEach(function (item) {
         if (isNarrow !== wasNarrow) {  // the layout depends on the width class
-          item.chart.setOption(RENDER[item.spec.type](item.spec), true);
+          item.chart.setOption(build(item.spec), true);
         }
         item.chart.resize();
       });
