@@ -389,7 +389,7 @@ def _dec(value):
 def funnel_table(report):
     headers = [
         _("Stage"), _("Entered"), _("Advanced"), _("Lost"), _("Open"), _("Resolved (n)"),
-        _("Conversion"), _("95% interval, low"), _("95% interval, high"), _("Stable"),
+        _("Conversion"), _("Interval low (95%)"), _("Interval high (95%)"), _("Stable"),
         _("Win rate from stage"), _("Win rate used"), _("Win rate learned"),
         _("Open now"), _("Open amount"), _("Weighted amount"),
         _("Mean days in stage"), _("Median days in stage"),
@@ -423,7 +423,7 @@ def funnel_table(report):
 def reps_table(report):
     headers = [
         _("Rep"), _("Username"), _("Stage"), _("Resolved (n)"), _("Rep's conversion"),
-        _("95% interval, low"), _("95% interval, high"), _("Team conversion"), _("Weak step"),
+        _("Interval low (95%)"), _("Interval high (95%)"), _("Team conversion"), _("Weak step"),
         _("Open now"), _("Shape"),
     ]  # fmt: skip
     rows = [
@@ -549,7 +549,7 @@ def funnel_charts(report):
         },
         {
             "id": "chart-conversion", "type": "conversion", "names": names,
-            "series": _("Conversion"), "interval": _("95% interval"),
+            "series": _("Conversion"), "interval": _("Interval (95%)"),
             "rates": [s["conversion"] for s in report["stages"]],
             "low": [s["ci_low"] for s in report["stages"]],
             "high": [s["ci_high"] for s in report["stages"]],
@@ -582,7 +582,7 @@ def forecast_charts(report):
     return [
         {
             "id": "chart-coverage", "type": "gauge", "name": _("Coverage"),
-            "value": report["coverage"], "empty": _("Enter a target to see the coverage."),
+            "value": report["coverage"],
         },
         {
             "id": "chart-band", "type": "band", "symbol": _symbol(),
@@ -590,8 +590,7 @@ def forecast_charts(report):
             "forecast": number("forecast"), "target": number("target"),
             "completed": number("completed"),
             "labels": {"band": _("P10–P90"), "p50": _("P50"), "forecast": _("Forecast"),
-                       "target": _("Target"), "completed": _("Completed"),
-                       "axis": _("Revenue of the period")},
+                       "target": _("Target"), "completed": _("Completed")},
         },
     ]  # fmt: skip
 
