@@ -44,3 +44,43 @@ def org(db):
     o.south_mgr = user("south_mgr", Role.MANAGER, o.south, o.south_region)
     o.south_rep = user("south_rep", Role.REP, o.south, o.south_region)
     return o
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only(request):
+    """Tests marked ``postgres_only`` skip on other databases; ``make test`` runs them in
+    its PostgreSQL pass."""
+    if request.node.get_closest_marker("postgres_only"):
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            pytest.skip("needs PostgreSQL (runs in the PostgreSQL pass of make test)")
+
+
+@pytest.fixture(scope="session")
+def demo_snapshot(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The demo data set (``load_demo()``), built once per session in the test database
+    and saved as JSON; building it runs every service and takes many seconds."""
+    from django.db import transaction
+    from django.test import TestCase
+
+    from loudou.testing import snapshot
+    from loudou.web.demo import load_demo
+
+    path = tmp_path_factory.mktemp("demo") / "demo.json"
+    with django_db_blocker.unblock(), transaction.atomic():
+        # As if load_demo() had committed: its on_commit work runs too.
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            load_demo()
+        snapshot.save(path)
+        transaction.set_rollback(True)
+    return path
+
+
+@pytest.fixture
+def demo(db, demo_snapshot):
+    """The whole demo (users with ``DEMO_PASSWORD``, accounts, opportunities) in this
+    test's database, restored from the session's snapshot in a few seconds."""
+    from loudou.testing import snapshot
+
+    snapshot.restore(demo_snapshot)

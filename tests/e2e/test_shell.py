@@ -1,21 +1,17 @@
-"""The web shell in a real browser: login, scope of the dashboard, language, logout."""
+"""The web shell in a real browser: login, scope of the dashboard, language, logout.
+
+Every test starts from the demo data (``demo`` fixture: ``load_demo()`` in the test
+database), committed so that the live server sees it.
+"""
 
 import re
 
-import pytest
-
 from loudou.customers.models import Account
 from loudou.org.models import User
-from loudou.web.demo import DEMO_PASSWORD, load_demo
+from loudou.web.demo import DEMO_PASSWORD
 
 REP = "zhangwei"
 MANAGER = "wangjg"
-
-
-@pytest.fixture
-def demo(transactional_db):
-    """The demo organisation, committed so that the live server sees it."""
-    return load_demo()
 
 
 def dashboard_count(page) -> int:
