@@ -12,8 +12,10 @@ run: $(VENV)/.runtime $(VENDOR)/.stamp
 	$(BIN)/loudou demo
 	$(BIN)/loudou serve
 
+# Quality checks, then every test on SQLite and on a throwaway PostgreSQL, in Chromium.
+# `make test ARGS="-k board"` passes arguments to pytest; see tests/runner.py for the knobs.
 test: $(VENV)/.test $(VENDOR)/.stamp
-	$(BIN)/python -m tests.runner
+	$(BIN)/python -m tests.runner $(ARGS)
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
