@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "loudou.org",
     "loudou.customers",
     "loudou.pipeline",
+    "loudou.leads",
     "loudou.analytics",
     "loudou.web",
 ]
@@ -66,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "loudou.core.middleware.RejectNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "loudou.org.middleware.UserLanguageMiddleware",

@@ -67,6 +67,11 @@ def build_api() -> NinjaAPI:
     def invalid(request, exc):
         return error(request, 422, _("The data is not valid."), "invalid", errors=exc.errors)
 
+    @api.exception_handler(OverflowError)
+    def overflow(request, exc):
+        # A number beyond what the database stores (e.g. an id over 64 bits): bad input.
+        return error(request, 422, _("A number is out of range."), "invalid")
+
     @api.exception_handler(HttpError)
     def http_error(request, exc):
         return error(request, exc.status_code, str(exc.message), "error")
