@@ -56,7 +56,6 @@ INSTALLED_APPS = [
     "loudou.org",
     "loudou.customers",
     "loudou.pipeline",
-    "loudou.leads",
     "loudou.analytics",
     "loudou.web",
 ]
