@@ -36,6 +36,7 @@ SHORTCUTS = {
     "quarter": gettext_lazy("This quarter"),
     "year": gettext_lazy("This year"),
 }
+FIRST_YEAR, LAST_YEAR = 1900, 2999
 MONEY = {"max_digits": 16, "decimal_places": 2, "min_value": Decimal(0)}
 
 
@@ -179,11 +180,18 @@ class PeriodMixin:
         if not text:
             return containing("quarter", timezone.localdate())
         try:
-            return parse_period(text)
-        except ValueError:
+            period = parse_period(text)
+        except (ValueError, OverflowError):  # 9999W52 runs past the last date
             raise forms.ValidationError(
                 _("Not a period: use 2026Q4, 2026-11, 2026W47 or 2026.")
             ) from None
+        # Years at the ends of the calendar overflow once moved between time zones.
+        if not FIRST_YEAR <= period.start.year <= period.end.year <= LAST_YEAR:
+            raise forms.ValidationError(
+                _("Choose a period between %(first)s and %(last)s.")
+                % {"first": FIRST_YEAR, "last": LAST_YEAR}
+            )
+        return period
 
     def query(self) -> str:
         query = QueryDict(super().query(), mutable=True)

@@ -263,9 +263,14 @@ def test_forecast_shortcut_sets_the_period(client, org, dcba):
     assert response.context["form"].cleaned_data["from"] is None
 
 
-def test_bad_period_is_refused(client, org, dcba):
+@pytest.mark.parametrize("period", ["2026Q7", "0001", "0001W01", "9999W52", "1999W53"])
+@pytest.mark.parametrize("url", ["/analytics/forecast/", "/analytics/reverse/?target=5&"])
+def test_bad_period_is_refused(client, org, dcba, url, period):
+    """A period that does not parse, or lies at the ends of the calendar (where time zone
+    arithmetic overflows), is a 422 on the period field, not a 500."""
     client.force_login(org.east_rep)
-    response = client.get("/analytics/forecast/?period=2026Q7")
+    sep = "" if url.endswith("&") else "?"
+    response = client.get(f"{url}{sep}period={period}")
     assert response.status_code == 422
     assert "period" in response.context["form"].errors
 
