@@ -4,6 +4,7 @@ each chart box), the tables show the report's numbers, and the pages fit a phone
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 
 from loudou.customers.services import create_account
 from loudou.pipeline import services
@@ -92,17 +93,30 @@ def test_forecast_page_in_english(page, history, login, screenshot):
     screenshot(page, "analytics-forecast-en.png")
 
 
-def test_pages_fit_a_phone(phone_page, history, login, screenshot):
-    """On a 390 px wide phone the funnel and the reps page draw their charts inside the
-    screen and the page does not scroll sideways (wide tables scroll in their box)."""
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_pages_fit_a_phone(phone_page, history, login, screenshot, live_server, language):
+    """On a 390 px wide phone every analytics page, in Chinese and in (longer) English,
+    draws its chart inside the screen and does not scroll sideways (wide tables scroll
+    in their own box)."""
     page = phone_page
     login(page, "east_mgr", PASSWORD)
-    for url, chart in (("/analytics/", "chart-funnel"), ("/analytics/reps/", "chart-reps")):
+    page.context.add_cookies(
+        [{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}]
+    )
+    pages = (
+        ("/analytics/", "chart-funnel"),
+        ("/analytics/reps/", "chart-reps"),
+        ("/analytics/forecast/?target=500000", "chart-band"),
+        ("/analytics/reverse/?target=500000", "chart-reverse"),
+    )
+    for url, chart in pages:
         page.goto(url)
         wait_for_chart(page, chart)
         box = page.locator(f"#{chart} canvas").first.bounding_box()
-        assert 0 < box["x"] and box["x"] + box["width"] <= 390
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert 0 < box["x"] and box["x"] + box["width"] <= 390, url
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
+    if language != "zh-hans":
+        return
     page.goto("/analytics/")
     wait_for_chart(page, "chart-conversion")
     screenshot(page, "analytics-funnel-phone.png")
