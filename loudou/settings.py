@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "loudou.org",
     "loudou.customers",
     "loudou.pipeline",
+    "loudou.leads",
     "loudou.analytics",
     "loudou.web",
 ]

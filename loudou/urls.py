@@ -11,6 +11,7 @@ urlpatterns = [
     path("org/", include("loudou.org.urls")),
     path("customers/", include("loudou.customers.urls")),
     path("pipeline/", include("loudou.pipeline.urls")),
+    path("leads/", include("loudou.leads.urls")),
     path("analytics/", include("loudou.analytics.urls")),
     path("api/", api.urls),
     re_path(r"^api/(?P<path>.*)$", unknown_endpoint),

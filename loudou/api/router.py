@@ -78,12 +78,14 @@ def build_api() -> NinjaAPI:
 
     from loudou.analytics.api import router as analytics_router
     from loudou.customers.api import router as customers_router
+    from loudou.leads.api import router as leads_router
     from loudou.org.api import router as org_router
     from loudou.pipeline.api import router as pipeline_router
 
     api.add_router("/v1/", org_router)
     api.add_router("/v1/", customers_router)
     api.add_router("/v1/", pipeline_router)
+    api.add_router("/v1/", leads_router)
     api.add_router("/v1/", analytics_router)
     return api
 

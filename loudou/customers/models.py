@@ -62,6 +62,8 @@ class Account(OwnedModel, VersionedModel):
     )
     segment = models.CharField(_("segment"), max_length=10, choices=Segment.choices, blank=True)
     notes = models.TextField(_("notes"), blank=True)
+    # Normalised name for duplicate detection (loudou.leads.normalize), kept by services.
+    name_key = models.CharField(max_length=200, blank=True, db_index=True, editable=False)
 
     class Meta:
         verbose_name = _("account")
@@ -100,6 +102,9 @@ class Contact(TimeStampedModel, VersionedModel):
     style = models.CharField(_("style"), max_length=10, choices=ContactStyle.choices, blank=True)
     birthday = models.DateField(_("birthday"), null=True, blank=True)
     notes = models.TextField(_("notes"), blank=True)
+    # Normalised keys for duplicate detection (loudou.leads.normalize), kept by services.
+    mobile_key = models.CharField(max_length=30, blank=True, db_index=True, editable=False)
+    email_key = models.CharField(max_length=254, blank=True, db_index=True, editable=False)
 
     objects = ContactQuerySet.as_manager()
 

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from loudou.core.services import check_version
+from loudou.leads.normalize import normalize_company, normalize_email, normalize_phone
 
 from .models import Account, Contact
 
@@ -24,6 +25,16 @@ def _assign(obj, data, allowed):
         raise ValidationError({field: "Unknown field." for field in sorted(unknown)})
     for field, value in data.items():
         setattr(obj, field, value)
+    _set_keys(obj)
+
+
+def _set_keys(obj):
+    """Keep the normalised duplicate-detection keys in step with the fields."""
+    if isinstance(obj, Account):
+        obj.name_key = normalize_company(obj.name)
+    else:
+        obj.mobile_key = normalize_phone(obj.mobile) or normalize_phone(obj.phone)
+        obj.email_key = normalize_email(obj.email)
 
 
 @transaction.atomic

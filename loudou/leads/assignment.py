@@ -1,0 +1,233 @@
+"""Assignment rules: who receives a new lead the moment it arrives (DOMAIN §5).
+
+The active rules are evaluated in order (``position``); the first rule whose conditions
+all match the lead and whose method finds someone decides. A rule whose reps are all at
+capacity passes the lead on to the next matching rule. Methods:
+
+- round robin: the named reps in turn (by id), continuing after the rule's cursor;
+- least open load: the named rep owning the fewest open leads (ties: lowest id);
+- fixed rep: always the same rep;
+- pool: into the rule's public pool.
+
+:class:`RuleBook` loads the rules, their reps and every candidate's open load once (one
+GROUP BY), then decides any number of leads in memory: :func:`assign_many` handles a bulk
+import with a handful of queries. :func:`preview` answers "who would receive this?"
+without writing anything.
+"""
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from loudou.org.models import Region, User
+
+from .choices import OPEN_STATUSES, AssignmentMethod, PoolEventKind
+from .models import AssignmentRule, Lead, PoolEvent, PublicPool
+
+
+@dataclass
+class Facts:
+    """What the rule conditions look at, taken from a lead or from plain fields."""
+
+    region_path: str = ""
+    industry: str = ""
+    source: str = ""
+    product_interest_id: int | None = None
+
+
+@dataclass
+class Decision:
+    """Who receives a lead: an owner, a pool, or neither (no rule decided)."""
+
+    rule: AssignmentRule | None = None
+    owner: User | None = None
+    pool: PublicPool | None = None
+
+    @property
+    def decided(self) -> bool:
+        return self.owner is not None or self.pool is not None
+
+
+def facts_of(obj, region_paths: dict | None = None) -> Facts:
+    """Facts of a lead, or of a dict of lead fields (``region``/``region_id``,
+    ``industry``, ``source``, ``product_interest``/``product_interest_id``)."""
+    get = (
+        obj.get
+        if isinstance(obj, dict)
+        else (lambda name, default=None: getattr(obj, name, default))
+    )
+    region = get("region")
+    region_id = get("region_id") or (region.pk if region is not None else None)
+    product = get("product_interest")
+    product_id = get("product_interest_id") or (product.pk if product is not None else None)
+    if region is not None and not region_paths:
+        path = region.path
+    elif region_id:
+        if region_paths is None:
+            region_paths = dict(Region.objects.filter(pk=region_id).values_list("pk", "path"))
+        path = region_paths.get(region_id, "")
+    else:
+        path = ""
+    return Facts(
+        region_path=path,
+        industry=get("industry") or "",
+        source=get("source") or "",
+        product_interest_id=product_id,
+    )
+
+
+@dataclass
+class RuleBook:
+    """The active rules with their candidates and loads, loaded once."""
+
+    rules: list = field(default_factory=list)
+    reps: dict = field(default_factory=dict)  # rule pk → sorted candidate users
+    loads: dict = field(default_factory=dict)  # user pk → open leads owned
+    moved: set = field(default_factory=set)  # rules whose cursor advanced
+    users: dict = field(default_factory=dict)  # user pk → active candidate
+
+    @classmethod
+    def load(cls, *, lock: bool = False) -> "RuleBook":
+        """Read the rules (locked with ``select_for_update`` when ``lock``, so that
+        concurrent assignments take turns on the cursors and loads) and the open load
+        of every candidate rep in one GROUP BY."""
+        qs = AssignmentRule.objects.filter(active=True).order_by("position", "pk")
+        if lock:
+            qs = qs.select_for_update()
+        rules = list(qs.select_related("region", "pool", "fixed_rep"))
+        through = AssignmentRule.reps.through
+        members: dict[int, list[int]] = {}
+        for rule_id, user_id in through.objects.filter(
+            assignmentrule_id__in=[r.pk for r in rules]
+        ).values_list("assignmentrule_id", "user_id"):
+            members.setdefault(rule_id, []).append(user_id)
+        wanted = {uid for ids in members.values() for uid in ids}
+        wanted |= {r.fixed_rep_id for r in rules if r.fixed_rep_id}
+        users = {
+            u.pk: u
+            for u in User.objects.filter(pk__in=wanted, is_active=True, left_on__isnull=True)
+        }
+        reps = {
+            rule.pk: [users[uid] for uid in sorted(members.get(rule.pk, [])) if uid in users]
+            for rule in rules
+        }
+        loads = dict(
+            Lead.objects.filter(owner_id__in=list(users), status__in=OPEN_STATUSES)
+            .order_by()
+            .values("owner_id")
+            .annotate(n=Count("pk"))
+            .values_list("owner_id", "n")
+        )
+        return cls(rules=rules, reps=reps, loads=loads, users=users)
+
+    # --- matching ---------------------------------------------------------------------
+    @staticmethod
+    def matches(rule: AssignmentRule, facts: Facts) -> bool:
+        if rule.region_id and not facts.region_path.startswith(rule.region.path):
+            return False
+        if rule.industry and rule.industry != facts.industry:
+            return False
+        if rule.source and rule.source != facts.source:
+            return False
+        return not (
+            rule.product_interest_id and rule.product_interest_id != facts.product_interest_id
+        )
+
+    def _has_room(self, rule, user) -> bool:
+        return rule.capacity is None or self.loads.get(user.pk, 0) < rule.capacity
+
+    def _pick(self, rule) -> Decision:
+        if rule.method == AssignmentMethod.POOL:
+            return Decision(rule=rule, pool=rule.pool) if rule.pool_id else Decision()
+        if rule.method == AssignmentMethod.FIXED_REP:
+            user = self.users.get(rule.fixed_rep_id)
+            if user is not None and self._has_room(rule, user):
+                return Decision(rule=rule, owner=user)
+            return Decision()
+        candidates = [u for u in self.reps.get(rule.pk, []) if self._has_room(rule, u)]
+        if not candidates:
+            return Decision()
+        if rule.method == AssignmentMethod.LEAST_LOAD:
+            user = min(candidates, key=lambda u: (self.loads.get(u.pk, 0), u.pk))
+        else:  # round robin: the first candidate after the cursor, wrapping around
+            after = [u for u in candidates if u.pk > rule.rr_cursor]
+            user = (after or candidates)[0]
+            rule.rr_cursor = user.pk
+            self.moved.add(rule.pk)
+        return Decision(rule=rule, owner=user)
+
+    def decide(self, facts: Facts) -> Decision:
+        """The first matching rule that finds someone; counts the new lead in the
+        receiver's load so that the next decision sees it."""
+        for rule in self.rules:
+            if not self.matches(rule, facts):
+                continue
+            decision = self._pick(rule)
+            if decision.decided:
+                if decision.owner is not None:
+                    self.loads[decision.owner.pk] = self.loads.get(decision.owner.pk, 0) + 1
+                return decision
+        return Decision()
+
+    def save_cursors(self) -> None:
+        """Store the round-robin cursors that moved (one UPDATE per moved rule)."""
+        for rule in self.rules:
+            if rule.pk in self.moved:
+                AssignmentRule.objects.filter(pk=rule.pk).update(rr_cursor=rule.rr_cursor)
+        self.moved.clear()
+
+
+def preview(lead_fields) -> Decision:
+    """Who would receive a lead with these fields, without writing anything (the
+    round-robin cursor does not move)."""
+    return RuleBook.load().decide(facts_of(lead_fields))
+
+
+@transaction.atomic
+def decide_one(lead_fields) -> Decision:
+    """Decide the receiver of one new lead and advance the rule's cursor. Lock contract:
+    the active rules are locked (``select_for_update``) until the caller's transaction
+    ends, so concurrent assignments take turns and never hand out the same turn or
+    overfill a rep."""
+    book = RuleBook.load(lock=True)
+    decision = book.decide(facts_of(lead_fields))
+    book.save_cursors()
+    return decision
+
+
+@transaction.atomic
+def assign_many(leads, *, actor=None) -> list[Decision]:
+    """Assign saved, unowned and unpooled leads by the rules, in bulk: rules and loads
+    are loaded once, owners and pools written with one ``bulk_update`` and the history
+    with one ``bulk_create``. Leads no rule decides stay as they are. Returns one
+    decision per lead, in order."""
+    leads = list(leads)
+    book = RuleBook.load(lock=True)
+    region_ids = {lead.region_id for lead in leads if lead.region_id}
+    paths = dict(Region.objects.filter(pk__in=region_ids).values_list("pk", "path"))
+    now = timezone.now()
+    decisions, changed, events = [], [], []
+    for lead in leads:
+        decision = book.decide(facts_of({"region_id": lead.region_id, "industry": lead.industry,
+                                         "source": lead.source,
+                                         "product_interest_id": lead.product_interest_id},
+                                        paths))  # fmt: skip
+        decisions.append(decision)
+        if not decision.decided:
+            continue
+        lead.owner = decision.owner
+        lead.pool = decision.pool
+        lead.owned_since = now if decision.owner else None
+        changed.append(lead)
+        events.append(
+            PoolEvent(
+                lead=lead, kind=PoolEventKind.ASSIGN, pool=decision.pool, by=actor,
+                owner=decision.owner, at=now, reason=decision.rule.name[:300],
+            )
+        )  # fmt: skip
+    Lead.objects.bulk_update(changed, ["owner", "pool", "owned_since"], batch_size=1000)
+    PoolEvent.objects.bulk_create(events, batch_size=1000)
+    book.save_cursors()
+    return decisions

@@ -1,0 +1,366 @@
+"""Leads, public pools (公海), pool history and assignment rules (DOMAIN §5).
+
+A lead is either owned by a rep or sits in a public pool, never both: the database
+refuses a row with an owner and a pool at once (``lead_owned_xor_pooled``).
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from loudou.core.models import OwnedModel, TimeStampedModel, VersionedModel, VisibleQuerySet
+from loudou.customers.choices import Source
+
+from .choices import OPEN_STATUSES, AssignmentMethod, LeadStatus, PoolEventKind
+
+
+def _path_ids(path: str) -> list[int]:
+    """The ids of a tree node and its ancestors, read from its materialised path."""
+    return [int(part) for part in path.split("/") if part]
+
+
+class PublicPoolQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Pools a user may see and claim from: an admin every pool; anyone else the
+        active pools whose regions contain the user's region (or that name no region)
+        and whose teams contain the user's team (or that name no team)."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.sees_everything:
+            return self.all()
+        return self.filter(is_active=True).filter(self.admits_q(user))
+
+    def admits_q(self, user) -> Q:
+        """The condition "this pool admits ``user``", ignoring the admin shortcut."""
+        regions = PublicPool.regions.through.objects
+        teams = PublicPool.teams.through.objects
+        region_ids = _path_ids(user.region.path) if user.region_id else []
+        team_ids = _path_ids(user.team.path) if user.team_id else []
+        by_region = ~Q(pk__in=regions.values("publicpool_id")) | Q(
+            pk__in=regions.filter(region_id__in=region_ids).values("publicpool_id")
+        )
+        by_team = ~Q(pk__in=teams.values("publicpool_id")) | Q(
+            pk__in=teams.filter(team_id__in=team_ids).values("publicpool_id")
+        )
+        return by_region & by_team
+
+
+class PublicPool(TimeStampedModel):
+    """A shared pool of unowned leads (公海). Reps whose region and team it admits see
+    its leads and claim them, within the pool's limits; the previous owner of a released
+    lead waits ``reclaim_block_days`` before claiming it again."""
+
+    name = models.CharField(_("name"), max_length=100)
+    regions = models.ManyToManyField(
+        "org.Region",
+        verbose_name=_("regions"),
+        blank=True,
+        related_name="pools",
+        help_text=_("Reps in these regions (or below) may claim. Empty: every region."),
+    )
+    teams = models.ManyToManyField(
+        "org.Team",
+        verbose_name=_("teams"),
+        blank=True,
+        related_name="pools",
+        help_text=_("Reps in these teams (or below) may claim. Empty: every team."),
+    )
+    daily_claim_limit = models.PositiveIntegerField(
+        _("claims per rep per day"), default=20, help_text=_("Claims from this pool per day.")
+    )
+    max_owned = models.PositiveIntegerField(
+        _("open leads a rep may own"),
+        default=200,
+        help_text=_("A rep who owns this many open leads cannot claim more."),
+    )
+    reclaim_block_days = models.PositiveIntegerField(
+        _("days before a previous owner may claim again"), default=7
+    )
+    no_follow_up_days = models.PositiveIntegerField(
+        _("recycle after days without follow-up"), null=True, blank=True
+    )
+    not_converted_days = models.PositiveIntegerField(
+        _("recycle after days not converted"), null=True, blank=True
+    )
+    warn_days_before = models.PositiveIntegerField(
+        _("warn the owner days before recycling"), default=3
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    objects = PublicPoolQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("public pool")
+        verbose_name_plural = _("public pools")
+        ordering = ["name", "pk"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("leads:pool", args=[self.pk])
+
+    def admits(self, user) -> bool:
+        """Whether ``user`` may see and claim this pool's leads."""
+        return PublicPool.objects.visible_to(user).filter(pk=self.pk).exists()
+
+
+class LeadQuerySet(VisibleQuerySet):
+    def visible_to(self, user):
+        """Own / team subtree / shared (like every owned record), plus the pooled leads
+        of every pool the user may see."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.sees_everything:
+            return self.all()
+        pools = PublicPool.objects.visible_to(user).values("pk")
+        return super().visible_to(user) | self.filter(pool__in=pools)
+
+    def open(self):
+        return self.filter(status__in=OPEN_STATUSES)
+
+    def in_pool(self):
+        return self.filter(pool__isnull=False)
+
+
+class Lead(OwnedModel, VersionedModel):
+    """An unqualified prospect. Owned by a rep or waiting in a public pool; converted
+    into an account, contact and opportunity without losing anything (the row stays and
+    links to what it became)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    company = models.CharField(_("company"), max_length=200, blank=True)
+    title = models.CharField(_("title"), max_length=100, blank=True)
+    mobile = models.CharField(_("mobile"), max_length=30, blank=True)
+    phone = models.CharField(_("phone"), max_length=60, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    wechat = models.CharField(_("WeChat"), max_length=60, blank=True)
+    source = models.CharField(_("source"), max_length=20, choices=Source.choices, blank=True)
+    region = models.ForeignKey(
+        "org.Region",
+        verbose_name=_("region"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="leads",
+    )
+    industry = models.CharField(_("industry"), max_length=100, blank=True)
+    product_interest = models.ForeignKey(
+        "pipeline.ProductLine",
+        verbose_name=_("product interest"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="leads",
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW
+    )
+    disqualified_reason = models.CharField(_("disqualified because"), max_length=200, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    pool = models.ForeignKey(
+        PublicPool,
+        verbose_name=_("public pool"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="leads",
+    )
+    # Normalised keys for duplicate detection (normalize.py), kept by the services.
+    mobile_key = models.CharField(max_length=30, blank=True, db_index=True, editable=False)
+    email_key = models.CharField(max_length=254, blank=True, db_index=True, editable=False)
+    company_key = models.CharField(max_length=200, blank=True, db_index=True, editable=False)
+    converted_account = models.ForeignKey(
+        "customers.Account",
+        verbose_name=_("converted into account"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="leads",
+    )
+    converted_contact = models.ForeignKey(
+        "customers.Contact",
+        verbose_name=_("converted into contact"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="leads",
+    )
+    converted_opportunity = models.ForeignKey(
+        "pipeline.Opportunity",
+        verbose_name=_("converted into opportunity"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="leads",
+    )
+    converted_at = models.DateTimeField(_("converted"), null=True, blank=True)
+    owned_since = models.DateTimeField(_("owned since"), null=True, blank=True)
+    last_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("last owner"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("released by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    released_at = models.DateTimeField(_("released"), null=True, blank=True)
+    claim_blocked_until = models.DateTimeField(
+        _("previous owner blocked until"), null=True, blank=True
+    )
+
+    objects = LeadQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(owner__isnull=False, pool__isnull=False),
+                name="lead_owned_xor_pooled",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["owner", "status"], name="lead_owner_status"),
+            models.Index(fields=["pool", "status"], name="lead_pool_status"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} · {self.company}" if self.company else self.name
+
+    def get_absolute_url(self):
+        return reverse("leads:lead", args=[self.pk])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def in_pool(self) -> bool:
+        return self.pool_id is not None
+
+
+class PoolEvent(models.Model):
+    """One line of a lead's ownership history: created, claimed, released, assigned,
+    recycled, converted. Append-only; the daily claim limit counts these rows."""
+
+    lead = models.ForeignKey(
+        Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="events"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=PoolEventKind.choices)
+    pool = models.ForeignKey(
+        PublicPool,
+        verbose_name=_("public pool"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="events",
+    )
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner afterwards"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("pool event")
+        verbose_name_plural = _("pool events")
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["by", "kind", "at"], name="poolevent_by_kind_at")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} · {self.lead_id}"
+
+
+class AssignmentRule(TimeStampedModel):
+    """One line of the ordered assignment list. The first active rule whose conditions
+    all match a new lead decides who receives it (assignment.py). An empty condition
+    matches everything; the region condition matches the region and everything below."""
+
+    position = models.PositiveIntegerField(_("position"), default=0)
+    name = models.CharField(_("name"), max_length=100)
+    active = models.BooleanField(_("active"), default=True)
+    region = models.ForeignKey(
+        "org.Region",
+        verbose_name=_("region"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    industry = models.CharField(_("industry"), max_length=100, blank=True)
+    source = models.CharField(_("source"), max_length=20, choices=Source.choices, blank=True)
+    product_interest = models.ForeignKey(
+        "pipeline.ProductLine",
+        verbose_name=_("product interest"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    method = models.CharField(_("method"), max_length=20, choices=AssignmentMethod.choices)
+    reps = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("reps"),
+        blank=True,
+        related_name="+",
+        help_text=_("Candidates for round robin and least load."),
+    )
+    fixed_rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("fixed rep"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    pool = models.ForeignKey(
+        PublicPool,
+        verbose_name=_("target pool"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    capacity = models.PositiveIntegerField(
+        _("capacity per rep"),
+        null=True,
+        blank=True,
+        help_text=_("Open leads a rep may own before this rule skips them. Empty: no limit."),
+    )
+    rr_cursor = models.PositiveBigIntegerField(
+        _("round-robin cursor"), default=0, editable=False, help_text=_("Last rep's id.")
+    )
+
+    class Meta:
+        verbose_name = _("assignment rule")
+        verbose_name_plural = _("assignment rules")
+        ordering = ["position", "pk"]
+
+    def __str__(self):
+        return self.name

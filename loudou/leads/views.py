@@ -1,0 +1,315 @@
+"""Lead, pool, conversion and assignment-rule pages. Every lookup is scoped with
+``visible_to``; every change goes through a service."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from pydantic import ValidationError as PydanticValidationError
+
+from loudou.core.exceptions import ServiceError
+from loudou.customers.choices import Source
+from loudou.org.models import Region, User
+
+from . import assignment, services
+from .choices import LeadStatus
+from .dedupe import find_duplicates
+from .filters import LeadFilter
+from .forms import ConvertForm, LeadForm, ReasonForm
+from .models import AssignmentRule, Lead, PoolEvent, PublicPool
+
+PAGE_SIZE = 50
+
+
+def _filters(request):
+    """Read list filters from the query string; ignore values that do not parse."""
+    data = {k: v for k, v in request.GET.items() if k in LeadFilter.model_fields and v != ""}
+    try:
+        return LeadFilter(**data)
+    except PydanticValidationError:
+        return LeadFilter()
+
+
+def _save_with_service(form, call):
+    """Run a service for a valid form; put a refusal on the form instead of failing."""
+    try:
+        return call()
+    except ServiceError as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    except ValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form.add_error(None, exc.messages)
+    return None
+
+
+def _visible_lead(request, pk) -> Lead:
+    return get_object_or_404(
+        Lead.objects.visible_to(request.user).select_related(
+            "owner", "pool", "region", "product_interest", "last_owner"
+        ),
+        pk=pk,
+    )
+
+
+def _page(request, qs, template, context):
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, template, {**context, "page": page, "query": query.urlencode()})
+
+
+@login_required
+def lead_list(request):
+    """The leads the user may see (own, team, shared and visible pools), filtered."""
+    filters = _filters(request)
+    qs = filters.apply(Lead.objects.visible_to(request.user)).select_related(
+        "owner", "pool", "region"
+    )
+    return _page(
+        request,
+        qs.order_by("-created_at", "-pk"),
+        "leads/lead_list.html",
+        {
+            "nav": "leads",
+            "filters": filters,
+            "statuses": LeadStatus.choices,
+            "sources": Source.choices,
+            "regions": Region.objects.all(),
+            "pools": PublicPool.objects.visible_to(request.user),
+        },
+    )
+
+
+@login_required
+def lead_detail(request, pk):
+    """A lead's fields, possible duplicates, pool history and the actions open to it."""
+    lead = _visible_lead(request, pk)
+    events = PoolEvent.objects.filter(lead=lead).select_related("by", "owner", "pool")
+    return render(
+        request,
+        "leads/lead_detail.html",
+        {
+            "nav": "leads",
+            "lead": lead,
+            "duplicates": find_duplicates(lead, user=request.user),
+            "events": events.order_by("at", "pk"),
+            "release_form": ReasonForm(),
+            "missing": services.missing_for_conversion(lead),
+            "pools": PublicPool.objects.visible_to(request.user),
+        },
+    )
+
+
+@login_required
+def lead_create(request):
+    form = LeadForm(request.POST or None, actor=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k not in {"version"}}
+        owner, pool = data.pop("owner", None), data.pop("pool", None)
+        result = _save_with_service(
+            form,
+            lambda: services.create_lead(actor=request.user, owner=owner, pool=pool, **data),
+        )
+        if result:
+            lead, duplicates = result
+            messages.success(request, _("Lead created."))
+            for text in duplicates.messages():
+                messages.warning(request, text)
+            if Lead.objects.visible_to(request.user).filter(pk=lead.pk).exists():
+                return redirect(lead)
+            return redirect("leads:leads")
+    return render(request, "leads/lead_form.html", {"nav": "leads", "form": form})
+
+
+@login_required
+def lead_edit(request, pk):
+    lead = _visible_lead(request, pk)
+    form = LeadForm(request.POST or None, instance=lead, actor=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        version = data.pop("version")
+        saved = _save_with_service(
+            form,
+            lambda: services.update_lead(
+                Lead.objects.get(pk=pk), actor=request.user, version=version, **data
+            ),
+        )
+        if saved:
+            messages.success(request, _("Lead saved."))
+            return redirect(saved)
+    return render(request, "leads/lead_form.html", {"nav": "leads", "form": form, "lead": lead})
+
+
+def _act(request, lead, call, done, back=None):
+    """Run an action's service; a refusal becomes an error message, never a 500."""
+    try:
+        call()
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, done)
+    if back:
+        return redirect(back)
+    if Lead.objects.visible_to(request.user).filter(pk=lead.pk).exists():
+        return redirect(lead)
+    return redirect("leads:pool-default")
+
+
+@login_required
+@require_POST
+def lead_claim(request, pk):
+    lead = _visible_lead(request, pk)
+    back = (
+        lead.pool.get_absolute_url() if lead.pool and request.POST.get("next") == "pool" else None
+    )
+    return _act(
+        request, lead, lambda: services.claim_lead(lead, rep=request.user), _("Lead claimed."), back
+    )
+
+
+@login_required
+@require_POST
+def lead_release(request, pk):
+    lead = _visible_lead(request, pk)
+    pool = None
+    if request.POST.get("pool"):
+        pool = PublicPool.objects.visible_to(request.user).filter(pk=request.POST["pool"]).first()
+    return _act(
+        request,
+        lead,
+        lambda: services.release_lead(
+            lead, rep=request.user, reason=request.POST.get("reason", ""), pool=pool
+        ),
+        _("Lead released to the pool."),
+    )
+
+
+@login_required
+@require_POST
+def lead_disqualify(request, pk):
+    lead = _visible_lead(request, pk)
+    return _act(
+        request,
+        lead,
+        lambda: services.disqualify_lead(
+            lead, actor=request.user, reason=request.POST.get("reason", "")
+        ),
+        _("Lead disqualified."),
+    )
+
+
+@login_required
+def lead_convert(request, pk):
+    """The conversion screen: duplicates suggested as accounts to attach to."""
+    lead = _visible_lead(request, pk)
+    duplicates = find_duplicates(lead, user=request.user)
+    initial = {"create_opportunity": True}
+    if duplicates.accounts:
+        initial["account"] = duplicates.accounts[0].pk
+    form = ConvertForm(request.POST or None, actor=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        converted = _save_with_service(
+            form,
+            lambda: services.convert_lead(
+                lead,
+                actor=request.user,
+                account=data["account"],
+                create_opportunity=data["create_opportunity"],
+                pipeline=data["pipeline"],
+                stage=data["stage"],
+                amount=data["amount"],
+                opportunity_name=data["opportunity_name"],
+                expected_close_date=data["expected_close_date"],
+            ),  # fmt: skip
+        )
+        if converted:
+            messages.success(request, _("Lead converted."))
+            return redirect(converted.converted_opportunity or converted.converted_account)
+    return render(
+        request,
+        "leads/lead_convert.html",
+        {
+            "nav": "leads",
+            "lead": lead,
+            "form": form,
+            "duplicates": duplicates,
+            "missing": services.missing_for_conversion(lead),
+        },
+    )
+
+
+@login_required
+def pool_page(request, pk=None):
+    """A public pool: its leads, claim buttons, and the user's counts against the
+    pool's limits."""
+    pools = list(PublicPool.objects.visible_to(request.user))
+    if pk is None:
+        if not pools:
+            return render(request, "leads/pool.html", {"nav": "pool", "pools": pools})
+        pool = pools[0]
+    else:
+        pool = next((p for p in pools if p.pk == pk), None)
+        if pool is None:
+            raise Http404
+    filters = _filters(request)
+    qs = filters.apply(Lead.objects.filter(pool=pool)).select_related("region", "last_owner")
+    return _page(
+        request,
+        qs.order_by("-released_at", "-created_at", "-pk"),
+        "leads/pool.html",
+        {
+            "nav": "pool",
+            "pool": pool,
+            "pools": pools,
+            "filters": filters,
+            "sources": Source.choices,
+            "regions": Region.objects.all(),
+            "owned": services.open_leads_owned(request.user),
+            "claimed_today": services.claims_today(request.user, pool),
+        },
+    )
+
+
+@login_required
+def rules_page(request):
+    """The ordered assignment rules and a preview form (admins only)."""
+    if not request.user.sees_everything:
+        raise Http404
+    decision = None
+    if request.GET.get("preview"):
+        fields = {
+            "region_id": request.GET.get("region") or None,
+            "industry": request.GET.get("industry", ""),
+            "source": request.GET.get("source", ""),
+        }
+        try:
+            fields["region_id"] = int(fields["region_id"]) if fields["region_id"] else None
+        except ValueError:
+            fields["region_id"] = None
+        decision = assignment.preview(fields)
+    rules = AssignmentRule.objects.order_by("position", "pk").select_related(
+        "region", "fixed_rep", "pool", "product_interest"
+    )
+    return render(
+        request,
+        "leads/rules.html",
+        {
+            "nav": "rules",
+            "rules": rules.prefetch_related("reps"),
+            "decision": decision,
+            "regions": Region.objects.all(),
+            "sources": Source.choices,
+            "reps": User.objects.filter(is_active=True),
+            "asked": request.GET,
+        },
+    )
