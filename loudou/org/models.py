@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from loudou.core.tree import TreeNode
 
@@ -48,7 +49,7 @@ class Level(models.TextChoices):
     TRAINEE = "trainee", _("Trainee")
     JUNIOR = "junior", _("Junior")
     SENIOR = "senior", _("Senior")
-    LEAD = "lead", _("Lead")
+    LEAD = "lead", pgettext_lazy("seniority level", "Lead")
 
 
 class LoudouUserManager(UserManager):

@@ -57,7 +57,7 @@
     if (!e.detail.successful) {
       if (card._dragEvent) putBack(card._dragEvent);
       const xhr = e.detail.xhr;
-      toast((xhr && xhr.responseText) || "Error " + (xhr ? xhr.status : ""));
+      toast((xhr && xhr.responseText) || board.dataset.errorText);
     }
     card._dragEvent = null;
   });
