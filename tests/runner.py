@@ -121,6 +121,8 @@ class Run:
             text += f" (pytest exit {self.exit_code})"
         elif self.exit_code == 1 and self.failed == 0:
             text += " (pytest reported a failure)"
+        elif self.passed == 0:
+            text += " (nothing passed)"
         return f"{text} in {self.seconds:.0f}s"
 
 
