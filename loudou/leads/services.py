@@ -51,7 +51,8 @@ def _assign(lead: Lead, data: dict) -> None:
             _("Use convert or disqualify to close a lead."), field="status", code="invalid"
         )
     for field, value in data.items():
-        setattr(lead, field, value)
+        # Spaces around a pasted phone or e-mail are noise, not data.
+        setattr(lead, field, value.strip() if isinstance(value, str) else value)
     keys = keys_of(lead)
     lead.mobile_key, lead.email_key, lead.company_key = keys.mobile, keys.email, keys.company
 
