@@ -23,7 +23,7 @@ def test_landline_keeps_its_area_code():
 
 
 def test_short_number_starting_with_86_is_not_cut():
-    """"86" is only a country code when a full number follows it."""
+    """A leading 86 is only a country code when a full number follows it."""
     assert normalize_phone("8612") == "8612"
 
 
