@@ -64,12 +64,15 @@ def _month_start(year: int, month: int) -> date:
 
 
 def parse_period(text: str) -> Period:
-    """Parse 2026, 2026Q4, 2026-11 or 2026W47 (ISO week). Raises ValueError otherwise."""
+    """Parse 2026, 2026Q4, 2026-11 or 2026W47 (ISO week), years 1900–2999. Raises
+    ValueError otherwise."""
     text = text.strip().upper()
     match = _KIND.match(text)
     if not match:
         raise ValueError(f"not a period: {text!r} (use 2026, 2026Q4, 2026-11 or 2026W47)")
     year = int(match.group(1))
+    if not 1900 <= year <= 2999:
+        raise ValueError(f"year out of range: {text!r}")
     if match.group(2):
         q = int(match.group(3))
         return Period(_month_start(year, 3 * q - 2), _month_start(year, 3 * q + 1), text)
@@ -80,8 +83,11 @@ def parse_period(text: str) -> Period:
         return Period(_month_start(year, month), _month_start(year, month + 1), text)
     if match.group(5):
         week = int(match.group(5))
-        start = date.fromisocalendar(year, week, 1)
-        return Period(start, start + timedelta(days=7), text)
+        try:
+            start = date.fromisocalendar(year, week, 1)
+            return Period(start, start + timedelta(days=7), text)
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"not a week: {text!r}") from exc
     return Period(date(year, 1, 1), date(year + 1, 1, 1), text)
 
 

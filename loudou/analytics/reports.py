@@ -141,6 +141,10 @@ def reps_report(scope: Scope) -> dict:
     open_now: dict[int, dict[int, int]] = {}
     for row in open_rows.annotate(n=Count("pk")).order_by():
         open_now.setdefault(row["owner_id"], {})[row["stage_id"]] = row["n"]
+    if not (getattr(scope.user, "sees_everything", False) or scope.user.managed_team_path):
+        # A rep compares themself with the team; deals merely shared with them do not
+        # bring their owners in as rows.
+        by_owner = {k: v for k, v in by_owner.items() if k == scope.user.pk}
     owners = User.objects.in_bulk([o for o in by_owner if o is not None])
     reps = []
     for owner_id, counts in by_owner.items():
@@ -325,7 +329,9 @@ def reverse_report(
         won = queries.won_summary(qs)
         avg_deal = won["amount"] / won["count"] if won["count"] else None
     stages = _stages(scope)
-    open_now = [st.open for st in stats]
+    # What a stage holds today (current stage, as on the board) is what can be replenished.
+    current = queries.open_by_stage(qs)
+    open_now = [current.get(s.pk, {}).get("count", 0) for s in stages]
     if not avg_deal:
         return {
             "remaining": _money(max(target - completed, ZERO)),

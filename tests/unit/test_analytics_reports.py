@@ -281,3 +281,24 @@ def test_breakdown_growth(org, dcba):
         "key": "east_rep", "won": 2, "amount": "300.00", "previous_amount": "200.00",
         "year_ago_amount": "0.00", "growth_previous": 0.5, "growth_year": None,
     }]  # fmt: skip
+
+
+def test_far_periods_are_refused():
+    """Periods outside 1900–2999 or weeks that do not exist are a ValueError (a 422 in
+    the API), never an overflow."""
+    for text in ("9999W52", "0001Q1", "2026W54"):
+        with pytest.raises(ValueError):
+            parse_period(text)
+
+
+def test_reverse_compares_with_what_stages_hold_today(org, dcba):
+    """The planner's "open" is what each stage holds now: a deal moved back from C to D
+    counts in D, although its furthest stage is C."""
+    rep = org.east_rep
+    account = create_account(actor=rep, name="恒信")
+    stages = {s.code: s for s in dcba.open_stages()}
+    opp = services.create_opportunity(actor=rep, pipeline=dcba, account=account, name="x")
+    opp = services.move_opportunity(opp, stages["C"], actor=rep)
+    services.move_opportunity(opp, stages["D"], actor=rep)
+    result = reports.reverse_report(Scope(user=rep, pipeline=dcba), Decimal(1000), avg_deal=1)
+    assert [s["open"] for s in result["stages"]] == [1, 0, 0, 0]
