@@ -132,6 +132,7 @@ DEMO_STEPS = [
     "loudou.web.demo.load_org",
     "loudou.web.demo.load_accounts",
     "loudou.pipeline.demo.load_pipelines",
+    "loudou.leads.demo.load_leads",
 ]
 
 

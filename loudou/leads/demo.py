@@ -1,0 +1,64 @@
+"""Demo leads: a pool per top region, assignment rules, some dozens of leads (owned,
+pooled, claimed, released and converted) made with the real services."""
+
+import random
+from decimal import Decimal
+
+from loudou.customers.choices import Source
+
+from . import services
+from .models import AssignmentRule
+
+LEAD_COUNT = 48
+
+
+def load_leads(rng: random.Random, ctx: dict) -> None:
+    from loudou.web.demo import COMPANY_CORE, COMPANY_TRADE, GIVEN, SURNAMES, TITLES, phone
+
+    regions, users = ctx["regions"], ctx["users"]
+    admin = users["admin"]
+    pools = {}
+    for top in ("华东区", "华南区"):
+        pool = services.create_pool(
+            actor=admin, name=f"{top}公海", regions=[regions[top]], daily_claim_limit=10,
+            max_owned=60, reclaim_block_days=7, no_follow_up_days=30, not_converted_days=90,
+        )  # fmt: skip
+        pools[top] = pool
+    east_reps = [users[u] for u in ("zhangwei", "lina", "liuyang")]
+    rule = AssignmentRule.objects.create(
+        position=10, name="华东官网线索轮流分配", region=regions["华东区"],
+        source=Source.WEBSITE, method="round_robin", capacity=40,
+    )  # fmt: skip
+    rule.reps.set(east_reps)
+    AssignmentRule.objects.create(
+        position=20,
+        name="华南线索分配给负担最轻的人",
+        region=regions["华南区"],
+        method="least_open_load",
+        capacity=40,
+    ).reps.set([users[u] for u in ("zhoujie", "wufang", "zhengkai")])
+    AssignmentRule.objects.create(
+        position=30, name="其余线索进入华东公海", method="pool", pool=pools["华东区"]
+    )
+    provinces = [name for name in regions if name not in pools]
+    leads = []
+    for _ in range(LEAD_COUNT):
+        province = rng.choice(provinces)
+        core, (trade, industry) = rng.choice(COMPANY_CORE), rng.choice(COMPANY_TRADE)
+        lead, _dups = services.create_lead(
+            actor=admin, name=rng.choice(SURNAMES) + rng.choice(GIVEN),
+            company=f"{province}{core}{trade}有限公司", title=rng.choice(TITLES),
+            mobile=phone(rng), source=rng.choice(Source.values), region=regions[province],
+            industry=industry,
+        )  # fmt: skip
+        leads.append(lead)
+    owned = [lead for lead in leads if lead.owner_id]
+    pipeline = ctx["pipelines"][0]
+    for lead in owned[:6]:  # some converted leads
+        services.convert_lead(
+            lead, actor=lead.owner, pipeline=pipeline,
+            amount=Decimal(rng.randint(20, 200) * 1000),
+        )  # fmt: skip
+    for lead in owned[6:9]:  # released back to the pool with a reason
+        services.release_lead(lead, rep=lead.owner, reason="暂无需求，半年后再联系")
+    ctx["leads"] = leads
