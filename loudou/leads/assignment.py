@@ -95,7 +95,7 @@ class RuleBook:
         of every candidate rep in one GROUP BY."""
         qs = AssignmentRule.objects.filter(active=True).order_by("position", "pk")
         if lock:
-            qs = qs.select_for_update()
+            qs = qs.select_for_update(of=("self",))
         rules = list(qs.select_related("region", "pool", "fixed_rep"))
         through = AssignmentRule.reps.through
         members: dict[int, list[int]] = {}

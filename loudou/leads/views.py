@@ -167,7 +167,14 @@ def _act(request, lead, call, done, back=None):
 @login_required
 @require_POST
 def lead_claim(request, pk):
-    lead = _visible_lead(request, pk)
+    lead = Lead.objects.visible_to(request.user).select_related("pool").filter(pk=pk).first()
+    if lead is None:
+        # Taken a moment ago by someone else: say so instead of a bare 404.
+        pools = PublicPool.objects.visible_to(request.user)
+        if not PoolEvent.objects.filter(lead_id=pk, pool__in=pools).exists():
+            raise Http404
+        messages.error(request, _("Someone else has already taken this lead."))
+        return redirect("leads:pool-default")
     back = (
         lead.pool.get_absolute_url() if lead.pool and request.POST.get("next") == "pool" else None
     )

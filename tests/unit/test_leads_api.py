@@ -162,3 +162,14 @@ def test_rules_page_is_admin_only(org, client):
     assert client.get("/leads/rules/").status_code == 404
     client.force_login(org.admin, backend="django.contrib.auth.backends.ModelBackend")
     assert client.get("/leads/rules/?preview=1&region=abc").status_code == 200
+
+
+def test_claim_page_of_a_taken_lead_says_so(org, east_pool, client, english):
+    """Claiming from the pool page a lead a colleague just took redirects with a message."""
+    lead = services.create_lead(actor=org.admin, pool=east_pool, name="A")[0]
+    services.claim_lead(lead, rep=org.east_rep)
+    client.force_login(org.east_rep2, backend="django.contrib.auth.backends.ModelBackend")
+    response = client.post(f"/leads/{lead.pk}/claim/", {"next": "pool"}, follow=True)
+    assert response.status_code == 200
+    assert "Someone else has already taken this lead." in response.content.decode()
+    assert Lead.objects.get(pk=lead.pk).owner_id == org.east_rep.pk
