@@ -2,15 +2,13 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from pydantic import ValidationError as PydanticValidationError
 
-from loudou.core.exceptions import ServiceError
 from loudou.org.models import Region
 from loudou.pipeline.queries import opportunities_of_account
+from loudou.web.helpers import read_filters, save_with_service
 
 from . import services
 from .choices import Grade, Segment
@@ -21,33 +19,9 @@ from .models import Account, Contact
 PAGE_SIZE = 50
 
 
-def _filters(request, schema):
-    """Read list filters from the query string; ignore values that do not parse."""
-    data = {k: v for k, v in request.GET.items() if k in schema.model_fields and v != ""}
-    try:
-        return schema(**data)
-    except PydanticValidationError:
-        return schema()
-
-
-def _save_with_service(form, call):
-    """Run a service for a valid form; put a refusal on the form instead of failing."""
-    try:
-        return call()
-    except ServiceError as exc:
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-    except ValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-        else:
-            form.add_error(None, exc.messages)
-    return None
-
-
 @login_required
 def account_list(request):
-    filters = _filters(request, AccountFilter)
+    filters = read_filters(request, AccountFilter)
     qs = filters.apply(Account.objects.visible_to(request.user)).select_related("owner", "region")
     sort = request.GET.get("sort", "name")
     if sort.lstrip("-") not in {"name", "updated_at", "grade", "industry"}:
@@ -96,7 +70,7 @@ def account_create(request):
     form = AccountForm(request.POST or None, actor=request.user, initial={"owner": request.user})
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "version"}
-        account = _save_with_service(
+        account = save_with_service(
             form, lambda: services.create_account(actor=request.user, **data)
         )
         if account:
@@ -112,7 +86,7 @@ def account_edit(request, pk):
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         version = data.pop("version")
-        saved = _save_with_service(
+        saved = save_with_service(
             form,
             lambda: services.update_account(
                 Account.objects.get(pk=pk), actor=request.user, version=version, **data
@@ -130,7 +104,7 @@ def account_edit(request, pk):
 
 @login_required
 def contact_list(request):
-    filters = _filters(request, ContactFilter)
+    filters = read_filters(request, ContactFilter)
     qs = filters.apply(Contact.objects.visible_to(request.user)).select_related("account")
     page = Paginator(qs.order_by("name", "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -156,7 +130,7 @@ def contact_create(request, pk):
     form = ContactForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "version"}
-        contact = _save_with_service(
+        contact = save_with_service(
             form, lambda: services.create_contact(account, actor=request.user, **data)
         )
         if contact:
@@ -178,7 +152,7 @@ def contact_edit(request, pk):
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         version = data.pop("version")
-        saved = _save_with_service(
+        saved = save_with_service(
             form,
             lambda: services.update_contact(
                 Contact.objects.get(pk=pk), actor=request.user, version=version, **data

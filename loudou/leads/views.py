@@ -9,11 +9,11 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
-from pydantic import ValidationError as PydanticValidationError
 
 from loudou.core.exceptions import ServiceError
 from loudou.customers.choices import Source
 from loudou.org.models import Region, User
+from loudou.web.helpers import read_filters, save_with_service
 
 from . import assignment, services
 from .choices import LeadStatus
@@ -23,30 +23,6 @@ from .forms import ConvertForm, LeadForm, ReasonForm
 from .models import AssignmentRule, Lead, PoolEvent, PublicPool
 
 PAGE_SIZE = 50
-
-
-def _filters(request):
-    """Read list filters from the query string; ignore values that do not parse."""
-    data = {k: v for k, v in request.GET.items() if k in LeadFilter.model_fields and v != ""}
-    try:
-        return LeadFilter(**data)
-    except PydanticValidationError:
-        return LeadFilter()
-
-
-def _save_with_service(form, call):
-    """Run a service for a valid form; put a refusal on the form instead of failing."""
-    try:
-        return call()
-    except ServiceError as exc:
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-    except ValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-        else:
-            form.add_error(None, exc.messages)
-    return None
 
 
 def _visible_lead(request, pk) -> Lead:
@@ -68,7 +44,7 @@ def _page(request, qs, template, context):
 @login_required
 def lead_list(request):
     """The leads the user may see (own, team, shared and visible pools), filtered."""
-    filters = _filters(request)
+    filters = read_filters(request, LeadFilter)
     qs = filters.apply(Lead.objects.visible_to(request.user)).select_related(
         "owner", "pool", "region"
     )
@@ -113,7 +89,7 @@ def lead_create(request):
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k not in {"version"}}
         owner, pool = data.pop("owner", None), data.pop("pool", None)
-        result = _save_with_service(
+        result = save_with_service(
             form,
             lambda: services.create_lead(actor=request.user, owner=owner, pool=pool, **data),
         )
@@ -135,7 +111,7 @@ def lead_edit(request, pk):
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         version = data.pop("version")
-        saved = _save_with_service(
+        saved = save_with_service(
             form,
             lambda: services.update_lead(
                 Lead.objects.get(pk=pk), actor=request.user, version=version, **data
@@ -225,7 +201,7 @@ def lead_convert(request, pk):
     form = ConvertForm(request.POST or None, actor=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        converted = _save_with_service(
+        converted = save_with_service(
             form,
             lambda: services.convert_lead(
                 lead,
@@ -268,7 +244,7 @@ def pool_page(request, pk=None):
         pool = next((p for p in pools if p.pk == pk), None)
         if pool is None:
             raise Http404
-    filters = _filters(request)
+    filters = read_filters(request, LeadFilter)
     qs = filters.apply(Lead.objects.filter(pool=pool)).select_related("region", "last_owner")
     return _page(
         request,

@@ -15,8 +15,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from loudou.core.exceptions import ServiceError
-from loudou.customers.views import _filters, _save_with_service
 from loudou.org.models import Team, User
+from loudou.web.helpers import read_filters, save_with_service
 
 from . import services
 from .choices import StageKind, Status
@@ -40,7 +40,7 @@ def _visible_opportunity(request, pk):
 
 
 def _board_filter(request, pipeline) -> OpportunityFilter:
-    f = _filters(request, OpportunityFilter)
+    f = read_filters(request, OpportunityFilter)
     f.pipeline = pipeline.pk
     f.status = Status.OPEN
     return f
@@ -257,7 +257,7 @@ def _action_refused(request, opp, exc):
 @login_required
 def opportunity_list(request):
     """All opportunities the user may see, with the API's filters, sorting and search."""
-    filters = _filters(request, OpportunityFilter)
+    filters = read_filters(request, OpportunityFilter)
     if filters.sort is None:
         filters.sort = "-updated_at"
     qs = filters.apply(Opportunity.objects.visible_to(request.user)).select_related(
@@ -326,7 +326,7 @@ def opportunity_create(request):
     form = OpportunityForm(request.POST or None, actor=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = _opportunity_data(form)
-        opp = _save_with_service(
+        opp = save_with_service(
             form, lambda: services.create_opportunity(actor=request.user, **data)
         )
         if opp:
@@ -344,7 +344,7 @@ def opportunity_edit(request, pk):
         version = form.cleaned_data.get("version")
         if "probability" not in data and opp.probability_manual:
             data["probability"] = "default"
-        saved = _save_with_service(
+        saved = save_with_service(
             form,
             lambda: services.update_opportunity(
                 Opportunity.objects.get(pk=pk), actor=request.user, version=version, **data
