@@ -180,6 +180,16 @@ REPORT_ARGS = [
 ]
 
 
+def _without_ids(value):
+    """The payload without database ids, which differ between two databases whose
+    sequences started elsewhere (a PostgreSQL test database keeps counting)."""
+    if isinstance(value, dict):
+        return {k: _without_ids(v) for k, v in value.items() if k not in {"id", "owner_id"}}
+    if isinstance(value, list):
+        return [_without_ids(v) for v in value]
+    return value
+
+
 def test_same_report_on_sqlite_and_this_database(db, tmp_path):
     """A generated data set gives identical report JSON on this test database and on a
     fresh SQLite database built in a separate process (on the PostgreSQL run this proves
@@ -198,7 +208,7 @@ def test_same_report_on_sqlite_and_this_database(db, tmp_path):
         out = subprocess.run([*loudou, "report", *args, "--format", "json"], env=env, cwd=ROOT,
                              check=True, capture_output=True, text=True)  # fmt: skip
         there.append(json.loads(out.stdout))
-    assert here == there, connection.vendor
+    assert _without_ids(here) == _without_ids(there), connection.vendor
     assert here[0]["won"] > 0 and here[0]["lost"] > 0
 
 
