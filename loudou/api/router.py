@@ -7,6 +7,7 @@ conflict, 422 for invalid input. Domain routers are added in :func:`build_api`.
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
@@ -66,6 +67,12 @@ def build_api() -> NinjaAPI:
     @api.exception_handler(NinjaValidationError)
     def invalid(request, exc):
         return error(request, 422, _("The data is not valid."), "invalid", errors=exc.errors)
+
+    @api.exception_handler(DataError)
+    def data_error(request, exc):
+        # The database refused a value the schema let through (too long, out of range):
+        # still the caller's input, and the transaction has rolled back.
+        return error(request, 422, _("The data is not valid."), "invalid")
 
     @api.exception_handler(OverflowError)
     def overflow(request, exc):

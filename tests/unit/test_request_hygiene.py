@@ -23,3 +23,19 @@ def test_id_beyond_64_bits_is_not_found(client, org):
     response = client.get("/api/v1/accounts/99999999999999999999999")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_nul_in_json_body_is_400(client, org):
+    """A NUL character escaped in a JSON body is a JSON 400 and nothing is created."""
+    client.force_login(org.east_rep)
+    response = client.post(
+        "/api/v1/accounts", '{"name": "a\\u0000b"}', content_type="application/json"
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
+
+
+def test_broken_multipart_body_is_400(client, org):
+    """A multipart body without a boundary is a 400, not a server error."""
+    client.force_login(org.east_rep)
+    response = client.generic("POST", "/customers/new/", b"x", content_type="multipart/form-data")
+    assert response.status_code == 400
