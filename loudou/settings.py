@@ -199,3 +199,5 @@ LOGGING = {
 # --- product settings -----------------------------------------------------------
 # Rates resting on fewer resolved opportunities than this are marked "not yet stable".
 LOUDOU_STABLE_THRESHOLD = int(os.environ.get("LOUDOU_STABLE_THRESHOLD", "20"))
+# Fields a lead needs before it converts; "a|b" means either (e.g. "company,mobile|email").
+LOUDOU_CONVERSION_REQUIRED = env_list("LOUDOU_CONVERSION_REQUIRED", "company,mobile|email")

@@ -130,6 +130,7 @@ class ReverseStageOut(Schema):
 
 
 class ReverseOut(Schema):
+    pipeline: str
     remaining: str
     wins_needed: float | None
     avg_deal: str | None

@@ -42,17 +42,23 @@ class Scope:
         return self.narrow(Opportunity.objects.visible_to(self.user))
 
     def team_opportunities(self):
-        """What a rep is compared with: their whole team's opportunities in the scope,
-        used only as pooled numbers, never listed. Managers and admins compare with
-        everything they see."""
+        """What a report compares with: for a rep, their whole team's opportunities (used
+        only as pooled numbers, never listed); for a manager or an admin, everything they
+        see. The owner filter does not narrow it: a rep is compared with the team."""
         user = self.user
-        if getattr(user, "sees_everything", False) or getattr(user, "managed_team_path", ""):
-            return self.opportunities()
-        if not getattr(user, "team_id", None):
-            return self.opportunities()
-        return self.narrow(Opportunity.objects.filter(owner__team_id=user.team_id))
+        if (
+            getattr(user, "sees_everything", False)
+            or getattr(user, "managed_team_path", "")
+            or not getattr(user, "team_id", None)
+        ):
+            base = Opportunity.objects.visible_to(user)
+        else:
+            base = Opportunity.objects.filter(owner__team_id=user.team_id)
+        return self.narrow(base, owner=False)
 
-    def narrow(self, qs):
+    def narrow(self, qs, *, owner: bool = True):
+        """Apply the scope's filters; ``owner=False`` leaves out the owner filter (the
+        team a rep is compared with stays the whole team)."""
         qs = qs.filter(pipeline=self.pipeline)
         if self.created_from:
             qs = qs.filter(created_at__date__gte=self.created_from)
@@ -60,7 +66,7 @@ class Scope:
             qs = qs.filter(created_at__date__lte=self.created_to)
         if self.team is not None:
             qs = qs.filter(owner__team__path__startswith=self.team.path)
-        if self.owner_id is not None:
+        if owner and self.owner_id is not None:
             qs = qs.filter(owner_id=self.owner_id)
         if self.product_line_id is not None:
             qs = qs.filter(product_line_id=self.product_line_id)

@@ -348,6 +348,7 @@ def reverse_report(
         target, completed, Decimal(avg_deal), [st.conversion for st in stats], open_now
     )
     return {
+        "pipeline": scope.pipeline.display_name,
         "remaining": _money(plan["remaining"]),
         "wins_needed": float(plan["wins_needed"]),
         "avg_deal": _money(avg_deal),

@@ -116,6 +116,9 @@ def update_lead(lead: Lead, *, actor, version=None, shared_with=None, **data) ->
     locked = _lock(lead, version)
     if not locked.is_open:
         raise Conflict(_("A converted or disqualified lead cannot be edited."), code="closed")
+    if locked.pool_id and not actor.sees_everything:
+        # A pooled lead is shared by everyone who may claim it: claim it to work on it.
+        raise NotPermitted(_("Claim this lead from the pool before editing it."))
     _assign(locked, data)
     locked.full_clean(exclude=["region", "product_interest", "owner", "pool", "created_by"])
     locked.version += 1

@@ -312,3 +312,18 @@ def test_reverse_compares_with_what_stages_hold_today(org, dcba):
     services.move_opportunity(opp, stages["D"], actor=rep)
     result = reports.reverse_report(Scope(user=rep, pipeline=dcba), Decimal(1000), avg_deal=1)
     assert [s["open"] for s in result["stages"]] == [1, 0, 0, 0]
+
+
+def test_owner_filter_does_not_shrink_the_team_compared_with(org, dcba):
+    """A manager looking at one rep (owner filter) still sees that rep against the whole
+    team's pooled rate, not against the rep's own numbers."""
+    a1 = create_account(actor=org.east_rep, name="A1")
+    a2 = create_account(actor=org.east_rep2, name="A2")
+    for _ in range(2):
+        _walk(org.east_rep, dcba, a1, ["D"], "lost")
+        _walk(org.east_rep2, dcba, a2, ["D", "C"], "open")
+    scope = Scope(user=org.east_mgr, pipeline=dcba, owner_id=org.east_rep.pk)
+    result = reports.reps_report(scope)
+    assert [r["username"] for r in result["reps"]] == ["east_rep"]
+    assert result["reps"][0]["stages"][0]["conversion"] == 0.0
+    assert result["team"][0]["conversion"] == 0.5

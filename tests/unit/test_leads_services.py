@@ -349,3 +349,16 @@ def test_rules_assign_new_leads(org):
     lead, _ = services.create_lead(actor=org.admin, name="A", region=org.shanghai)
     assert lead.owner_id == org.east_rep2.pk
     assert PoolEvent.objects.get(lead=lead).reason == rule.name
+
+
+def test_rep_cannot_edit_a_pooled_lead_until_claiming_it(org, pool):
+    """A lead in the pool is shared by every rep who may claim it: a rep's edit is
+    refused (403) and changes nothing; after claiming it, the edit goes through."""
+    lead = pooled(org, pool)
+    before = row(lead)
+    with pytest.raises(NotPermitted):
+        services.update_lead(lead, actor=org.east_rep, name="Mine now")
+    assert row(lead) == before
+    services.claim_lead(lead, rep=org.east_rep)
+    lead.refresh_from_db()
+    assert services.update_lead(lead, actor=org.east_rep, name="Mine now").name == "Mine now"
