@@ -61,13 +61,20 @@ def _postgres_only(request):
 def demo_snapshot(django_db_setup, django_db_blocker, tmp_path_factory):
     """The demo data set (``load_demo()``), built once per session in the test database
     and saved as JSON; building it runs every service and takes many seconds."""
+    import os
+    from pathlib import Path
+
     from django.db import transaction
     from django.test import TestCase
 
     from loudou.testing import snapshot
     from loudou.web.demo import load_demo
 
-    path = tmp_path_factory.mktemp("demo") / "demo.json"
+    # The runner shares one snapshot between its SQLite and PostgreSQL runs.
+    shared = os.environ.get("LOUDOU_TEST_DEMO_SNAPSHOT")
+    if shared and Path(shared).is_file():
+        return Path(shared)
+    path = Path(shared) if shared else tmp_path_factory.mktemp("demo") / "demo.json"
     with django_db_blocker.unblock(), transaction.atomic():
         # As if load_demo() had committed: its on_commit work runs too.
         with TestCase.captureOnCommitCallbacks(execute=True):

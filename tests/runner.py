@@ -201,7 +201,12 @@ def base_env(workdir: Path) -> dict:
     var = workdir / "var"
     (var / "static").mkdir(parents=True, exist_ok=True)
     (var / "media").mkdir(parents=True, exist_ok=True)
-    return {"LOUDOU_VAR_DIR": str(var), "PYTHONDONTWRITEBYTECODE": "1"}
+    return {
+        "LOUDOU_VAR_DIR": str(var),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        # Built by the first run (the demo takes ~20-50s through the services), reused.
+        "LOUDOU_TEST_DEMO_SNAPSHOT": str(workdir / "demo.json"),
+    }
 
 
 def browser_part(runs: list[Run], chromium: str | None, require_all: bool) -> Part:
