@@ -334,6 +334,7 @@ def reverse_report(
     open_now = [current.get(s.pk, {}).get("count", 0) for s in stages]
     if not avg_deal:
         return {
+            "pipeline": scope.pipeline.display_name,
             "remaining": _money(max(target - completed, ZERO)),
             "wins_needed": None,
             "avg_deal": None,
