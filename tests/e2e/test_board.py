@@ -36,7 +36,13 @@ def drag(page, card_selector, column_selector):
     page.mouse.move(card["x"] + 20, card["y"] + 20)
     page.mouse.down()
     page.mouse.move(card["x"] + 30, card["y"] + 30, steps=5)
-    page.mouse.move(target["x"] + target["width"] / 2, target["y"] + 40, steps=20)
+    x, y = target["x"] + target["width"] / 2, target["y"] + 40
+    page.mouse.move(x, y, steps=20)
+    # Let SortableJS see the pointer settle inside the target before the drop; on a busy
+    # machine the last moves of a fast drag can arrive after the button is released.
+    page.wait_for_timeout(200)
+    page.mouse.move(x + 4, y + 4, steps=4)
+    page.wait_for_timeout(200)
     page.mouse.up()
 
 
