@@ -58,6 +58,11 @@ INSTALLED_APPS = [
     "loudou.pipeline",
     "loudou.leads",
     "loudou.analytics",
+    "loudou.activities",
+    "loudou.sales",
+    "loudou.targets",
+    "loudou.onboarding",
+    "loudou.notifications",
     "loudou.web",
 ]
 
@@ -198,6 +203,13 @@ LOGGING = {
 
 # --- product settings -----------------------------------------------------------
 # Rates resting on fewer resolved opportunities than this are marked "not yet stable".
+# Completed revenue (DOMAIN §8, §9) counts signed contracts/orders or collected payments.
+LOUDOU_COMPLETED_BASIS = os.environ.get("LOUDOU_COMPLETED_BASIS", "signed")
+if LOUDOU_COMPLETED_BASIS not in ("signed", "collected"):
+    raise ImproperlyConfigured("LOUDOU_COMPLETED_BASIS must be 'signed' or 'collected'.")
+# Orders below this amount bypass the funnel: recorded as orders, not opportunities (§8).
+LOUDOU_OUT_OF_FUNNEL_THRESHOLD = os.environ.get("LOUDOU_OUT_OF_FUNNEL_THRESHOLD", "20000")
+
 LOUDOU_STABLE_THRESHOLD = int(os.environ.get("LOUDOU_STABLE_THRESHOLD", "20"))
 # Fields a lead needs before it converts; "a|b" means either (e.g. "company,mobile|email").
 LOUDOU_CONVERSION_REQUIRED = env_list("LOUDOU_CONVERSION_REQUIRED", "company,mobile|email")

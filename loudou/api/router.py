@@ -83,17 +83,27 @@ def build_api() -> NinjaAPI:
     def http_error(request, exc):
         return error(request, exc.status_code, str(exc.message), "error")
 
+    from loudou.activities.api import router as activities_router
     from loudou.analytics.api import router as analytics_router
     from loudou.customers.api import router as customers_router
     from loudou.leads.api import router as leads_router
+    from loudou.notifications.api import router as notifications_router
+    from loudou.onboarding.api import router as onboarding_router
     from loudou.org.api import router as org_router
     from loudou.pipeline.api import router as pipeline_router
+    from loudou.sales.api import router as sales_router
+    from loudou.targets.api import router as targets_router
 
     api.add_router("/v1/", org_router)
     api.add_router("/v1/", customers_router)
     api.add_router("/v1/", pipeline_router)
     api.add_router("/v1/", leads_router)
     api.add_router("/v1/", analytics_router)
+    api.add_router("/v1/", activities_router)
+    api.add_router("/v1/", sales_router)
+    api.add_router("/v1/", targets_router)
+    api.add_router("/v1/", onboarding_router)
+    api.add_router("/v1/", notifications_router)
     return api
 
 

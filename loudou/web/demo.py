@@ -133,6 +133,10 @@ DEMO_STEPS = [
     "loudou.web.demo.load_accounts",
     "loudou.pipeline.demo.load_pipelines",
     "loudou.leads.demo.load_leads",
+    "loudou.activities.demo.load_activities",
+    "loudou.sales.demo.load_sales",
+    "loudou.targets.demo.load_targets",
+    "loudou.onboarding.demo.load_onboarding",
 ]
 
 

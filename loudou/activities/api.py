@@ -1,0 +1,5 @@
+"""Activities API (being built)."""
+
+from ninja import Router
+
+router = Router(tags=["activities"])

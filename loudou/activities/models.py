@@ -1,0 +1,1 @@
+"""Activities: the models (being built)."""

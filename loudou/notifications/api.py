@@ -1,0 +1,5 @@
+"""Notifications API (being built)."""
+
+from ninja import Router
+
+router = Router(tags=["notifications"])

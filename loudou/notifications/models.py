@@ -1,0 +1,1 @@
+"""Notifications: the models (being built)."""

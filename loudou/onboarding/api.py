@@ -1,0 +1,5 @@
+"""Onboarding roadmap API (being built)."""
+
+from ninja import Router
+
+router = Router(tags=["onboarding"])

@@ -1,0 +1,1 @@
+"""Onboarding roadmap: the models (being built)."""

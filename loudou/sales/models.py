@@ -1,0 +1,1 @@
+"""Contracts, orders and payments: the models (being built)."""

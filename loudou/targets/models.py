@@ -1,0 +1,1 @@
+"""Targets and performance: the models (being built)."""

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "targets"
+urlpatterns = [
+    path("", views.placeholder, name="targets"),
+    path("performance/", views.placeholder, name="performance"),
+]
