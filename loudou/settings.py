@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "loudou.targets",
     "loudou.onboarding",
     "loudou.notifications",
+    "loudou.imports",
     "loudou.web",
 ]
 

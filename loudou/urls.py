@@ -18,6 +18,7 @@ urlpatterns = [
     path("targets/", include("loudou.targets.urls")),
     path("onboarding/", include("loudou.onboarding.urls")),
     path("notifications/", include("loudou.notifications.urls")),
+    path("imports/", include("loudou.imports.urls")),
     path("api/", api.urls),
     re_path(r"^api/(?P<path>.*)$", unknown_endpoint),
     path("i18n/", include("django.conf.urls.i18n")),

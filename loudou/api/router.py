@@ -86,6 +86,7 @@ def build_api() -> NinjaAPI:
     from loudou.activities.api import router as activities_router
     from loudou.analytics.api import router as analytics_router
     from loudou.customers.api import router as customers_router
+    from loudou.imports.api import router as imports_router
     from loudou.leads.api import router as leads_router
     from loudou.notifications.api import router as notifications_router
     from loudou.onboarding.api import router as onboarding_router
@@ -104,6 +105,7 @@ def build_api() -> NinjaAPI:
     api.add_router("/v1/", targets_router)
     api.add_router("/v1/", onboarding_router)
     api.add_router("/v1/", notifications_router)
+    api.add_router("/v1/", imports_router)
     return api
 
 

@@ -1,0 +1,9 @@
+"""Pages (being built): each route renders a placeholder until its page lands."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+
+@login_required
+def placeholder(request):
+    return render(request, "web/placeholder.html")
