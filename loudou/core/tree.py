@@ -38,12 +38,25 @@ class TreeNode(models.Model):
                 super().save(*args, **kwargs)  # a new node needs its id for its path
                 args, kwargs = (), {}
             old_path = self.path
+            self._refuse_cycle(old_path)
             self.path = self._compute_path()
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "path"}
             super().save(*args, **kwargs)
             if old_path and old_path != self.path:
                 self._rebase_descendants(old_path, self.path)
+
+    def _refuse_cycle(self, old_path):
+        # The same rule as clean(), enforced on every save: code that skips validation
+        # (a service, a script, the shell) must not be able to loop the tree.
+        if not self.parent_id:
+            return
+        parent_path = type(self).objects.filter(pk=self.parent_id).values_list("path", flat=True)
+        parent_path = parent_path.first() or ""
+        if self.parent_id == self.pk or (old_path and parent_path.startswith(old_path)):
+            raise ValidationError(
+                {"parent": _("A node cannot be placed under itself or its own descendant.")}
+            )
 
     def _compute_path(self):
         prefix = self.parent.path if self.parent_id else ""

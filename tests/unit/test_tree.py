@@ -119,6 +119,23 @@ def test_clean_refuses_self_as_parent():
     assert list(excinfo.value.message_dict) == ["parent"]
 
 
+def test_save_refuses_a_cycle_and_changes_nothing():
+    """Saving a node under its own descendant, without calling clean(), is refused and
+    leaves every stored path and parent as it was."""
+    east = Team.objects.create(name="East")
+    sub = Team.objects.create(name="Sub", parent=east)
+    leaf = Team.objects.create(name="Leaf", parent=sub)
+    before = list(Team.objects.order_by("pk").values_list("pk", "parent_id", "path"))
+    east.parent = leaf
+    with pytest.raises(ValidationError):
+        east.save()
+    self_loop = Team.objects.get(pk=sub.pk)
+    self_loop.parent_id = sub.pk
+    with pytest.raises(ValidationError):
+        self_loop.save()
+    assert list(Team.objects.order_by("pk").values_list("pk", "parent_id", "path")) == before
+
+
 def test_clean_accepts_a_move_elsewhere():
     """clean() lets a node move under an unrelated node."""
     east = Team.objects.create(name="East")
