@@ -5,4 +5,5 @@ from . import views
 app_name = "activities"
 urlpatterns = [
     path("", views.placeholder, name="activities"),
+    path("<int:pk>/", views.placeholder, name="activity"),
 ]

@@ -1,0 +1,93 @@
+"""Read-side queries on activities for other apps (performance, onboarding, reports).
+
+Every function aggregates in the database (GROUP BY); none loops over rows. Periods are
+local dates in the company's time zone, ``start`` included and ``end`` excluded. These
+functions do not apply a user's visibility: the caller decides whose numbers to ask for.
+"""
+
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import TruncWeek
+from django.utils import timezone
+
+from .choices import Kind
+from .models import Activity
+
+
+def local_midnight(day: date) -> datetime:
+    """The aware instant at which ``day`` begins in the current time zone."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _period(start: date, end: date, *, owners=None, kinds=None, purposes=None) -> QuerySet:
+    qs = Activity.objects.filter(
+        occurred_at__gte=local_midnight(start), occurred_at__lt=local_midnight(end)
+    )
+    if owners is not None:
+        if isinstance(owners, QuerySet):
+            owners = owners.values("pk")
+        qs = qs.filter(owner_id__in=owners)
+    if kinds is not None:
+        qs = qs.filter(kind__in=list(kinds))
+    if purposes is not None:
+        qs = qs.filter(purpose__in=list(purposes))
+    return qs.order_by()
+
+
+def counts_by_owner(
+    start: date, end: date, *, owners=None, kinds=None, purposes=None
+) -> dict[int, int]:
+    """How many activities each owner logged with ``occurred_at`` in [start, end).
+
+    ``owners``: user ids, a User queryset, or None for everybody; ``kinds`` and
+    ``purposes``: lists of choice values, or None for all. Owners without any activity
+    are absent from the result (read it with ``.get(pk, 0)``).
+    """
+    rows = (
+        _period(start, end, owners=owners, kinds=kinds, purposes=purposes)
+        .filter(owner_id__isnull=False)
+        .values("owner_id")
+        .annotate(n=Count("pk"))
+        .values_list("owner_id", "n")
+    )
+    return dict(rows)
+
+
+def minutes_by_owner(
+    start: date, end: date, *, owners=None, kinds=None, purposes=None
+) -> dict[int, int]:
+    """The sum of ``duration_minutes`` per owner over [start, end); activities without
+    a duration count as 0. Same arguments as :func:`counts_by_owner`; owners whose
+    activities have no duration at all are absent."""
+    rows = (
+        _period(start, end, owners=owners, kinds=kinds, purposes=purposes)
+        .filter(owner_id__isnull=False, duration_minutes__isnull=False)
+        .values("owner_id")
+        .annotate(m=Sum("duration_minutes"))
+        .values_list("owner_id", "m")
+    )
+    return {owner: int(minutes) for owner, minutes in rows}
+
+
+def visits_by_week(start: date, end: date, *, owners=None) -> dict[int, dict[date, int]]:
+    """Visits per owner and week (weeks start on Monday, local time) over [start, end):
+    ``{owner_id: {monday: count}}``. Weeks without a visit are absent."""
+    rows = (
+        _period(start, end, owners=owners, kinds=[Kind.VISIT])
+        .filter(owner_id__isnull=False)
+        .annotate(week=TruncWeek("occurred_at", tzinfo=timezone.get_current_timezone()))
+        .values("owner_id", "week")
+        .annotate(n=Count("pk"))
+        .values_list("owner_id", "week", "n")
+    )
+    result: dict[int, dict[date, int]] = {}
+    for owner, week, n in rows:
+        monday = timezone.localtime(week).date() if isinstance(week, datetime) else week
+        result.setdefault(owner, {})[monday] = n
+    return result
+
+
+def week_start(day: date) -> date:
+    """The Monday of ``day``'s week."""
+    return day - timedelta(days=day.weekday())
