@@ -5,5 +5,5 @@ from django.shortcuts import render
 
 
 @login_required
-def placeholder(request):
+def placeholder(request, pk=None):
     return render(request, "web/placeholder.html")

@@ -1,0 +1,245 @@
+"""Read-side queries of contracts, payments and receivables, for the sales pages and for
+other apps (targets, analytics, worklists). Totals are computed by the database (GROUP BY
+on whole cents, :class:`loudou.core.db.Cents`), never by a Python loop over rows, so
+SQLite and PostgreSQL give the same exact Decimal.
+
+Periods are local dates ``[start, end)`` (``end`` exclusive) in the company's time zone.
+``owners`` is an iterable of user ids, a User queryset, or None for everyone.
+"""
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from loudou.core.db import Cents
+from loudou.pipeline.choices import Status as OpportunityStatus
+from loudou.pipeline.models import Opportunity
+
+from .choices import SIGNED_STATUSES, ContractKind
+from .models import Contract, Payment, PaymentPlan
+
+CENT = Decimal("0.01")
+BASES = ("signed", "collected")
+# Ageing buckets of overdue amounts: (key, first day overdue, last day overdue or None).
+AGEING_BUCKETS = (("0-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, None))
+
+
+def cents_to_decimal(cents) -> Decimal:
+    return (Decimal(cents or 0) / 100).quantize(CENT)
+
+
+def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    tz = timezone.get_current_timezone()
+    return datetime.combine(start, time.min, tzinfo=tz), datetime.combine(end, time.min, tzinfo=tz)
+
+
+def _by_owners(qs, owners, field="owner"):
+    if owners is None:
+        return qs
+    if isinstance(owners, QuerySet):
+        return qs.filter(**{f"{field}_id__in": owners.values("pk")})
+    return qs.filter(**{f"{field}_id__in": [getattr(o, "pk", o) for o in owners]})
+
+
+def _sum_by(qs, key: str, column: str = "amount") -> dict[int, Decimal]:
+    rows = qs.order_by().values(key).annotate(cents=Sum(Cents(column)))
+    return {row[key]: cents_to_decimal(row["cents"]) for row in rows if row[key] is not None}
+
+
+def _add(*parts: dict) -> dict[int, Decimal]:
+    total: dict[int, Decimal] = {}
+    for part in parts:
+        for key, value in part.items():
+            total[key] = total.get(key, Decimal("0.00")) + value
+    return total
+
+
+# --- completed revenue ------------------------------------------------------------------
+
+
+def out_of_funnel_by_owner(start, end, *, owners=None, product_line=None) -> dict[int, Decimal]:
+    """Σ out-of-funnel orders (kind ``order``, active or completed) signed in
+    ``[start, end)``, per owner."""
+    qs = Contract.objects.filter(
+        kind=ContractKind.ORDER, status__in=SIGNED_STATUSES, sign_date__gte=start,
+        sign_date__lt=end,
+    )  # fmt: skip
+    if product_line is not None:
+        qs = qs.filter(product_line=product_line)
+    return _sum_by(_by_owners(qs, owners), "owner_id")
+
+
+def won_by_owner(start, end, *, owners=None, product_line=None) -> dict[int, Decimal]:
+    """Σ amount of the opportunities won in ``[start, end)`` (local days), per owner."""
+    low, high = _bounds(start, end)
+    qs = Opportunity.objects.filter(
+        status=OpportunityStatus.WON, closed_at__gte=low, closed_at__lt=high
+    )
+    if product_line is not None:
+        qs = qs.filter(product_line=product_line)
+    return _sum_by(_by_owners(qs, owners), "owner_id")
+
+
+def signed_by_owner(start, end, *, owners=None, product_line=None) -> dict[int, Decimal]:
+    """Completed revenue on the signed basis (DOMAIN §8): won deals closed in the period
+    plus out-of-funnel orders signed in it. Contracts of won opportunities are not added
+    again: the won deal already counts."""
+    return _add(
+        won_by_owner(start, end, owners=owners, product_line=product_line),
+        out_of_funnel_by_owner(start, end, owners=owners, product_line=product_line),
+    )
+
+
+def collected_by_owner(start, end, *, owners=None, product_line=None) -> dict[int, Decimal]:
+    """Σ payments (refunds negative) received in ``[start, end)``, per contract owner."""
+    qs = Payment.objects.filter(paid_on__gte=start, paid_on__lt=end)
+    if product_line is not None:
+        qs = qs.filter(contract__product_line=product_line)
+    return _sum_by(_by_owners(qs, owners, "contract__owner"), "contract__owner_id")
+
+
+def completed_by_owner(
+    start, end, *, basis=None, owners=None, product_line=None
+) -> dict[int, Decimal]:
+    """Completed revenue per owner on ``basis`` ("signed" or "collected"; default the
+    ``LOUDOU_COMPLETED_BASIS`` setting)."""
+    basis = basis or settings.LOUDOU_COMPLETED_BASIS
+    if basis == "signed":
+        return signed_by_owner(start, end, owners=owners, product_line=product_line)
+    if basis == "collected":
+        return collected_by_owner(start, end, owners=owners, product_line=product_line)
+    raise ValueError(f"unknown basis {basis!r}; use one of {BASES}")
+
+
+# --- receivables ------------------------------------------------------------------------
+
+
+def receivables(qs=None):
+    """Signed contracts that still owe money or hold a credit, annotated with
+    ``receivable_amount``; overdue first (oldest due date first), then by sign date.
+    ``qs`` is a contract queryset already scoped with ``visible_to``."""
+    qs = Contract.objects.all() if qs is None else qs
+    return (
+        qs.signed()
+        .exclude(amount=F("received"))
+        .with_receivable()
+        .order_by(F("next_due_date").asc(nulls_last=True), "-sign_date", "-pk")
+    )
+
+
+def with_overdue(qs, today=None):
+    """Annotate ``overdue_amount``: Σ of the uncovered part of the contract's plan lines
+    due before ``today``. Meant for one page of rows (a correlated subquery each)."""
+    today = today or timezone.localdate()
+    per_contract = (
+        PaymentPlan.objects.filter(contract=OuterRef("pk"), due_date__lt=today)
+        .order_by()
+        .values("contract")
+        .annotate(total=Sum(F("amount") - F("covered")))
+        .values("total")
+    )
+    money = DecimalField(max_digits=14, decimal_places=2)
+    return qs.annotate(
+        overdue_amount=Coalesce(Subquery(per_contract, output_field=money), Value(Decimal(0)))
+    )
+
+
+def overdue_plans(qs=None, today=None):
+    """Plan lines past their due date and not fully covered, of signed contracts in
+    ``qs``; oldest first."""
+    today = today or timezone.localdate()
+    contracts = Contract.objects.all() if qs is None else qs
+    return (
+        PaymentPlan.objects.filter(
+            contract__in=contracts.signed().values("pk"),
+            due_date__lt=today,
+            covered__lt=F("amount"),
+        )
+        .select_related("contract", "contract__account", "contract__owner")
+        .order_by("due_date", "pk")
+    )
+
+
+def _bucket_case(today: date):
+    whens = []
+    for key, first, last in AGEING_BUCKETS:
+        condition = Q(due_date__lte=today - timedelta(days=first))
+        if last is not None:
+            condition &= Q(due_date__gte=today - timedelta(days=last))
+        whens.append(When(condition, then=Value(key)))
+    return Case(*whens, default=Value(""), output_field=CharField())
+
+
+def receivable_totals(qs=None, today=None) -> dict:
+    """Totals of the receivables of ``qs`` (scoped contracts): owed (positive
+    receivables), credit (over-payments, negative), net, overdue, and the overdue amount
+    per ageing bucket (days past the plan line's due date)."""
+    today = today or timezone.localdate()
+    contracts = (Contract.objects.all() if qs is None else qs).signed()
+    row = contracts.order_by().aggregate(
+        owed=Sum(Cents("amount"), filter=Q(amount__gt=F("received")))
+        - Sum(Cents("received"), filter=Q(amount__gt=F("received"))),
+        credit=Sum(Cents("amount"), filter=Q(amount__lt=F("received")))
+        - Sum(Cents("received"), filter=Q(amount__lt=F("received"))),
+        count=Count("pk", filter=~Q(amount=F("received"))),
+        overdue_count=Count("pk", filter=Q(next_due_date__lt=today)),
+    )
+    buckets = {key: Decimal("0.00") for key, _first, _last in AGEING_BUCKETS}
+    rows = (
+        overdue_plans(contracts, today)
+        .select_related(None)
+        .annotate(bucket=_bucket_case(today))
+        .order_by()
+        .values("bucket")
+        .annotate(amount_cents=Sum(Cents("amount")), covered_cents=Sum(Cents("covered")))
+    )
+    for r in rows:
+        cents = (r["amount_cents"] or 0) - (r["covered_cents"] or 0)
+        buckets[r["bucket"]] = cents_to_decimal(cents)
+    owed = cents_to_decimal(row["owed"])
+    credit = cents_to_decimal(row["credit"])
+    return {
+        "owed": owed,
+        "credit": credit,
+        "net": owed + credit,
+        "count": row["count"],
+        "overdue": sum(buckets.values(), Decimal("0.00")),
+        "overdue_count": row["overdue_count"],
+        "buckets": buckets,
+    }
+
+
+def account_summary(qs) -> dict:
+    """Figures of one account's visible contracts (``qs``) for the customer 360: signed
+    amount, received, receivable and overdue."""
+    signed = (
+        qs.signed()
+        .order_by()
+        .aggregate(n=Count("pk"), amount=Sum(Cents("amount")), received=Sum(Cents("received")))
+    )
+    totals = receivable_totals(qs)
+    amount, received = cents_to_decimal(signed["amount"]), cents_to_decimal(signed["received"])
+    return {
+        "count": signed["n"],
+        "amount": amount,
+        "received": received,
+        "receivable": amount - received,
+        "overdue": totals["overdue"],
+    }
