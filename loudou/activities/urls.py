@@ -4,6 +4,8 @@ from . import views
 
 app_name = "activities"
 urlpatterns = [
-    path("", views.placeholder, name="activities"),
-    path("<int:pk>/", views.placeholder, name="activity"),
+    path("", views.activity_list, name="activities"),
+    path("<int:pk>/", views.activity_edit, name="activity"),
+    path("<int:pk>/delete/", views.activity_delete, name="delete"),
+    path("log/<str:subject_type>/<int:pk>/", views.log, name="log"),
 ]
