@@ -90,3 +90,21 @@ class VersionedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class ScheduledJob(models.Model):
+    """When a periodic job (core/schedule.py) runs next. The scheduler enqueues a job
+    only by moving ``next_run_at`` forward with one conditional UPDATE, so two
+    schedulers running at once enqueue each tick exactly once."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    next_run_at = models.DateTimeField(_("next run"), null=True, blank=True)
+    last_enqueued_at = models.DateTimeField(_("last enqueued"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("scheduled job")
+        verbose_name_plural = _("scheduled jobs")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name

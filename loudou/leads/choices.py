@@ -23,6 +23,8 @@ class PoolEventKind(models.TextChoices):
     RECYCLE = "recycle", _("Recycled")
     CONVERT = "convert", _("Converted")
     DISQUALIFY = "disqualify", _("Disqualified")
+    HANDOVER = "handover", _("Handed over")
+    MERGE = "merge", _("Merged")
 
 
 class AssignmentMethod(models.TextChoices):
@@ -39,3 +41,11 @@ class ClaimRefusal(models.TextChoices):
     LIMIT = "limit", _("Limit reached")
     BLOCKED = "blocked", _("Blocked after release")
     REGION = "region", _("Not your region or team")
+
+
+class RecycleKind(models.TextChoices):
+    """What an auto-recycle rule waits for (DOMAIN §5)."""
+
+    NO_FOLLOW_UP = "no_follow_up", _("No follow-up for N days")
+    NOT_CONVERTED = "not_converted", _("Not converted within N days")
+    NO_WON_DEAL = "no_won_deal", _("No won deal within N days")

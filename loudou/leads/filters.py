@@ -29,6 +29,9 @@ class LeadFilter(Schema):
     pool: RowId | None = None
     in_pool: bool | None = Field(None, description="true: pooled leads only; false: owned only.")
     industry: str | None = Field(None, max_length=100)
+    recycle_warned: bool | None = Field(
+        None, description="true: owned leads whose owner was warned they return to a pool."
+    )
 
     def apply(self, qs):
         if self.q:
@@ -59,4 +62,7 @@ class LeadFilter(Schema):
             qs = qs.filter(pool__isnull=not self.in_pool)
         if self.industry:
             qs = qs.filter(industry=self.industry)
+        if self.recycle_warned is not None:
+            warned = Q(owner__isnull=False, recycle_warned_at__isnull=False)
+            qs = qs.filter(warned) if self.recycle_warned else qs.exclude(warned)
         return qs

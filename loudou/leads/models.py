@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from loudou.core.models import OwnedModel, TimeStampedModel, VersionedModel, VisibleQuerySet
 from loudou.customers.choices import Source
 
-from .choices import OPEN_STATUSES, AssignmentMethod, LeadStatus, PoolEventKind
+from .choices import OPEN_STATUSES, AssignmentMethod, LeadStatus, PoolEventKind, RecycleKind
 
 
 def _path_ids(path: str) -> list[int]:
@@ -219,6 +219,11 @@ class Lead(OwnedModel, VersionedModel):
     claim_blocked_until = models.DateTimeField(
         _("previous owner blocked until"), null=True, blank=True
     )
+    # When the owner was last warned that the lead will return to a pool (recycle.py);
+    # a warning is due again only after a new owner or a follow-up since then.
+    recycle_warned_at = models.DateTimeField(
+        _("recycle warning sent"), null=True, blank=True, editable=False
+    )
 
     objects = LeadQuerySet.as_manager()
 
@@ -364,3 +369,81 @@ class AssignmentRule(TimeStampedModel):
 
     def __str__(self):
         return self.name
+
+
+class RecycleRule(TimeStampedModel):
+    """An auto-recycle rule (DOMAIN §5): owned open leads that match its conditions
+    (region and below, product interest; empty matches all, and an empty region means
+    the regions of the target pool) and have had no follow-up, or were not converted,
+    or won no deal, for ``days`` days go back into ``pool``. The owner is warned
+    ``warn_days_before`` days earlier. Rules run in ``position`` order; the pools' own
+    "recycle after" settings run after every explicit rule (recycle.py)."""
+
+    position = models.PositiveIntegerField(_("position"), default=0)
+    name = models.CharField(_("name"), max_length=100)
+    active = models.BooleanField(_("active"), default=True)
+    kind = models.CharField(_("condition"), max_length=20, choices=RecycleKind.choices)
+    days = models.PositiveIntegerField(_("days"))
+    warn_days_before = models.PositiveIntegerField(
+        _("warn the owner days before"), default=3, help_text=_("0: no warning.")
+    )
+    pool = models.ForeignKey(
+        PublicPool,
+        verbose_name=_("recycle into pool"),
+        on_delete=models.CASCADE,
+        related_name="recycle_rules",
+    )
+    region = models.ForeignKey(
+        "org.Region",
+        verbose_name=_("region"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    product_interest = models.ForeignKey(
+        "pipeline.ProductLine",
+        verbose_name=_("product line"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("recycle rule")
+        verbose_name_plural = _("recycle rules")
+        ordering = ["position", "pk"]
+
+    def __str__(self):
+        return self.name
+
+
+class MergeRecord(models.Model):
+    """A merge of two leads, accounts or contacts: which row stayed, the removed row's
+    every field as JSON, and which fields were taken from it. Append-only."""
+
+    model = models.CharField(_("record type"), max_length=60)
+    kept_id = models.PositiveBigIntegerField(_("kept record"))
+    merged_id = models.PositiveBigIntegerField(_("merged record"))
+    merged_data = models.JSONField(_("merged record's data"))
+    fields_taken = models.JSONField(_("fields taken from the merged record"), default=list)
+    moved = models.JSONField(_("related rows moved"), default=dict)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("merge record")
+        verbose_name_plural = _("merge records")
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["model", "kept_id"], name="merge_model_kept")]
+
+    def __str__(self):
+        return f"{self.model} {self.merged_id} → {self.kept_id}"

@@ -408,6 +408,17 @@ def convert_lead(
     return locked
 
 
+# --- recycling -----------------------------------------------------------------------
+
+
+def sweep(now=None, *, dry_run: bool = False):
+    """Run the auto-recycle rules (recycle.py): neglected leads go back to their pools,
+    owners are warned before. Idempotent, set-based, safe with parallel workers."""
+    from . import recycle
+
+    return recycle.sweep(now, dry_run=dry_run)
+
+
 # --- pools -------------------------------------------------------------------------------
 
 POOL_FIELDS = {

@@ -1,4 +1,5 @@
-"""``loudou serve``: the web server and the background worker together; Ctrl-C stops both."""
+"""``loudou serve``: the web server, the background worker and the periodic scheduler
+together; Ctrl-C stops them all."""
 
 import os
 import signal
@@ -19,7 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("LOUDOU_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("LOUDOU_PORT", "8000")))
         parser.add_argument("--workers", type=int, default=2, help="web worker processes")
-        parser.add_argument("--no-worker", action="store_true", help="do not start the worker")
+        parser.add_argument(
+            "--no-worker", action="store_true", help="do not start the worker nor the scheduler"
+        )
 
     def handle(self, *args, host, port, workers, no_worker, **options):
         web = [
@@ -30,6 +33,8 @@ class Command(BaseCommand):
         commands = {"web": web}
         if not no_worker:
             commands["worker"] = [sys.executable, "-m", "loudou.cli", "db_worker"]
+            # Enqueues the periodic sweeps (pool recycling...); see loudou/core/schedule.py.
+            commands["scheduler"] = [sys.executable, "-m", "loudou.cli", "scheduler"]
         procs = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
         url = f"http://{host}:{port}"
         self.stdout.write(self.style.SUCCESS(f"\nLoudou is running at {url}"))

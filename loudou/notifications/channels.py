@@ -1,0 +1,36 @@
+"""Delivery channels beyond the inbox (e-mail, chat webhooks: issue 6).
+
+``notify`` always stores the in-app row; after the transaction commits it hands every
+new notification to each registered channel. A channel is a callable
+``channel(notification)``; it must not block the request for long (enqueue a task) and
+its failure never undoes the notification.
+"""
+
+import logging
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+_channels: list[Callable] = []
+
+
+def register_channel(channel: Callable) -> None:
+    """Deliver every new notification through ``channel`` too; registering twice is
+    harmless."""
+    if channel not in _channels:
+        _channels.append(channel)
+
+
+def unregister_channel(channel: Callable) -> None:
+    if channel in _channels:
+        _channels.remove(channel)
+
+
+def deliver(notifications) -> None:
+    """Hand ``notifications`` to every channel; a failing channel is logged, not raised."""
+    for channel in list(_channels):
+        for notification in notifications:
+            try:
+                channel(notification)
+            except Exception:
+                logger.exception("notification channel %r failed", channel)
