@@ -1,5 +1,5 @@
 """Analytics API: the same payloads as ``loudou report`` (funnel, reps, forecast,
-reverse), computed over what the caller may see."""
+reverse, breakdown, leads), computed over what the caller may see."""
 
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -139,6 +139,40 @@ class ReverseOut(Schema):
     stages: list[ReverseStageOut]
 
 
+class SourceOut(Schema):
+    source: str = Field(description="Source code; empty for leads and deals without one.")
+    name: str
+    leads: int
+    converted: int
+    disqualified: int
+    open_leads: int
+    lead_conversion: float | None = Field(description="converted ÷ (converted + disqualified)")
+    lead_conversion_n: int
+    lead_conversion_ci_low: float | None
+    lead_conversion_ci_high: float | None
+    lead_conversion_stable: bool
+    leads_into_pipeline: int
+    leads_won: int
+    leads_won_amount: str
+    opportunities: int
+    won: int
+    lost: int
+    open: int
+    won_amount: str
+    win_rate: float | None = Field(description="won ÷ (won + lost)")
+    win_rate_n: int
+    win_rate_ci_low: float | None
+    win_rate_ci_high: float | None
+    win_rate_stable: bool
+
+
+class LeadsOut(Schema):
+    pipeline: str
+    stable_at: int
+    sources: list[SourceOut]
+    total: SourceOut
+
+
 class RepStageOut(Schema):
     id: int
     name: str
@@ -209,6 +243,11 @@ def reverse(request, params: Query[ReverseParams]):
         _scope(request, params), params.target, avg_deal=params.avg_deal,
         period=_period(params.period),
     )  # fmt: skip
+
+
+@router.get("/analytics/leads", response=LeadsOut, summary="Lead conversion by source")
+def leads(request, params: Query[ScopeParams]):
+    return reports.leads_report(_scope(request, params))
 
 
 @router.get("/analytics/breakdown", response=BreakdownOut, summary="Breakdown with growth")

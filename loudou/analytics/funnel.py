@@ -29,6 +29,7 @@ __all__ = [
     "funnel",
     "median_from_histogram",
     "progress",
+    "resolved_rate",
     "reverse_funnel",
     "run_rate",
     "shape",
@@ -207,6 +208,24 @@ def funnel(stages: Sequence[StageInput], won: int, *, stable_at: int = 20) -> li
         lost_from_next = lost_from
     result.reverse()
     return result
+
+
+def resolved_rate(successes: int, failures: int, *, stable_at: int = 20) -> dict:
+    """A conversion counted over resolved cases only, like the stage conversion of
+    DOMAIN §8: rate = successes / (successes + failures) with n, the 95% Wilson interval
+    and the "not yet stable" mark. Used for lead conversion by source (leads converted
+    against disqualified; opportunities won against lost)."""
+    _count(successes, "successes")
+    _count(failures, "failures")
+    n = successes + failures
+    interval = wilson(successes, n)
+    return {
+        "rate": Fraction(successes, n) if n else None,
+        "n": n,
+        "ci_low": interval[0] if interval else None,
+        "ci_high": interval[1] if interval else None,
+        "stable": n >= stable_at,
+    }
 
 
 def weak_steps(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import Case, Count, F, IntegerField, OuterRef, Subquery, Sum, Value, When
+from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
 
 from loudou.core.db import Cents
 from loudou.org.models import Team
@@ -70,6 +70,25 @@ class Scope:
             qs = qs.filter(owner_id=self.owner_id)
         if self.product_line_id is not None:
             qs = qs.filter(product_line_id=self.product_line_id)
+        return qs.order_by()
+
+    def leads(self):
+        """The user's visible leads narrowed like the opportunities: creation date,
+        the owner's team, the owner and (as product interest) the product line. A lead
+        has no pipeline yet, so the pipeline does not narrow it."""
+        from loudou.leads.models import Lead
+
+        qs = Lead.objects.visible_to(self.user)
+        if self.created_from:
+            qs = qs.filter(created_at__date__gte=self.created_from)
+        if self.created_to:
+            qs = qs.filter(created_at__date__lte=self.created_to)
+        if self.team is not None:
+            qs = qs.filter(owner__team__path__startswith=self.team.path)
+        if self.owner_id is not None:
+            qs = qs.filter(owner_id=self.owner_id)
+        if self.product_line_id is not None:
+            qs = qs.filter(product_interest_id=self.product_line_id)
         return qs.order_by()
 
 
@@ -233,3 +252,53 @@ def open_amount_groups(qs) -> list[dict]:
     )
     return [{"stage_id": r["stage_id"], "count": r["n"], "amount": cents_to_decimal(r["cents"])}
             for r in rows]  # fmt: skip
+
+
+def leads_by_source(leads, pipeline: Pipeline) -> dict[str, dict]:
+    """Leads per source: how many, converted, disqualified, and how many became an
+    opportunity of ``pipeline`` that was then won (with its amount)."""
+    from loudou.leads.choices import LeadStatus
+
+    here = Q(converted_opportunity__pipeline=pipeline)
+    won = here & Q(converted_opportunity__status=Status.WON)
+    rows = (
+        leads.values("source")
+        .annotate(
+            n=Count("pk"),
+            converted=Count("pk", filter=Q(status=LeadStatus.CONVERTED)),
+            disqualified=Count("pk", filter=Q(status=LeadStatus.DISQUALIFIED)),
+            into_pipeline=Count("pk", filter=here),
+            won=Count("pk", filter=won),
+            won_cents=Sum(Cents("converted_opportunity__amount"), filter=won),
+        )
+        .order_by()
+    )
+    return {
+        r["source"] or "": {
+            "leads": r["n"], "converted": r["converted"], "disqualified": r["disqualified"],
+            "into_pipeline": r["into_pipeline"], "won": r["won"],
+            "won_amount": cents_to_decimal(r["won_cents"]),
+        }
+        for r in rows
+    }  # fmt: skip
+
+
+def opportunities_by_source(qs) -> dict[str, dict]:
+    """Opportunities per source: how many, won, lost, open and the won amount."""
+    rows = (
+        qs.values("source")
+        .annotate(
+            n=Count("pk"),
+            won=Count("pk", filter=Q(status=Status.WON)),
+            lost=Count("pk", filter=Q(status=Status.LOST)),
+            won_cents=Sum(Cents("amount"), filter=Q(status=Status.WON)),
+        )
+        .order_by()
+    )
+    return {
+        r["source"] or "": {
+            "opportunities": r["n"], "won": r["won"], "lost": r["lost"],
+            "open": r["n"] - r["won"] - r["lost"], "won_amount": cents_to_decimal(r["won_cents"]),
+        }
+        for r in rows
+    }  # fmt: skip

@@ -12,6 +12,7 @@ from fractions import Fraction
 from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from loudou.pipeline.choices import Status
 
@@ -430,7 +431,7 @@ def last_periods(kind: str, count: int) -> list[Period]:
     current = containing(kind, timezone.localdate())
     periods = []
     period = current
-    for _ in range(count):
+    for _i in range(count):
         period = period.previous()
         periods.append(period)
     return list(reversed(periods))
@@ -487,4 +488,87 @@ def breakdown_report(scope: Scope, dimension: str, period: Period) -> dict:
         "total": _money(total),
         "growth_previous": _growth(total, total_before),
         "growth_year": _growth(total, total_year),
+    }
+
+
+def _rate_fields(prefix: str, rate: dict) -> dict:
+    return {
+        prefix: _f(rate["rate"]),
+        f"{prefix}_n": rate["n"],
+        f"{prefix}_ci_low": rate["ci_low"],
+        f"{prefix}_ci_high": rate["ci_high"],
+        f"{prefix}_stable": rate["stable"],
+    }
+
+
+def _source_row(key: str, name: str, lead: dict, opp: dict, stable_at: int) -> dict:
+    lead_rate = fm.resolved_rate(lead["converted"], lead["disqualified"], stable_at=stable_at)
+    opp_rate = fm.resolved_rate(opp["won"], opp["lost"], stable_at=stable_at)
+    return {
+        "source": key,
+        "name": name,
+        "leads": lead["leads"],
+        "converted": lead["converted"],
+        "disqualified": lead["disqualified"],
+        "open_leads": lead["leads"] - lead["converted"] - lead["disqualified"],
+        **_rate_fields("lead_conversion", lead_rate),
+        "leads_into_pipeline": lead["into_pipeline"],
+        "leads_won": lead["won"],
+        "leads_won_amount": _money(lead["won_amount"]),
+        "opportunities": opp["opportunities"],
+        "won": opp["won"],
+        "lost": opp["lost"],
+        "open": opp["open"],
+        "won_amount": _money(opp["won_amount"]),
+        **_rate_fields("win_rate", opp_rate),
+    }
+
+
+def leads_report(scope: Scope) -> dict:
+    """Lead conversion by source (DOMAIN §8): leads → opportunities (converted against
+    disqualified; leads still being worked do not count yet, as in the funnel) and
+    opportunities → orders (won against lost), each with n, its 95% interval and the
+    "not yet stable" mark; plus how many of a source's leads became a won deal of the
+    pipeline. Leads are narrowed like the opportunities except by pipeline (a lead has
+    none until it is converted)."""
+    from loudou.customers.choices import Source
+
+    stable_at = settings.LOUDOU_STABLE_THRESHOLD
+    lead_rows = queries.leads_by_source(scope.leads(), scope.pipeline)
+    opp_rows = queries.opportunities_by_source(scope.opportunities())
+    no_leads = {"leads": 0, "converted": 0, "disqualified": 0, "into_pipeline": 0, "won": 0,
+                "won_amount": ZERO}  # fmt: skip
+    no_opps = {"opportunities": 0, "won": 0, "lost": 0, "open": 0, "won_amount": ZERO}
+    labels = dict(Source.choices)
+    keys = [k for k in labels if k in lead_rows or k in opp_rows]
+    keys += sorted(k for k in set(lead_rows) | set(opp_rows) if k not in labels)
+    rows = [
+        _source_row(
+            key,
+            str(labels[key]) if key in labels else (key or _("No source")),
+            lead_rows.get(key, no_leads),
+            opp_rows.get(key, no_opps),
+            stable_at,
+        )  # fmt: skip
+        for key in keys
+    ]
+
+    def total(rows_by_key, empty):
+        summed = dict(empty)
+        for row in rows_by_key.values():
+            for name, value in row.items():
+                summed[name] += value
+        return summed
+
+    return {
+        "pipeline": scope.pipeline.display_name,
+        "stable_at": stable_at,
+        "sources": rows,
+        "total": _source_row(
+            "",
+            str(_("All sources")),
+            total(lead_rows, no_leads),
+            total(opp_rows, no_opps),
+            stable_at,
+        ),  # fmt: skip
     }

@@ -8,4 +8,6 @@ urlpatterns = [
     path("reps/", views.reps, name="reps"),
     path("forecast/", views.forecast, name="forecast"),
     path("reverse/", views.reverse, name="reverse"),
+    path("leads/", views.leads, name="leads"),
+    path("breakdown/", views.breakdown, name="breakdown"),
 ]

@@ -256,7 +256,33 @@ class ReverseForm(PeriodMixin, FilterForm):
         return value
 
 
-# --- the four pages --------------------------------------------------------------------
+class BreakdownForm(PeriodMixin, FilterForm):
+    period = _period_field(required=False)
+    by = forms.ChoiceField(
+        label=gettext_lazy("Break down by"), required=False,
+        choices=[
+            ("region", gettext_lazy("Region")), ("industry", gettext_lazy("Industry")),
+            ("product_line", gettext_lazy("Product line")), ("source", gettext_lazy("Source")),
+            ("team", gettext_lazy("Team")), ("rep", gettext_lazy("Rep")),
+        ],
+        widget=_Select(),
+    )  # fmt: skip
+
+    def __init__(self, data, *, user):
+        super().__init__(data, user=user)
+        if not self.data.get("period"):
+            self.data["period"] = containing("quarter", timezone.localdate()).label
+
+    def clean_by(self):
+        return self.cleaned_data.get("by") or "region"
+
+    def query(self) -> str:
+        query = QueryDict(super().query(), mutable=True)
+        query["by"] = self.cleaned_data["by"]
+        return query.urlencode()
+
+
+# --- the pages -------------------------------------------------------------------------
 
 
 def _scope(form):
@@ -368,6 +394,40 @@ def reverse(request):
         request, "analytics/reverse.html", form, "reverse",
         {"report": report, "replenish": [s for s in report["stages"] if s["replenish"]],
          "charts": reverse_charts(report)},
+    )  # fmt: skip
+
+
+@login_required
+def leads(request):
+    """Lead conversion by source: leads → opportunities and opportunities → won, each
+    with its interval, as a chart and a table."""
+    form = FilterForm(request.GET, user=request.user)
+    scope = _scope(form)
+    if scope is None:
+        return _render(request, "analytics/leads.html", form, "leads", status=422)
+    report = reports.leads_report(scope)
+    table = leads_table(report)
+    return _export(request, "lead-conversion", table) or _render(
+        request, "analytics/leads.html", form, "leads",
+        {"report": report, "empty": not report["sources"], "charts": leads_charts(report)},
+    )  # fmt: skip
+
+
+@login_required
+def breakdown(request):
+    """Won amount by region, industry, product line, source, team or rep in a period,
+    with growth against the period before and the same period a year earlier."""
+    form = BreakdownForm(request.GET, user=request.user)
+    scope = _scope(form)
+    if scope is None:
+        return _render(request, "analytics/breakdown.html", form, "breakdown", status=422)
+    data = form.cleaned_data
+    report = reports.breakdown_report(scope, data["by"], data["period"])
+    report["dimension_label"] = dict(form.fields["by"].choices)[data["by"]]
+    table = breakdown_table(report)
+    return _export(request, f"breakdown-{data['by']}", table) or _render(
+        request, "analytics/breakdown.html", form, "breakdown",
+        {"report": report, "empty": not report["rows"], "charts": breakdown_charts(report)},
     )  # fmt: skip
 
 
@@ -495,6 +555,64 @@ def reverse_table(report):
     return headers, rows
 
 
+def leads_table(report):
+    headers = [
+        _("Source"), _("Leads"), _("Converted"), _("Disqualified"), _("Leads still open"),
+        _("Lead conversion"), _("Interval low (95%)"), _("Interval high (95%)"), _("Stable"),
+        _("Leads won in this pipeline"), _("Opportunities"), _("Won"), _("Lost"), _("Open"),
+        _("Win rate"), _("Interval low (95%)"), _("Interval high (95%)"), _("Stable"),
+        _("Won amount"),
+    ]  # fmt: skip
+    rows = [
+        [
+            r["name"],
+            r["leads"],
+            r["converted"],
+            r["disqualified"],
+            r["open_leads"],
+            _pct(r["lead_conversion"]),
+            _pct(r["lead_conversion_ci_low"]),
+            _pct(r["lead_conversion_ci_high"]),
+            r["lead_conversion_stable"],
+            r["leads_won"],
+            r["opportunities"],
+            r["won"],
+            r["lost"],
+            r["open"],
+            _pct(r["win_rate"]),
+            _pct(r["win_rate_ci_low"]),
+            _pct(r["win_rate_ci_high"]),
+            r["win_rate_stable"],
+            _dec(r["won_amount"]),
+        ]  # fmt: skip
+        for r in [*report["sources"], report["total"]]
+    ]
+    return headers, rows
+
+
+def breakdown_table(report):
+    headers = [
+        report["dimension_label"], _("Won deals"), _("Won amount"),
+        _("Previous period (%(period)s)") % {"period": report["previous"]},
+        _("Growth on previous period"),
+        _("A year earlier (%(period)s)") % {"period": report["year_ago"]},
+        _("Growth year on year"),
+    ]  # fmt: skip
+    rows = [
+        [
+            r["key"] or _("(none)"),
+            r["won"],
+            _dec(r["amount"]),
+            _dec(r["previous_amount"]),
+            _pct(r["growth_previous"]),
+            _dec(r["year_ago_amount"]),
+            _pct(r["growth_year"]),
+        ]  # fmt: skip
+        for r in report["rows"]
+    ]
+    return headers, rows
+
+
 # --- reading the shape -----------------------------------------------------------------
 
 
@@ -611,6 +729,46 @@ def reverse_charts(report):
             "needed": [s["needed"] for s in report["stages"]],
             "open": [s["open"] for s in report["stages"]],
             "labels": {"needed": _("Needed"), "open": _("Open now")},
+        }
+    ]  # fmt: skip
+
+
+def leads_charts(report):
+    rows = report["sources"]
+    return [
+        {
+            "id": "chart-sources", "type": "sources", "names": [r["name"] for r in rows],
+            "series": [
+                {"name": _("Lead → opportunity"), "rates": [r["lead_conversion"] for r in rows],
+                 "n": [r["lead_conversion_n"] for r in rows],
+                 "stable": [r["lead_conversion_stable"] for r in rows]},
+                {"name": _("Opportunity → won"), "rates": [r["win_rate"] for r in rows],
+                 "n": [r["win_rate_n"] for r in rows],
+                 "stable": [r["win_rate_stable"] for r in rows]},
+            ],
+            "counts": {"name": _("Leads"), "values": [r["leads"] for r in rows]},
+            "unstable": _("not yet stable"),
+        }
+    ]  # fmt: skip
+
+
+def breakdown_charts(report):
+    rows = report["rows"]
+    return [
+        {
+            "id": "chart-breakdown", "type": "breakdown", "symbol": _symbol(),
+            "names": [r["key"] or _("(none)") for r in rows],
+            "series": [
+                {"name": report["period"], "values": [float(r["amount"]) for r in rows]},
+                {"name": report["previous"],
+                 "values": [float(r["previous_amount"]) for r in rows]},
+                {"name": report["year_ago"],
+                 "values": [float(r["year_ago_amount"]) for r in rows]},
+            ],
+            "growth": {"previous": [r["growth_previous"] for r in rows],
+                       "year": [r["growth_year"] for r in rows],
+                       "labels": {"previous": _("Growth on previous period"),
+                                  "year": _("Growth year on year")}},
         }
     ]  # fmt: skip
 

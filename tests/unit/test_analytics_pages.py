@@ -19,7 +19,10 @@ from loudou.customers.services import create_account
 from loudou.pipeline import services
 from loudou.pipeline.models import LostReason, Opportunity
 
-PAGES = ["/analytics/", "/analytics/reps/", "/analytics/forecast/", "/analytics/reverse/"]
+PAGES = [
+    "/analytics/", "/analytics/reps/", "/analytics/forecast/", "/analytics/reverse/",
+    "/analytics/leads/", "/analytics/breakdown/",
+]  # fmt: skip
 TARGET = "?target=1000000"
 
 
@@ -370,6 +373,8 @@ def test_downloads_follow_the_filters(client, org, dcba, english):
         ("/analytics/reps/", "reps", "Rep"),
         ("/analytics/forecast/?target=5000", "forecast", "Figure"),
         ("/analytics/reverse/?target=5000", "reverse", "Stage"),
+        ("/analytics/leads/", "lead-conversion", "Source"),
+        ("/analytics/breakdown/?by=rep", "breakdown-rep", "Rep"),
     ],
 )
 def test_every_page_downloads(client, org, dcba, english, url, name, first_header):
@@ -444,6 +449,8 @@ def count_queries(client, url):
         "/analytics/forecast/?target=100000",
         "/analytics/reverse/?target=100000",
         "/analytics/?format=csv",
+        "/analytics/leads/",
+        "/analytics/breakdown/?by=region",
         "/",
     ],
 )
@@ -518,3 +525,56 @@ def test_dashboard_without_pipeline(client, org):
     response = client.get("/")
     assert response.status_code == 200
     assert response.context["pipeline"] is None
+
+
+# --- lead sources and breakdown ---------------------------------------------------------
+
+
+def test_leads_page_shows_conversion_by_source(client, org, dcba):
+    """The lead-source page shows one row per source of the user's scope with both rates
+    and the chart data of the report."""
+    from loudou.leads.services import create_lead, disqualify_lead
+
+    lead, _d = create_lead(actor=org.east_rep, owner=org.east_rep, name="L", company="C",
+                           mobile="13800000001", source="website")  # fmt: skip
+    disqualify_lead(lead, actor=org.east_rep, reason="no budget")
+    make_history(org.east_rep, dcba, 5)
+    client.force_login(org.east_mgr)
+    response = client.get("/analytics/leads/")
+    assert response.status_code == 200
+    report = response.context["report"]
+    assert report["total"]["leads"] == 1 and report["total"]["opportunities"] == 5
+    html = response.content.decode()
+    assert html.count('data-testid="source-row"') == len(report["sources"])
+    assert 'id="chart-sources"' in html
+    chart = response.context["charts"][0]
+    assert chart["names"] == [r["name"] for r in report["sources"]]
+
+
+def test_leads_page_of_another_team_is_empty(client, org, dcba):
+    make_history(org.east_rep, dcba, 5)
+    client.force_login(org.south_rep)
+    response = client.get("/analytics/leads/")
+    assert 'data-testid="empty"' in response.content.decode()
+
+
+def test_breakdown_page_by_rep_with_growth(client, org, dcba, english):
+    """The breakdown page groups this quarter's wins by the chosen dimension, offers the
+    growth columns and downloads the same rows."""
+    make_history(org.east_rep, dcba, 10)
+    make_history(org.east_rep2, dcba, 5)
+    client.force_login(org.east_mgr)
+    response = client.get("/analytics/breakdown/?by=rep")
+    assert response.status_code == 200
+    report = response.context["report"]
+    assert {r["key"] for r in report["rows"]} == {"east_rep", "east_rep2"}
+    assert report["period"] == containing("quarter", timezone.localdate()).label
+    assert all(r["growth_previous"] is None for r in report["rows"])  # nothing before
+    header, *rows = read_csv(client.get("/analytics/breakdown/?by=rep&format=csv"))
+    assert header[0] == "Rep" and {r[0] for r in rows} == {"east_rep", "east_rep2"}
+    assert sorted(r[2] for r in rows) == sorted(r["amount"] for r in report["rows"])
+
+
+def test_breakdown_refuses_an_unknown_dimension(client, org, dcba):
+    client.force_login(org.east_mgr)
+    assert client.get("/analytics/breakdown/?by=colour").status_code == 422

@@ -327,3 +327,88 @@ def test_owner_filter_does_not_shrink_the_team_compared_with(org, dcba):
     assert [r["username"] for r in result["reps"]] == ["east_rep"]
     assert result["reps"][0]["stages"][0]["conversion"] == 0.0
     assert result["team"][0]["conversion"] == 0.5
+
+
+# --- lead conversion by source ---------------------------------------------------------
+
+
+def _leads_by_source(rep, pipeline):
+    """Referral: 4 leads — 2 converted (one of them won), 1 disqualified, 1 open.
+    Website: 1 lead, disqualified. One opportunity created directly from a trade show,
+    lost."""
+    from loudou.leads import services as leads
+
+    stage = pipeline.open_stages().first()
+    made = []
+    for i, source in enumerate(["referral"] * 4 + ["website"]):
+        lead, _dups = leads.create_lead(
+            actor=rep, owner=rep, name=f"Lead {i}", company=f"公司{i}", mobile=f"1380000{i:04d}",
+            source=source,
+        )  # fmt: skip
+        made.append(lead)
+    for lead, amount in [(made[0], 5000), (made[1], 7000)]:
+        leads.convert_lead(lead, actor=rep, pipeline=pipeline, stage=stage,
+                           amount=Decimal(amount), contact={"name": lead.name})  # fmt: skip
+    won = made[0]
+    won.refresh_from_db()
+    services.win_opportunity(won.converted_opportunity, actor=rep)
+    for lead in (made[2], made[4]):
+        leads.disqualify_lead(lead, actor=rep, reason="no budget")
+    account = create_account(actor=rep, name="展会客户")
+    opp = services.create_opportunity(
+        actor=rep, pipeline=pipeline, account=account, name="x", stage=stage,
+        amount=Decimal(900), source="exhibition",
+    )  # fmt: skip
+    services.lose_opportunity(opp, LostReason.objects.first(), actor=rep)
+
+
+def test_lead_conversion_by_source(org, dcba):
+    """Leads → opportunities counts converted against disqualified (open leads wait),
+    opportunities → won counts won against lost, per source, with n and the interval."""
+    _leads_by_source(org.east_rep, dcba)
+    report = reports.leads_report(Scope(user=org.admin, pipeline=dcba))
+    rows = {r["source"]: r for r in report["sources"]}
+    assert list(rows) == ["referral", "website", "exhibition"]
+    referral = rows["referral"]
+    assert (referral["leads"], referral["converted"], referral["disqualified"]) == (4, 2, 1)
+    assert referral["open_leads"] == 1
+    assert referral["lead_conversion"] == 2 / 3 and referral["lead_conversion_n"] == 3
+    assert referral["lead_conversion_stable"] is False
+    assert 0 < referral["lead_conversion_ci_low"] < 2 / 3 < referral["lead_conversion_ci_high"]
+    assert (referral["leads_into_pipeline"], referral["leads_won"]) == (2, 1)
+    assert referral["leads_won_amount"] == "5000.00"
+    assert (referral["opportunities"], referral["won"], referral["lost"], referral["open"]) == (
+        2, 1, 0, 1,
+    )  # fmt: skip
+    assert referral["win_rate"] == 1.0 and referral["won_amount"] == "5000.00"
+    assert rows["website"]["lead_conversion"] == 0.0 and rows["website"]["opportunities"] == 0
+    exhibition = rows["exhibition"]
+    assert (exhibition["leads"], exhibition["lead_conversion"]) == (0, None)
+    assert (exhibition["won"], exhibition["lost"], exhibition["win_rate"]) == (0, 1, 0.0)
+    total = report["total"]
+    assert (total["leads"], total["converted"], total["disqualified"]) == (5, 2, 2)
+    assert (total["opportunities"], total["won"], total["lost"]) == (3, 1, 1)
+    assert total["lead_conversion"] == 0.5 and total["win_rate"] == 0.5
+
+
+def test_lead_conversion_follows_the_scope(org, dcba):
+    """A rep of another team sees no lead or deal of the east rep; the CLI and the API
+    give the report the pages show."""
+    _leads_by_source(org.east_rep, dcba)
+    other = reports.leads_report(Scope(user=org.south_rep, pipeline=dcba))
+    assert other["sources"] == [] and other["total"]["leads"] == 0
+    cli = _cli("leads", "--pipeline", dcba.name)
+    assert cli["total"]["leads"] == 5 and [r["source"] for r in cli["sources"]] == [
+        "referral", "website", "exhibition",
+    ]  # fmt: skip
+
+
+def test_leads_api_matches_cli(client, org, dcba):
+    """GET /api/v1/analytics/leads gives the CLI's payload; a manager sees their team."""
+    _leads_by_source(org.east_rep, dcba)
+    client.force_login(org.admin)
+    api = client.get(f"/api/v1/analytics/leads?pipeline={dcba.pk}").json()
+    assert api == _cli("leads", "--pipeline", str(dcba.pk))
+    client.force_login(org.east_mgr)
+    mine = client.get(f"/api/v1/analytics/leads?pipeline={dcba.pk}&owner=east_rep").json()
+    assert mine["total"]["leads"] == 5

@@ -1,5 +1,5 @@
-"""``loudou report funnel|reps|forecast|reverse|backtest``: the funnel reports as JSON or a
-table, the same numbers as the pages and the API."""
+"""``loudou report funnel|reps|forecast|reverse|breakdown|leads|backtest``: the funnel
+reports as JSON or a table, the same numbers as the pages and the API."""
 
 import json
 from datetime import date, datetime, time
@@ -28,18 +28,18 @@ def _amount(text):
 
 
 class Command(BaseCommand):
-    help = "Funnel reports: funnel, reps, forecast, reverse, backtest."
+    help = "Funnel reports: funnel, reps, forecast, reverse, breakdown, leads, backtest."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="report", required=True)
-        for name in ("funnel", "reps", "forecast", "reverse", "backtest", "breakdown"):
+        for name in ("funnel", "reps", "forecast", "reverse", "backtest", "breakdown", "leads"):
             p = sub.add_parser(name)
             p.add_argument("--pipeline", help="pipeline name (中文 or English) or id")
             p.add_argument("--team", help="team name or id (its whole subtree)")
             p.add_argument("--owner", help="username")
             p.add_argument("--product-line", type=int)
             p.add_argument("--format", choices=["json", "table"], default="table")
-            if name in ("funnel", "reps"):
+            if name in ("funnel", "reps", "leads"):
                 p.add_argument("--from", dest="date_from", type=_date, help="created on/after")
                 p.add_argument("--to", dest="date_to", type=_date, help="created on/before")
             if name == "forecast":
@@ -84,6 +84,8 @@ class Command(BaseCommand):
                 period = parse_period(o["period"]) if o.get("period") else None
                 result = reports.reverse_report(scope, o["target"], avg_deal=o.get("avg_deal"),
                                                 period=period)  # fmt: skip
+            elif report == "leads":
+                result = reports.leads_report(scope)
             elif report == "breakdown":
                 period = (parse_period(o["period"]) if o.get("period")
                           else containing("quarter", timezone.localdate()))  # fmt: skip
@@ -136,6 +138,15 @@ def render_table(report: str, result: dict) -> str:
         for r in result["rows"]:
             lines.append(f"{r['key'][:15]:<16}{r['won']:>5}{r['amount']:>15}"
                          f"{_pct(r['growth_previous']):>9}{_pct(r['growth_year']):>9}")  # fmt: skip
+    elif report == "leads":
+        lines.append(f"{'source':<16}{'leads':>7}{'conv':>7}{'lead→opp':>10}{'opps':>7}"
+                     f"{'won':>6}{'lost':>6}{'opp→won':>9}{'won amount':>15}")  # fmt: skip
+        for r in [*result["sources"], result["total"]]:
+            lines.append(
+                f"{r['name'][:15]:<16}{r['leads']:>7}{r['converted']:>7}"
+                f"{_pct(r['lead_conversion']):>10}{r['opportunities']:>7}{r['won']:>6}"
+                f"{r['lost']:>6}{_pct(r['win_rate']):>9}{r['won_amount']:>15}"
+            )  # fmt: skip
     elif report == "reps":
         for rep in result["reps"]:
             weak = [s["name"] for s in rep["stages"] if s["weak"]]

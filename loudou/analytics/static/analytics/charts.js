@@ -324,6 +324,75 @@
       };
     },
 
+    sources: function (s) {
+      var series = s.series.map(function (one, k) {
+        return {
+          type: "bar",
+          name: one.name,
+          barMaxWidth: 32,
+          itemStyle: { color: PALETTE[k % PALETTE.length] },
+          data: one.rates.map(function (rate, i) {
+            return {
+              value: rate === null ? "-" : rate,
+              itemStyle: { opacity: one.stable[i] ? 1 : 0.45 },
+            };
+          }),
+        };
+      });
+      return {
+        tooltip: {
+          trigger: "axis",
+          axisPointer: { type: "shadow" },
+          formatter: function (items) {
+            var i = items[0].dataIndex;
+            var lines = [s.names[i] + " — " + s.counts.name + ": " + s.counts.values[i]];
+            s.series.forEach(function (one, k) {
+              var mark = one.n[i] && !one.stable[i] ? " — " + s.unstable : "";
+              lines.push(items[k] ? items[k].marker + one.name + ": <b>" + pct(one.rates[i], 1) +
+                "</b> (n = " + one.n[i] + ")" + mark : "");
+            });
+            return lines.join("<br>");
+          },
+        },
+        legend: { bottom: 0 },
+        grid: { left: 8, right: 12, top: 16, bottom: 36, containLabel: true },
+        xAxis: categoryAxis(s.names),
+        yAxis: rateAxis(),
+        series: series,
+      };
+    },
+
+    breakdown: function (s) {
+      var colors = [COLORS.primary, COLORS.secondary, "#adb5bd"];
+      var g = s.growth;
+      return {
+        tooltip: {
+          trigger: "axis",
+          axisPointer: { type: "shadow" },
+          formatter: function (items) {
+            var i = items[0].dataIndex;
+            var lines = [s.names[i]];
+            items.forEach(function (item) {
+              lines.push(item.marker + item.seriesName + ": " + full(item.value, s.symbol));
+            });
+            lines.push(g.labels.previous + ": " + pct(g.previous[i], 1));
+            lines.push(g.labels.year + ": " + pct(g.year[i], 1));
+            return lines.join("<br>");
+          },
+        },
+        legend: { bottom: 0 },
+        grid: { left: 8, right: 12, top: 16, bottom: 36, containLabel: true },
+        xAxis: categoryAxis(s.names),
+        yAxis: { type: "value", axisLabel: { formatter: function (v) { return compact(v, s.symbol); } } },
+        series: s.series.map(function (one, k) {
+          return {
+            type: "bar", name: one.name, data: one.values, barMaxWidth: 36,
+            itemStyle: { color: colors[k % colors.length] },
+          };
+        }),
+      };
+    },
+
     reverse: function (s) {
       var L = s.labels;
       function values(list) {
