@@ -1,0 +1,419 @@
+"""One importer per kind of record: accounts, contacts, leads, opportunities (with their
+stage history). Each reads its file in batches, validates every cell (all bad cells of a
+row are reported, not only the first), finds duplicates with the normalised keys of
+``loudou.leads.normalize`` and writes with bulk INSERTs the rows the services would
+write (keys, versions, pool events, stage history)."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from loudou.customers.models import Account, Contact
+from loudou.leads.choices import LeadStatus, PoolEventKind
+from loudou.leads.models import Lead, PoolEvent, PublicPool
+from loudou.leads.normalize import normalize_company, normalize_email, normalize_phone
+
+from . import bulk
+from .engine import (
+    BATCH,
+    Context,
+    RowReader,
+    _transaction_per_batch,
+    check_email,
+    check_url,
+    limit,
+    open_mapped,
+    parse_source,
+)
+from .models import OnDuplicate
+from .values import BadValue, text
+
+
+class Importer:
+    """Reads ``path`` of ``kind`` in batches and hands each to :meth:`write_batch`."""
+
+    kind = ""
+    file = ""
+
+    def __init__(self, ctx: Context, path=None, *, main: bool = True):
+        self.ctx = ctx
+        self.path = path or ctx.job.file.path
+        self.main = main  # the job's own file (not a companion accounts file)
+        self.prefix = "" if main else f"{self.kind}_"
+        self.force_mode = None
+        self.silent = False
+        self.seen: dict = {}  # duplicate keys met earlier in this file → id
+
+    @property
+    def mode(self) -> str:
+        return self.force_mode or self.ctx.options.on_duplicate
+
+    def count(self, key: str, n: int = 1) -> None:
+        if not self.silent:
+            self.count(self.prefix + key if key in ("new", "updated", "duplicate")
+                                else key, n)  # fmt: skip
+
+    def run(self) -> None:
+        table, mapping = open_mapped(self.ctx, self.path, self.kind, self.file)
+        if self.main:
+            self.ctx.job.layout = mapping.layout
+            self.ctx.job.mapping = {str(i): f for i, f in mapping.columns.items()}
+        self.reader = RowReader(self.ctx, table, mapping, self.file)
+        self.before(table, mapping)
+        batch, last = [], 0
+        for number, cells in table.rows:
+            if self.main and number <= self.ctx.resume_after:
+                continue
+            batch.append((number, self.reader.fields(cells), cells))
+            last = number
+            if len(batch) >= BATCH:
+                self._flush(batch, last)
+                batch = []
+        self._flush(batch, last)
+
+    def before(self, table, mapping) -> None:
+        """Set-up after the header is known (e.g. the opportunities' first pass)."""
+
+    def _flush(self, batch, last) -> None:
+        if not batch:
+            return
+        with _transaction_per_batch(self.ctx):
+            self.write_batch(batch)
+            self.ctx.tick(len(batch))
+            self.ctx.checkpoint(last if self.main else None)
+
+    def parse_row(self, number: int, row: dict, parsers: dict) -> dict | None:
+        """Apply ``parsers`` (field → function of the cell) to a row; None when a cell is
+        bad (each bad cell is reported)."""
+        out, ok = {}, True
+        for name, parse in parsers.items():
+            if name not in row:
+                continue
+            try:
+                out[name] = parse(row[name])
+            except BadValue as error:
+                self.reader.bad(number, name, error.reason)
+                ok = False
+        return out if ok else None
+
+    def required(self, number, data, *names) -> bool:
+        ok = True
+        for name in names:
+            if data is not None and not data.get(name):
+                self.reader.bad(number, name, _("required"))
+                ok = False
+        return ok
+
+    def owner(self, number, data) -> bool:
+        try:
+            data["owner_id"] = self.ctx.owners.resolve(data.pop("owner", "") or "")
+        except BadValue as error:
+            self.reader.bad(number, "owner", error.reason)
+            return False
+        return True
+
+    def update_existing(self, model, updates: dict[int, dict]) -> None:
+        """Apply the file's non-empty values to existing records the actor may see,
+        remembering the values before (for undo)."""
+        if not updates:
+            return
+        visible = model.objects.visible_to(self.ctx.actor).in_bulk(list(updates))
+        changed, fields = [], set()
+        for pk, data in updates.items():
+            obj = visible.get(pk)
+            if obj is None:  # a duplicate out of the actor's sight is not theirs to change
+                self.count("duplicate")
+                continue
+            values = {k: v for k, v in data.items() if v not in ("", None)}
+            values = {k: v for k, v in values.items() if getattr(obj, k) != v}
+            if values:
+                self.ctx.record_updated(obj, [*values, "version", "updated_at"])
+                for key, value in values.items():
+                    setattr(obj, key, value)
+                obj.version += 1
+                obj.updated_at = self.ctx.now
+                fields |= set(values)
+                changed.append(obj)
+            self.count("updated")
+        if changed:
+            model.objects.bulk_update(changed, [*fields, "version", "updated_at"])
+
+    def stamp(self, row: dict) -> dict:
+        now = self.ctx.now
+        row.setdefault("created_at", now)
+        row.setdefault("updated_at", now)
+        return row
+
+
+def _text(size):
+    return lambda value: limit(text(value), size)
+
+
+def _source(value):
+    return parse_source(text(value))
+
+
+# --- accounts -------------------------------------------------------------------------
+
+
+class AccountImporter(Importer):
+    kind, file = "accounts", "accounts"
+    parsers = {
+        "external_id": _text(100), "name": _text(200), "industry": _text(100),
+        "phone": _text(60), "website": lambda v: limit(check_url(text(v)), 200),
+        "address": _text(300), "source": _source, "owner": text, "notes": text,
+    }  # fmt: skip
+
+    def write_batch(self, batch) -> None:
+        rows = []
+        for number, row, _cells in batch:
+            data = self.parse_row(number, row, self.parsers)
+            if data is None or not self.required(number, data, "name"):
+                continue
+            if not self.owner(number, data):
+                continue
+            rows.append((number, data))
+        keys = {normalize_company(d["name"]) for _n, d in rows}
+        existing = {}
+        for pk, key in Account.objects.filter(name_key__in=keys).values_list("pk", "name_key"):
+            existing.setdefault(key, pk)
+        mode = self.mode
+        new, updates = [], {}
+        for _number, data in rows:
+            key = normalize_company(data["name"])
+            external = data.pop("external_id", "")
+            match = existing.get(key) or self.seen.get(key)
+            if match and mode != OnDuplicate.CREATE:
+                if mode == OnDuplicate.UPDATE and key in existing and key not in self.seen:
+                    updates[match] = data
+                    self.seen[key] = match
+                else:
+                    self.count("duplicate")
+                if external:
+                    self.ctx.account_external[external] = match
+                continue
+            new.append((key, external, data))
+        ids = bulk.allocate_ids(Account, len(new))
+        inserts = []
+        for pk, (key, external, data) in zip(ids, new, strict=True):
+            self.seen.setdefault(key, pk)
+            if external:
+                self.ctx.account_external[external] = pk
+            inserts.append(self.stamp({
+                "id": pk, "name_key": key, "created_by_id": self.ctx.actor.pk, "version": 1,
+                **data,
+            }))  # fmt: skip
+        bulk.insert_rows(Account, inserts)
+        self.ctx.record_created(Account, ids)
+        self.count("new", len(ids))
+        self.update_existing(Account, updates)
+
+
+# --- contacts -------------------------------------------------------------------------
+
+
+class ContactImporter(Importer):
+    kind, file = "contacts", "contacts"
+    parsers = {
+        "account": _text(200), "account_external_id": _text(100), "name": _text(100),
+        "title": _text(100), "mobile": _text(30), "phone": _text(60),
+        "email": lambda v: limit(check_email(text(v)), 254), "wechat": _text(60),
+        "notes": text,
+    }  # fmt: skip
+
+    def write_batch(self, batch) -> None:
+        rows = []
+        names = set()
+        for number, row, _cells in batch:
+            data = self.parse_row(number, row, self.parsers)
+            if data is None or not self.required(number, data, "name"):
+                continue
+            rows.append((number, data))
+            names.add(normalize_company(data.get("account", "")))
+        accounts = {}
+        for pk, key in Account.objects.filter(name_key__in=names).values_list("pk", "name_key"):
+            accounts.setdefault(key, pk)
+        resolved = []
+        for number, data in rows:
+            external = data.pop("account_external_id", "")
+            name = data.pop("account", "")
+            account_id = self.ctx.account_external.get(external) or accounts.get(
+                normalize_company(name)
+            )
+            if not account_id:
+                self.reader.bad(number, "account", _("no such account") if name or external
+                                else _("required"))  # fmt: skip
+                continue
+            data["account_id"] = account_id
+            data["mobile_key"] = normalize_phone(data.get("mobile")) or normalize_phone(
+                data.get("phone")
+            )
+            data["email_key"] = normalize_email(data.get("email"))
+            resolved.append(data)
+        mobiles = {d["mobile_key"] for d in resolved if d["mobile_key"]}
+        emails = {d["email_key"] for d in resolved if d["email_key"]}
+        existing = {}
+        for pk, account_id, mobile, email in Contact.objects.filter(
+            Q(mobile_key__in=mobiles) | Q(email_key__in=emails)
+        ).values_list("pk", "account_id", "mobile_key", "email_key"):
+            for key in (mobile, email):
+                if key:
+                    existing.setdefault((account_id, key), pk)
+        mode = self.mode
+        new, updates = [], {}
+        for data in resolved:
+            keys = [(data["account_id"], k) for k in (data["mobile_key"], data["email_key"]) if k]
+            keys = keys or [(data["account_id"], "name:" + data["name"].casefold())]
+            match = next((existing.get(k) or self.seen.get(k) for k in keys
+                          if existing.get(k) or self.seen.get(k)), None)  # fmt: skip
+            if match and mode != OnDuplicate.CREATE:
+                if mode == OnDuplicate.UPDATE and match in existing.values():
+                    updates[match] = {
+                        k: v
+                        for k, v in data.items()
+                        if k not in ("account_id", "mobile_key", "email_key")
+                    }
+                else:
+                    self.count("duplicate")
+                continue
+            new.append((keys, data))
+        ids = bulk.allocate_ids(Contact, len(new))
+        inserts = []
+        for pk, (keys, data) in zip(ids, new, strict=True):
+            for key in keys:
+                self.seen.setdefault(key, pk)
+            inserts.append(self.stamp({"id": pk, "version": 1, **data}))
+        bulk.insert_rows(Contact, inserts)
+        self.ctx.record_created(Contact, ids)
+        self.count("new", len(ids))
+        self.update_existing(Contact, updates)
+
+
+# --- leads ----------------------------------------------------------------------------
+
+
+class LeadImporter(Importer):
+    """Leads, owned (owner column, else the importer) or straight into a public pool.
+    A duplicate is a lead with the same normalised mobile or e-mail (leads issue)."""
+
+    kind, file = "leads", "leads"
+    parsers = {
+        "name": _text(100), "company": _text(200), "title": _text(100), "mobile": _text(30),
+        "phone": _text(60), "email": lambda v: limit(check_email(text(v)), 254),
+        "wechat": _text(60), "source": _source, "industry": _text(100), "owner": text,
+        "pool": text, "notes": text,
+    }  # fmt: skip
+
+    def before(self, table, mapping) -> None:
+        self.pools = {}
+        pool_id = self.ctx.options.pool
+        self.default_pool = None
+        if pool_id:
+            self.default_pool = PublicPool.objects.visible_to(self.ctx.actor).filter(
+                pk=pool_id).first()  # fmt: skip
+            if self.default_pool is None:
+                from loudou.core.exceptions import ValidationFailed
+
+                raise ValidationFailed(_("No such public pool."), field="pool")
+
+    def _pool(self, name: str):
+        if name not in self.pools:
+            self.pools[name] = (
+                PublicPool.objects.visible_to(self.ctx.actor).filter(name=name)
+                .values_list("pk", flat=True).first()
+            )  # fmt: skip
+        return self.pools[name]
+
+    def write_batch(self, batch) -> None:
+        rows = []
+        for number, row, _cells in batch:
+            data = self.parse_row(number, row, self.parsers)
+            if data is None:
+                continue
+            if not data.get("name") and data.get("company"):
+                data["name"] = data["company"][:100]  # 线索名称 is often the company
+            if not self.required(number, data, "name"):
+                continue
+            pool_name = data.pop("pool", "")
+            pool_id = self.default_pool.pk if self.default_pool else None
+            if pool_name:
+                pool_id = self._pool(pool_name)
+                if pool_id is None:
+                    self.reader.bad(number, "pool", _("no such public pool"))
+                    continue
+            if pool_id:
+                data.pop("owner", None)
+                data["owner_id"], data["pool_id"] = None, pool_id
+            elif not self.owner(number, data):
+                continue
+            data["mobile_key"] = normalize_phone(data.get("mobile")) or normalize_phone(
+                data.get("phone")
+            )
+            data["email_key"] = normalize_email(data.get("email"))
+            data["company_key"] = normalize_company(data.get("company"))
+            rows.append(data)
+        mobiles = {d["mobile_key"] for d in rows if d["mobile_key"]}
+        emails = {d["email_key"] for d in rows if d["email_key"]}
+        existing = {}
+        if mobiles or emails:
+            for pk, mobile, email in Lead.objects.filter(
+                Q(mobile_key__in=mobiles) | Q(email_key__in=emails)
+            ).values_list("pk", "mobile_key", "email_key"):
+                for key in (mobile, email):
+                    if key:
+                        existing.setdefault(key, pk)
+        mode = self.mode
+        new, updates = [], {}
+        for data in rows:
+            keys = [k for k in (data["mobile_key"], data["email_key"]) if k]
+            match = next((existing.get(k) or self.seen.get(k) for k in keys
+                          if existing.get(k) or self.seen.get(k)), None)  # fmt: skip
+            if match and mode != OnDuplicate.CREATE:
+                if mode == OnDuplicate.UPDATE and match in existing.values():
+                    updates[match] = {k: v for k, v in data.items() if k in (
+                        "name", "company", "title", "phone", "wechat", "source", "industry",
+                        "notes")}  # fmt: skip
+                else:
+                    self.count("duplicate")
+                continue
+            new.append((keys, data))
+        ids = bulk.allocate_ids(Lead, len(new))
+        event_ids = bulk.allocate_ids(PoolEvent, len(new))
+        now, actor = self.ctx.now, self.ctx.actor.pk
+        inserts, events = [], []
+        for pk, event_id, (keys, data) in zip(ids, event_ids, new, strict=True):
+            for key in keys:
+                self.seen.setdefault(key, pk)
+            owned = data.get("owner_id")
+            inserts.append(self.stamp({
+                "id": pk, "version": 1, "status": LeadStatus.NEW, "created_by_id": actor,
+                "owned_since": now if owned else None, **data,
+            }))  # fmt: skip
+            events.append({
+                "id": event_id, "lead_id": pk, "kind": PoolEventKind.CREATE,
+                "pool_id": data.get("pool_id"), "by_id": actor, "owner_id": owned,
+                "at": now, "reason": "",
+            })  # fmt: skip
+        bulk.insert_rows(Lead, inserts)
+        bulk.insert_rows(PoolEvent, events)
+        self.ctx.record_created(Lead, ids)
+        self.ctx.record_created(PoolEvent, event_ids)
+        self.count("new", len(ids))
+        self.update_existing(Lead, updates)
+
+
+def _opportunities():
+    from .opportunities import OpportunityImporter
+
+    return OpportunityImporter
+
+
+class _Lazy(dict):
+    def __missing__(self, key):
+        if key == "opportunities":
+            return _opportunities()
+        raise KeyError(key)
+
+
+IMPORTERS = _Lazy(accounts=AccountImporter, contacts=ContactImporter, leads=LeadImporter)

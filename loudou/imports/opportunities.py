@@ -1,0 +1,574 @@
+"""Importing opportunities with their stage history.
+
+Two passes over the opportunity file (streamed both times): the first learns the
+pipelines and stages the file uses (so that a missing pipeline can be created with its
+stages ordered by probability, then by first appearance, and won/lost recognised by name
+or by IsWon/IsClosed) and counts the rows; the second validates and writes. A stage
+history file (Salesforce OpportunityHistory, native) is read once into a compact map
+opportunity id → events; HubSpot's "Date entered <stage>" columns are events of their
+own row. Each opportunity's StageChange rows come from :func:`history.rebuild`, so the
+funnel of an imported team is the one the services would have recorded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import datetime, time
+from decimal import Decimal
+
+from django.db.models import Max, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from loudou.core.exceptions import ValidationFailed
+from loudou.core.money import default_currency
+from loudou.customers.choices import Grade
+from loudou.customers.models import Account
+from loudou.leads.normalize import normalize_company
+from loudou.pipeline.choices import StageKind, Status
+from loudou.pipeline.models import LostReason, Opportunity, Pipeline, Stage, StageChange
+from loudou.pipeline.services import ensure_lost_reasons
+
+from . import bulk, layouts
+from .engine import open_mapped
+from .history import StageInfo, rebuild
+from .importers import AccountImporter, Importer, _source, _text
+from .models import OnDuplicate
+from .reader import open_table
+from .values import (
+    BadValue,
+    parse_amount,
+    parse_bool,
+    parse_date,
+    parse_datetime,
+    parse_percent,
+    text,
+)
+
+WON_WORDS = re.compile(r"\bwon\b|赢单|成交|已成交|签约成功|^成功$|^赢$", re.IGNORECASE)
+LOST_WORDS = re.compile(r"\blost\b|输单|丢单|失败|^无效$|已输", re.IGNORECASE)
+STATUS_WORDS = {
+    "won": Status.WON, "赢单": Status.WON, "成交": Status.WON, "已成交": Status.WON,
+    "lost": Status.LOST, "输单": Status.LOST, "丢单": Status.LOST, "失败": Status.LOST,
+    "open": Status.OPEN, "进行中": Status.OPEN, "跟进中": Status.OPEN, "": None,
+}  # fmt: skip
+DEFAULT_PIPELINE = {"salesforce": "Salesforce", "hubspot": "HubSpot", "pipedrive": "Pipedrive",
+                    "zoho": "Zoho CRM", "odoo": "Odoo"}  # fmt: skip
+
+
+def terminal_kind(name: str) -> str | None:
+    """Won or lost when a stage's name says so ("Closed Won", "赢单", "输单")."""
+    if WON_WORDS.search(name):
+        return StageKind.WON
+    if LOST_WORDS.search(name):
+        return StageKind.LOST
+    return None
+
+
+def parse_status(value) -> str | None:
+    word = text(value).lower()
+    if word in STATUS_WORDS:
+        return STATUS_WORDS[word]
+    if word in ("deleted", "已删除"):
+        raise BadValue(_("deleted deal"))
+    raise BadValue(_("not a status (open, won or lost)"))
+
+
+def _day_start(day):
+    return timezone.make_aware(datetime.combine(day, time()))
+
+
+class StageSeen:
+    """What the first pass learned of one stage name."""
+
+    __slots__ = ("first", "order", "probs", "rows", "won", "lost")
+
+    def __init__(self, first):
+        self.first, self.order, self.probs = first, None, []
+        self.rows = self.won = self.lost = 0
+
+
+class PipelineMap:
+    """A pipeline and how the file's stage names map to its stages."""
+
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
+        self.stages = list(pipeline.stages.all().order_by("position", "pk"))
+        self.by_name = {}
+        for s in self.stages:
+            for n in (s.name, s.name_en, s.code):
+                if n:
+                    self.by_name.setdefault(n.casefold(), s)
+        self.info = {s.pk: StageInfo(s.pk, s.kind, s.position, s.default_probability)
+                     for s in self.stages}  # fmt: skip
+        opens = [s for s in self.stages if s.kind == StageKind.OPEN and not s.is_archived]
+        self.first_open = self.info[opens[0].pk] if opens else None
+        won = pipeline.terminal(StageKind.WON)
+        lost = pipeline.terminal(StageKind.LOST)
+        self.won = self.info[won.pk] if won else None
+        self.lost = self.info[lost.pk] if lost else None
+
+    def stage(self, name: str) -> StageInfo | None:
+        found = self.by_name.get(name.casefold())
+        if found is not None:
+            return self.info[found.pk]
+        kind = terminal_kind(name)
+        if kind == StageKind.WON:
+            return self.won
+        if kind == StageKind.LOST:
+            return self.lost
+        return None
+
+
+class OpportunityImporter(Importer):
+    kind, file = "opportunities", "opportunities"
+    parsers = {
+        "external_id": lambda v: text(v)[:100], "name": _text(200), "account": _text(200),
+        "account_external_id": lambda v: text(v)[:100], "company": _text(200),
+        "amount": parse_amount, "currency": lambda v: text(v).upper()[:3],
+        "pipeline": _text(100), "stage": _text(100), "status": parse_status,
+        "is_won": parse_bool, "is_closed": parse_bool, "probability": parse_percent,
+        "expected_close_date": parse_date, "owner": text, "created_at": parse_datetime,
+        "closed_at": parse_datetime, "won_at": parse_datetime, "lost_at": parse_datetime,
+        "source": _source, "next_step": _text(300), "description": text,
+        "lost_reason": lambda v: text(v)[:300],
+    }  # fmt: skip
+
+    def run(self) -> None:
+        job, ctx = self.ctx.job, self.ctx
+        if job.accounts_file:
+            accounts = AccountImporter(ctx, job.accounts_file.path, main=False)
+            if ctx.resume_after:  # already imported by the first run: only map their ids
+                accounts.force_mode = OnDuplicate.SKIP
+                accounts.silent = True
+            accounts.run()
+        self.history: dict[str, list] = defaultdict(list)
+        if job.history_file:
+            self._read_history(job.history_file.path)
+        super().run()
+
+    # --- pass 0: the history file ---------------------------------------------------
+
+    def _read_history(self, path) -> None:
+        table, mapping = open_mapped(self.ctx, path, "history", "history")
+        self.ctx.job.options = {**self.ctx.job.options, "history_layout": mapping.layout}
+        cols = mapping.columns
+        index = {name: i for i, name in cols.items()}
+        headers = {name: table.headers[i] for i, name in cols.items()}
+        report = self.ctx.report
+        for number, cells in table.rows:
+            opp = text(cells[index["opportunity"]])
+            stage = text(cells[index["stage"]])
+            ok = True
+            try:
+                at = parse_datetime(cells[index["changed_at"]])
+            except BadValue as error:
+                report.error(number, headers["changed_at"], error.reason, "history")
+                continue
+            amount = None
+            if "amount" in index:
+                try:
+                    amount = parse_amount(cells[index["amount"]])
+                except BadValue as error:
+                    report.error(number, headers["amount"], error.reason, "history")
+                    ok = False
+            for name, value in (("opportunity", opp), ("stage", stage), ("changed_at", at)):
+                if not value:
+                    report.error(number, headers[name], _("required"), "history")
+                    ok = False
+            if ok:
+                self.history[opp].append((at, stage, amount))
+
+    # --- pass 1: pipelines and stages ---------------------------------------------------
+
+    def before(self, table, mapping) -> None:
+        ctx = self.ctx
+        ensure_lost_reasons()
+        self.reasons = {}
+        for pk, name, name_en in LostReason.objects.values_list("pk", "name", "name_en"):
+            for n in (name, name_en):
+                if n:
+                    self.reasons.setdefault(n.casefold(), pk)
+        self.other_reason = self.reasons.get("其他") or self.reasons.get("other") or pk
+        self.currency = default_currency()
+        self.date_entered = mapping.date_entered
+        cols = {name: i for i, name in mapping.columns.items()}
+        self.cols = cols
+        layout_default = DEFAULT_PIPELINE.get(mapping.layout, _("Imported opportunities"))
+        self.default_pipeline = ctx.options.pipeline or layout_default
+        seen: dict[str, dict[str, StageSeen]] = defaultdict(dict)
+        self.pipeline_of: dict[str, str] = {}
+        counter = 0
+        rows = 0
+        first_pass = open_table(self.path, known=layouts.known_headers("opportunities"))
+
+        def note(pname, sname, prob=None, won=False, lost=False, row=True):
+            nonlocal counter
+            stages = seen[pname]
+            if sname not in stages:
+                counter += 1
+                stages[sname] = StageSeen(counter)
+            entry = stages[sname]
+            if prob is not None:
+                entry.probs.append(prob)
+            if row:
+                entry.rows += 1
+                entry.won += won
+                entry.lost += lost
+
+        for _number, cells in first_pass.rows:
+            rows += 1
+            pname = self._pipeline_name(cells)
+            sname = text(cells[cols["stage"]])
+            if not sname:
+                continue
+            try:
+                prob = parse_percent(cells[cols["probability"]]) if "probability" in cols \
+                    else None  # fmt: skip
+                closed = parse_bool(cells[cols["is_closed"]]) if "is_closed" in cols else None
+                won = parse_bool(cells[cols["is_won"]]) if "is_won" in cols else None
+            except BadValue:
+                prob = closed = won = None  # reported in the second pass
+            note(pname, sname, prob, bool(closed and won), bool(closed and not won))
+            if self.history or self.date_entered:
+                ext = text(cells[cols["external_id"]]) if "external_id" in cols else ""
+                if ext:
+                    self.pipeline_of[ext] = pname
+                for stage_name in self.date_entered.values():
+                    note(pname, stage_name, row=False)
+        # History stages: order them by where they come in each deal's own sequence.
+        for ext, events in self.history.items():
+            pname = self.pipeline_of.get(ext, self.default_pipeline)
+            for position, (_at, sname, _amount) in enumerate(sorted(events, key=lambda e: e[0])):
+                note(pname, sname, row=False)
+                entry = seen[pname][sname]
+                entry.order = position if entry.order is None else min(entry.order, position)
+        if not ctx.resume_after:
+            ctx.job.total_rows = rows
+        self.pipelines = {name: self._pipeline(name, stages) for name, stages in seen.items()}
+        self.account_cache: dict[str, int] = {}
+
+    def _pipeline_name(self, cells) -> str:
+        if self.ctx.options.pipeline or "pipeline" not in self.cols:
+            return self.default_pipeline
+        return text(cells[self.cols["pipeline"]]) or self.default_pipeline
+
+    def _pipeline(self, name: str, stages: dict[str, StageSeen]) -> PipelineMap:
+        existing = (
+            Pipeline.objects.filter(Q(name__iexact=name) | Q(name_en__iexact=name))
+            .filter(is_archived=False)
+            .order_by("position", "pk")
+            .first()
+        )
+        if existing is not None:
+            return PipelineMap(existing)
+        opens, won_names, lost_names = [], [], []
+        for sname, entry in stages.items():
+            kind = terminal_kind(sname)
+            if kind is None and entry.rows and entry.won == entry.rows:
+                kind = StageKind.WON
+            elif kind is None and entry.rows and entry.lost == entry.rows:
+                kind = StageKind.LOST
+            if kind == StageKind.WON:
+                won_names.append(sname)
+            elif kind == StageKind.LOST:
+                lost_names.append(sname)
+            else:
+                opens.append((sname, entry))
+
+        def order(item):
+            _name, entry = item
+            prob = sum(entry.probs) / len(entry.probs) if entry.probs else None
+            rank = entry.order if entry.order is not None else 10**6
+            return (prob is None, prob or 0, rank, entry.first)
+
+        opens.sort(key=order)
+        position = (Pipeline.objects.aggregate(m=Max("position"))["m"] or 0) + 1
+        pipeline = Pipeline.objects.create(
+            name=name[:100], position=position, checklist_mode="advisory"
+        )
+        created = []
+        for i, (sname, entry) in enumerate(opens, start=1):
+            prob = sum(entry.probs) / len(entry.probs) if entry.probs else Decimal(0)
+            created.append(
+                Stage(
+                    pipeline=pipeline,
+                    name=sname[:100],
+                    position=i * 10,
+                    default_probability=Decimal(prob).quantize(Decimal("0.01")),
+                )
+            )
+        last = len(opens) * 10
+        created.append(
+            Stage(
+                pipeline=pipeline,
+                name=(won_names or ["成交"])[0][:100],
+                name_en="" if won_names else "Won",
+                kind=StageKind.WON,
+                position=last + 10,
+                default_probability=Decimal(100),
+                code="won",
+            )
+        )
+        created.append(
+            Stage(
+                pipeline=pipeline,
+                name=(lost_names or ["输单"])[0][:100],
+                name_en="" if lost_names else "Lost",
+                kind=StageKind.LOST,
+                position=last + 20,
+                default_probability=Decimal(0),
+                code="lost",
+            )
+        )
+        Stage.objects.bulk_create(created)  # fmt: skip
+        self.ctx.record_created(Pipeline, [pipeline.pk])
+        self.ctx.record_created(Stage, [s.pk for s in pipeline.stages.all()])
+        self.ctx.report.add("pipelines_new")
+        if not opens:
+            raise ValidationFailed(_("The file names no open stage for pipeline “%s”.") % name)
+        return PipelineMap(pipeline)
+
+    # --- pass 2: the rows ---------------------------------------------------------------
+
+    def write_batch(self, batch) -> None:
+        ctx = self.ctx
+        parsed = []
+        for number, row, cells in batch:
+            data = self.parse_row(number, row, self.parsers)
+            entered = []
+            for index, sname in self.date_entered.items():
+                try:
+                    at = parse_datetime(cells[index])
+                except BadValue as error:
+                    ctx.report.error(number, self.reader.table.headers[index], error.reason,
+                                     self.file)  # fmt: skip
+                    data = None
+                    continue
+                if at is not None:
+                    entered.append((at, sname))
+            if data is None or not self.required(number, data, "name", "stage"):
+                continue
+            if not self.owner(number, data):
+                continue
+            data["_entered"] = entered
+            parsed.append((number, data))
+        self._resolve_accounts(parsed)
+        keys = {d["account_id"] for _n, d in parsed if d.get("account_id")}
+        existing = {}
+        for pk, account_id, name in Opportunity.objects.filter(account_id__in=keys).values_list(
+            "pk", "account_id", "name"
+        ):
+            existing.setdefault((account_id, name.casefold()), pk)
+        mode = self.mode
+        opps, updates = [], {}
+        for number, data in parsed:
+            if not data.get("account_id"):
+                continue
+            key = (data["account_id"], data["name"].casefold())
+            match = existing.get(key) or self.seen.get(key)
+            if match and mode != OnDuplicate.CREATE:
+                if mode == OnDuplicate.UPDATE and key in existing and key not in self.seen:
+                    updates[match] = {
+                        k: data.get(k)
+                        for k in ("amount", "expected_close_date", "next_step", "description")
+                    }
+                    self.seen[key] = match
+                else:
+                    self.count("duplicate")
+                continue
+            built = self._build(number, data)
+            if built is not None:
+                opps.append((key, built))
+        self._write(opps)
+        self.update_existing(Opportunity, updates)
+
+    def _resolve_accounts(self, parsed) -> None:
+        """Find or create (in bulk) each row's account by its normalised name."""
+        wanted = {}
+        for number, data in parsed:
+            external = data.pop("account_external_id", "")
+            name = data.pop("account", "") or data.pop("company", "")
+            if external and external in self.ctx.account_external:
+                data["account_id"] = self.ctx.account_external[external]
+                continue
+            if not name:
+                reason = _("unknown account id; give the accounts file") if external \
+                    else _("required")  # fmt: skip
+                self.reader.bad(number, "account", reason)
+                continue
+            key = normalize_company(name) or name
+            data["_account_key"] = key
+            wanted.setdefault(key, (name, data["owner_id"]))
+        missing = [k for k in wanted if k not in self.account_cache]
+        for start in range(0, len(missing), 5000):
+            chunk = missing[start : start + 5000]
+            for pk, key in Account.objects.filter(name_key__in=chunk).values_list("pk", "name_key"):
+                self.account_cache.setdefault(key, pk)
+        new = [k for k in wanted if k not in self.account_cache]
+        ids = bulk.allocate_ids(Account, len(new))
+        now, actor = self.ctx.now, self.ctx.actor.pk
+        rows = []
+        for pk, key in zip(ids, new, strict=True):
+            name, owner = wanted[key]
+            self.account_cache[key] = pk
+            rows.append({"id": pk, "name": name, "name_key": normalize_company(name),
+                         "owner_id": owner, "created_by_id": actor, "created_at": now,
+                         "updated_at": now, "version": 1})  # fmt: skip
+        bulk.insert_rows(Account, rows)
+        self.ctx.record_created(Account, ids)
+        self.count("accounts_new", len(ids))
+        for _number, data in parsed:
+            key = data.pop("_account_key", None)
+            if key is not None:
+                data["account_id"] = self.account_cache[key]
+
+    def _build(self, number, data) -> dict | None:
+        """The opportunity row and its history, or None (reported) when they cannot be."""
+        pname = data.get("pipeline") if not self.ctx.options.pipeline else None
+        pmap = self.pipelines.get(pname or self.default_pipeline)
+        if pmap is None:
+            pmap = self.pipelines[self.default_pipeline]
+        stage = pmap.stage(data["stage"])
+        if stage is None:
+            self.reader.bad(number, "stage", _("no stage “%(stage)s” in pipeline “%(pipeline)s”")
+                            % {"stage": data["stage"], "pipeline": pmap.pipeline.name})  # fmt: skip
+            return None
+        if stage.kind != StageKind.OPEN:
+            status = stage.kind
+            final_stage = None
+        else:
+            status = data.get("status")
+            if status is None and data.get("is_closed"):
+                status = Status.WON if data.get("is_won") else Status.LOST
+            status = status or Status.OPEN
+            final_stage = stage
+        events, bad = [], False
+        external = data.get("external_id", "")
+        for at, sname, amount in self.history.get(external, ()) if external else ():
+            info = pmap.stage(sname)
+            if info is None:
+                self.reader.bad(number, "stage", _("history names unknown stage “%s”") % sname)
+                bad = True
+                continue
+            events.append((at, info, amount))
+        for at, sname in data.pop("_entered"):
+            info = pmap.stage(sname)
+            if info is not None:
+                events.append((at, info, None))
+        if bad:
+            return None
+        closed = data.get("closed_at") or (
+            data.get("won_at") if status == Status.WON else data.get("lost_at")
+        )
+        if closed is None and status != Status.OPEN and data.get("expected_close_date"):
+            closed = _day_start(data["expected_close_date"])
+        created = data.get("created_at") or (
+            min(e[0] for e in events) if events else closed or self.ctx.now
+        )
+        result = rebuild(
+            created_at=created, events=events, final_status=status, final_stage=final_stage,
+            closed_at=closed, first_open=pmap.first_open, won_stage=pmap.won,
+            lost_stage=pmap.lost,
+        )  # fmt: skip
+        amount = data.get("amount") or Decimal("0.00")
+        probability_given = data.get("probability")
+        manual = False
+        if result.status == Status.WON:
+            probability = Decimal(100)
+        elif result.status == Status.LOST:
+            probability = Decimal(0)
+        elif probability_given is not None and probability_given != result.stage.probability:
+            probability, manual = probability_given, True
+        else:
+            probability = result.stage.probability
+        lost_reason = None
+        lost_note = ""
+        if result.status == Status.LOST:
+            given = data.get("lost_reason", "")
+            lost_reason = self.reasons.get(given.casefold(), self.other_reason)
+            if given and given.casefold() not in self.reasons:
+                lost_note = given
+        owner = data["owner_id"]
+        last = result.changes[-1].at
+        opp = {
+            "name": data["name"], "account_id": data["account_id"], "owner_id": owner,
+            "created_by_id": self.ctx.actor.pk, "pipeline_id": pmap.pipeline.pk,
+            "stage_id": result.stage.pk, "furthest_stage_id": result.furthest.pk,
+            "status": result.status, "amount": amount,
+            "currency": data.get("currency") or self.currency, "probability": probability,
+            "probability_manual": manual,
+            "expected_close_date": data.get("expected_close_date"),
+            "source": data.get("source", ""), "next_step": data.get("next_step", ""),
+            "description": data.get("description", ""), "lost_reason_id": lost_reason,
+            "lost_note": lost_note, "stage_entered_at": result.stage_entered_at,
+            "closed_at": result.closed_at, "created_at": result.changes[0].at,
+            "updated_at": max(last, result.changes[0].at), "version": 1,
+        }  # fmt: skip
+        changes = [
+            {
+                "kind": c.kind, "from_stage_id": c.from_stage.pk if c.from_stage else None,
+                "to_stage_id": c.to_stage.pk, "changed_at": c.at, "changed_by_id": owner,
+                "amount": c.amount if c.amount is not None else amount,
+                "probability": probability if manual and c.kind in ("created", "moved")
+                and c.to_stage == result.stage else c.probability,
+                "note": "", "stay_seconds": c.stay_seconds,
+            }
+            for c in result.changes
+        ]  # fmt: skip
+        return {"opp": opp, "changes": changes}
+
+    def _write(self, opps) -> None:
+        ids = bulk.allocate_ids(Opportunity, len(opps))
+        change_count = sum(len(b["changes"]) for _k, b in opps)
+        change_ids = iter(bulk.allocate_ids(StageChange, change_count))
+        rows, changes, touched = [], [], set()
+        all_change_ids = []
+        for pk, (key, built) in zip(ids, opps, strict=True):
+            self.seen.setdefault(key, pk)
+            rows.append({"id": pk, **built["opp"]})
+            touched.add(built["opp"]["account_id"])
+            for change in built["changes"]:
+                cid = next(change_ids)
+                all_change_ids.append(cid)
+                changes.append({"id": cid, "opportunity_id": pk, **change})
+        bulk.insert_rows(Opportunity, rows)
+        bulk.insert_rows(StageChange, changes)
+        self.ctx.record_created(Opportunity, ids)
+        self.ctx.record_created(StageChange, all_change_ids)
+        self.count("new", len(ids))
+        self.count("history_rows", len(changes))
+        refresh_grades(touched)
+
+
+def refresh_grades(account_ids) -> None:
+    """Account grades (DOMAIN §4) for many accounts at once: the same rule as
+    ``pipeline.services.refresh_account_grade``, one query per batch instead of one per
+    account. (Should move to pipeline.services as a bulk variant.)"""
+    account_ids = list(account_ids)
+    codes = ["D", "C", "B", "A"]
+    for start in range(0, len(account_ids), 5000):
+        chunk = account_ids[start : start + 5000]
+        rows = (
+            Opportunity.objects.filter(account_id__in=chunk)
+            .filter(
+                Q(status=Status.OPEN, pipeline__template="dcba", stage__code__in=codes)
+                | Q(status=Status.WON)
+            )
+            .values_list("account_id", "status", "stage__code")
+            .distinct()
+        )
+        best: dict[int, str] = {}
+        for account_id, status, code in rows:
+            current = best.get(account_id, Grade.NONE)
+            if status == Status.OPEN:
+                if current in ("", Grade.WON) or codes.index(code) > codes.index(current):
+                    best[account_id] = code
+            elif current == Grade.NONE:
+                best[account_id] = Grade.WON
+        by_grade = defaultdict(list)
+        for account_id in chunk:
+            by_grade[best.get(account_id, Grade.NONE)].append(account_id)
+        for grade, ids in by_grade.items():
+            Account.objects.filter(pk__in=ids).exclude(grade=grade).update(grade=grade)
