@@ -127,6 +127,12 @@ class Contract(OwnedModel, VersionedModel):
         return self.amount - self.received
 
     @property
+    def overdue_amount(self) -> Decimal | None:
+        """Set on rows from :func:`loudou.sales.queries.with_overdue`."""
+        cents = getattr(self, "overdue_cents", None)
+        return None if cents is None else (Decimal(cents) / 100).quantize(Decimal("0.01"))
+
+    @property
     def is_signed(self) -> bool:
         return self.status in SIGNED_STATUSES
 

@@ -12,10 +12,10 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import (
+    BigIntegerField,
     Case,
     CharField,
     Count,
-    DecimalField,
     F,
     OuterRef,
     Q,
@@ -145,19 +145,19 @@ def receivables(qs=None):
 
 
 def with_overdue(qs, today=None):
-    """Annotate ``overdue_amount``: Σ of the uncovered part of the contract's plan lines
-    due before ``today``. Meant for one page of rows (a correlated subquery each)."""
+    """Annotate ``overdue_cents`` (read it as ``contract.overdue_amount``): Σ of the
+    uncovered part of the contract's plan lines due before ``today``, in whole cents.
+    Meant for one page of rows (a correlated subquery each)."""
     today = today or timezone.localdate()
     per_contract = (
         PaymentPlan.objects.filter(contract=OuterRef("pk"), due_date__lt=today)
         .order_by()
         .values("contract")
-        .annotate(total=Sum(F("amount") - F("covered")))
+        .annotate(total=Sum(Cents("amount")) - Sum(Cents("covered")))
         .values("total")
     )
-    money = DecimalField(max_digits=14, decimal_places=2)
     return qs.annotate(
-        overdue_amount=Coalesce(Subquery(per_contract, output_field=money), Value(Decimal(0)))
+        overdue_cents=Coalesce(Subquery(per_contract, output_field=BigIntegerField()), Value(0))
     )
 
 
