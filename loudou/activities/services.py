@@ -180,7 +180,7 @@ def update_activity(activity: Activity, *, actor, version=None, **data) -> Activ
     given = {name: data.pop(name) for name in list(data) if name in LINKS}
     if given:
         current = {name: getattr(locked, name) for name in LINKS}
-        if "opportunity" in given or "contact" in given:
+        if given.get("opportunity") is not None or given.get("contact") is not None:
             # A new contact or opportunity brings its own account.
             current["account"] = None
         links = _resolve_links(actor, {**current, **given})
