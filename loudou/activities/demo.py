@@ -1,7 +1,162 @@
-"""Demo data for activities (being built)."""
+"""Demo activities: twelve months of calls, visits, WeChat messages, e-mails, meetings
+and account research by every rep on their own leads, accounts and opportunities, with
+realistic outcomes and durations, a few of them today. Deterministic for a given ``rng``
+(times are relative to now). Rows are written with one bulk insert."""
 
 import random
+from datetime import datetime, time, timedelta
+
+from django.utils import timezone
+
+from .choices import Kind, Outcome, Purpose
+from .models import Activity
+
+MONTHS = 12
+GIFTS = ["产品手册", "报价单", "同行业案例", "技术方案", "试用账号", "展会邀请函", "行业报告"]
+NOTES = {
+    Kind.CALL: [
+        "确认需求和预算",
+        "约下周拜访",
+        "询问决策流程",
+        "跟进报价反馈",
+        "客户在出差，改天再打",
+    ],
+    Kind.VISIT: ["现场看了产线", "见了采购和技术负责人", "演示了新版本", "送样品并讲解"],
+    Kind.WECHAT: ["发了资料，客户已读", "加了微信，约时间", "节日问候", "回复了技术问题"],
+    Kind.EMAIL: ["发送正式报价", "发会议纪要", "发合同草稿", "发产品资料"],
+    Kind.MEETING: ["方案评审会", "商务谈判", "技术交流会"],
+    Kind.RESEARCH: ["整理公司架构和关键人", "查了工商信息和新闻", "分析竞争对手在该客户的情况"],
+    Kind.OTHER: ["寄送样品"],
+}
+OUTCOMES = {
+    Kind.CALL: [(Outcome.REACHED, 55), (Outcome.NOT_REACHED, 25), (Outcome.LEFT_MESSAGE, 15),
+                (Outcome.OTHER, 5)],
+    Kind.VISIT: [(Outcome.VISITED, 85), (Outcome.CANCELLED, 10), (Outcome.OTHER, 5)],
+    Kind.WECHAT: [(Outcome.REACHED, 70), (Outcome.NOT_REACHED, 20), (Outcome.LEFT_MESSAGE, 10)],
+    Kind.EMAIL: [(Outcome.REACHED, 60), (Outcome.NOT_REACHED, 40)],
+    Kind.MEETING: [(Outcome.MEETING_HELD, 90), (Outcome.CANCELLED, 10)],
+    Kind.OTHER: [(Outcome.OTHER, 100)],
+}  # fmt: skip
+MINUTES = {
+    Kind.CALL: (2, 25), Kind.VISIT: (30, 150), Kind.WECHAT: (2, 10), Kind.MEETING: (30, 120),
+    Kind.RESEARCH: (15, 90),
+}  # fmt: skip
+# How a rep works a deal: mostly calls and WeChat, some visits, fewer e-mails and meetings.
+DEAL_KINDS = [(Kind.CALL, 40), (Kind.WECHAT, 20), (Kind.VISIT, 16), (Kind.EMAIL, 12),
+              (Kind.MEETING, 10), (Kind.OTHER, 2)]  # fmt: skip
+LEAD_KINDS = [(Kind.CALL, 60), (Kind.WECHAT, 25), (Kind.EMAIL, 15)]
+SERVICE_KINDS = [(Kind.VISIT, 40), (Kind.CALL, 40), (Kind.WECHAT, 20)]
+
+
+def _pick(rng, weighted):
+    values, weights = zip(*weighted, strict=True)
+    return rng.choices(values, weights)[0]
+
+
+def _working_time(rng, start, end):
+    """A moment between ``start`` and ``end`` (aware), in working hours when it can be."""
+    if end <= start:
+        return end
+    moment = start + (end - start) * rng.random()
+    local = timezone.localtime(moment)
+    day = local.date()
+    if day.weekday() >= 5:  # weekends are rare
+        day -= timedelta(days=day.weekday() - 4)
+    hour = rng.choice([9, 10, 10, 11, 14, 14, 15, 16, 17])
+    tz = timezone.get_current_timezone()
+    candidate = datetime.combine(day, time(hour, rng.randrange(60)), tzinfo=tz)
+    return candidate if start <= candidate <= end else moment
+
+
+def _activity(rng, rep, kind, when, purpose, **links):
+    outcome = "" if kind == Kind.RESEARCH else _pick(rng, OUTCOMES[kind])
+    low_high = MINUTES.get(kind)
+    minutes = None if low_high is None or outcome == Outcome.CANCELLED else rng.randint(*low_high)
+    gave = (
+        kind != Kind.RESEARCH
+        and outcome not in {Outcome.NOT_REACHED, Outcome.CANCELLED}
+        and (rng.random() < 0.45)
+    )
+    return Activity(
+        owner=rep, created_by=rep, kind=kind, purpose=purpose, outcome=outcome,
+        occurred_at=when, duration_minutes=minutes, gave_something=gave,
+        gave_what=rng.choice(GIFTS) if gave else "", notes=rng.choice(NOTES[kind]), **links,
+    )  # fmt: skip
 
 
 def load_activities(rng: random.Random, ctx: dict) -> None:
-    """Nothing yet."""
+    """Activities for every rep on their accounts, leads and opportunities."""
+    from loudou.customers.models import Account
+    from loudou.leads.models import Lead
+    from loudou.pipeline.choices import Status
+    from loudou.pipeline.models import Opportunity
+
+    now = timezone.now()
+    year_ago = now - timedelta(days=30 * MONTHS)
+    rows: list[Activity] = []
+    for rep in ctx["reps"]:
+        accounts = list(Account.objects.filter(owner=rep).order_by("pk"))
+        opps = list(
+            Opportunity.objects.filter(owner=rep)
+            .order_by("pk")
+            .values("pk", "account_id", "status", "created_at", "closed_at")
+        )
+        leads = list(Lead.objects.filter(owner=rep).order_by("pk").values_list("pk", flat=True))
+        won_accounts = {o["account_id"] for o in opps if o["status"] == Status.WON}
+        for account in accounts:  # profile building, then the odd check-in
+            purpose = Purpose.SERVICE if account.pk in won_accounts else Purpose.PROSPECTING
+            for _ in range(rng.randint(0, 2)):
+                when = _working_time(rng, year_ago, now - timedelta(hours=2))
+                rows.append(_activity(rng, rep, Kind.RESEARCH, when, purpose, account=account))
+        for opp in opps:  # following the deal while it is open
+            start = max(opp["created_at"], year_ago)
+            end = min(opp["closed_at"] or now, now - timedelta(hours=2))
+            for _ in range(rng.randint(1, 4)):
+                kind = _pick(rng, DEAL_KINDS)
+                when = _working_time(rng, start, end)
+                rows.append(
+                    _activity(
+                        rng,
+                        rep,
+                        kind,
+                        when,
+                        Purpose.FOLLOW_UP,
+                        opportunity_id=opp["pk"],
+                        account_id=opp["account_id"],
+                    )  # fmt: skip
+                )
+            if opp["status"] == Status.WON and opp["closed_at"]:  # looking after the customer
+                for _ in range(rng.randint(0, 2)):
+                    when = _working_time(rng, opp["closed_at"], now - timedelta(hours=2))
+                    kind = _pick(rng, SERVICE_KINDS)
+                    rows.append(
+                        _activity(
+                            rng, rep, kind, when, Purpose.SERVICE, account_id=opp["account_id"]
+                        )
+                    )
+        for lead_id in leads:  # first contacts, often unanswered
+            for _ in range(rng.randint(1, 3)):
+                when = _working_time(rng, year_ago + timedelta(days=300), now - timedelta(hours=3))
+                rows.append(
+                    _activity(
+                        rng, rep, _pick(rng, LEAD_KINDS), when, Purpose.PROSPECTING, lead_id=lead_id
+                    )  # fmt: skip
+                )
+        # Today's first calls: between local midnight (or an hour ago) and a minute ago.
+        today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+        today = min(today, now - timedelta(hours=1))
+        for opp in rng.sample(opps, min(2, len(opps))):
+            when = today + (now - timedelta(minutes=1) - today) * rng.random()
+            rows.append(
+                _activity(
+                    rng,
+                    rep,
+                    Kind.CALL,
+                    when,
+                    Purpose.FOLLOW_UP,
+                    opportunity_id=opp["pk"],
+                    account_id=opp["account_id"],
+                )  # fmt: skip
+            )
+    Activity.objects.bulk_create(rows, batch_size=2000)
+    ctx["activities"] = len(rows)
