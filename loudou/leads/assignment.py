@@ -230,4 +230,27 @@ def assign_many(leads, *, actor=None) -> list[Decision]:
     Lead.objects.bulk_update(changed, ["owner", "pool", "owned_since"], batch_size=1000)
     PoolEvent.objects.bulk_create(events, batch_size=1000)
     book.save_cursors()
+    _notify_receivers(changed, actor=actor, now=now)
     return decisions
+
+
+def _notify_receivers(leads, *, actor, now) -> None:
+    """One notification per receiving rep: how many new leads they got."""
+    from django.urls import reverse
+    from django.utils.translation import gettext as _
+
+    from loudou.notifications.services import notify_many
+
+    counts: dict[int, int] = {}
+    for lead in leads:
+        if lead.owner_id and lead.owner_id != getattr(actor, "pk", None):
+            counts[lead.owner_id] = counts.get(lead.owner_id, 0) + 1
+    stamp = now.isoformat()
+    notify_many(
+        {
+            "user": owner_id, "kind": "lead_assigned", "key": f"leads-assigned:{stamp}",
+            "url": reverse("leads:leads") + f"?owner={owner_id}&status=new",
+            "text": _("%(n)d new leads were assigned to you.") % {"n": n},
+        }
+        for owner_id, n in counts.items()
+    )  # fmt: skip

@@ -197,23 +197,26 @@ def _count_owners(ids, into: dict) -> None:
         into[owner_id] = into.get(owner_id, 0) + n
 
 
-def _insert_events(ids, *, pool, at, reason) -> None:
-    """One INSERT ... SELECT of a recycle history row per lead in ``ids``."""
+def insert_events(leads, *, kind, pool, at, reason, owner_id=None, by_id=None) -> None:
+    """One INSERT ... SELECT: a history row of ``kind`` for every lead of the queryset
+    ``leads`` (the rows never pass through Python)."""
     select = (
-        Lead.objects.filter(pk__in=ids)
-        .order_by()
+        leads.order_by()
         .annotate(
-            _kind=Value(PoolEventKind.RECYCLE.value, output_field=model_fields.CharField()),
-            _pool=Value(pool.pk, output_field=model_fields.BigIntegerField()),
+            _kind=Value(str(kind), output_field=model_fields.CharField()),
+            _pool=Value(getattr(pool, "pk", None), output_field=model_fields.BigIntegerField()),
+            _owner=Value(owner_id, output_field=model_fields.BigIntegerField()),
+            _by=Value(by_id, output_field=model_fields.BigIntegerField()),
             _at=Value(at, output_field=model_fields.DateTimeField()),
             _reason=Value(reason[:300], output_field=model_fields.CharField()),
         )
-        .values_list("pk", "_kind", "_pool", "_at", "_reason")
+        .values_list("pk", "_kind", "_pool", "_owner", "_by", "_at", "_reason")
     )
     sql, params = select.query.sql_with_params()
     table = connection.ops.quote_name(PoolEvent._meta.db_table)
     columns = ", ".join(
-        connection.ops.quote_name(c) for c in ("lead_id", "kind", "pool_id", "at", "reason")
+        connection.ops.quote_name(c)
+        for c in ("lead_id", "kind", "pool_id", "owner_id", "by_id", "at", "reason")
     )
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {table} ({columns}) {sql}", params)
@@ -251,7 +254,10 @@ def _recycle(rule, outcome, now, dry_run) -> None:
                 claim_blocked_until=now + timedelta(days=pool.reclaim_block_days),
                 version=F("version") + 1, updated_at=now,
             )  # fmt: skip
-            _insert_events(ids, pool=pool, at=now, reason=reason)
+            insert_events(
+                Lead.objects.filter(pk__in=ids), kind=PoolEventKind.RECYCLE, pool=pool, at=now,
+                reason=reason,
+            )  # fmt: skip
             outcome.recycled += moved
 
 

@@ -64,6 +64,21 @@ def _event(lead, kind, *, by, pool=None, owner=None, reason="", at=None) -> Pool
     )  # fmt: skip
 
 
+def _notify_receiver(lead: Lead, *, actor, event: PoolEvent) -> None:
+    """Tell a lead's new owner they have it, unless they gave it to themself."""
+    from loudou.notifications.services import notify
+
+    if lead.owner_id is None or lead.owner_id == getattr(actor, "pk", None):
+        return
+    notify(
+        lead.owner_id,
+        _("New lead for you: %(lead)s") % {"lead": lead},
+        url=lead.get_absolute_url(),
+        kind="lead_assigned",
+        key=f"lead-assigned:{event.pk}",
+    )
+
+
 def _lock(lead: Lead, version=None) -> Lead:
     locked = Lead.objects.select_for_update().get(pk=lead.pk)
     check_version(locked, version)
@@ -105,7 +120,8 @@ def create_lead(
     if shared_with:
         lead.shared_with.set(shared_with)
     kind = PoolEventKind.ASSIGN if rule_name else PoolEventKind.CREATE
-    _event(lead, kind, by=actor, pool=pool, owner=owner, reason=rule_name)
+    event = _event(lead, kind, by=actor, pool=pool, owner=owner, reason=rule_name)
+    _notify_receiver(lead, actor=actor, event=event)
     return lead, duplicates
 
 
@@ -297,7 +313,9 @@ def assign_lead(lead: Lead, *, actor, to=None, pool=None, reason="") -> Lead:
     locked.owner, locked.pool = to, pool
     locked.owned_since = now if to else None
     _save(locked, ["owner", "pool", "owned_since", "last_owner"])
-    _event(locked, PoolEventKind.ASSIGN, by=actor, pool=pool, owner=to, reason=reason, at=now)
+    event = _event(locked, PoolEventKind.ASSIGN, by=actor, pool=pool, owner=to, reason=reason,
+                   at=now)  # fmt: skip
+    _notify_receiver(locked, actor=actor, event=event)
     return locked
 
 
@@ -417,6 +435,35 @@ def sweep(now=None, *, dry_run: bool = False):
     from . import recycle
 
     return recycle.sweep(now, dry_run=dry_run)
+
+
+def hand_over_leads(from_user, *, to=None, pool=None, by=None, now=None, reason="") -> dict:
+    """Move every lead ``from_user`` owns: the open ones into ``pool`` when one is given,
+    everything else to ``to``. Two UPDATEs and two INSERT ... SELECTs of history rows
+    (kind "handover"), whatever the number of leads. The caller (org/handover.py) holds
+    the transaction and has checked who may do this. Returns the counts moved."""
+    from .recycle import insert_events
+
+    now = now or timezone.now()
+    owned = Lead.objects.filter(owner=from_user)
+    moved = {"into_pool": 0, "to_receiver": 0}
+    if pool is not None:
+        leaving = owned.filter(status__in=list(OPEN_STATUSES))
+        insert_events(leaving, kind=PoolEventKind.HANDOVER, pool=pool, at=now, reason=reason,
+                      by_id=getattr(by, "pk", None))  # fmt: skip
+        moved["into_pool"] = leaving.update(
+            owner=None, pool=pool, last_owner=from_user, owned_since=None, released_at=now,
+            released_by=by, claim_blocked_until=None, recycle_warned_at=None,
+            version=F("version") + 1, updated_at=now,
+        )  # fmt: skip
+    if to is not None:
+        insert_events(owned, kind=PoolEventKind.HANDOVER, pool=None, at=now, reason=reason,
+                      owner_id=to.pk, by_id=getattr(by, "pk", None))  # fmt: skip
+        moved["to_receiver"] = owned.update(
+            owner=to, last_owner=from_user, owned_since=now, recycle_warned_at=None,
+            version=F("version") + 1, updated_at=now,
+        )  # fmt: skip
+    return moved
 
 
 # --- pools -------------------------------------------------------------------------------

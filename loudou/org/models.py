@@ -202,3 +202,49 @@ def assignable_owners(actor: User):
             models.Q(team__path__startswith=actor.managed_team_path) | models.Q(pk=actor.pk)
         )
     return active.filter(pk=actor.pk)
+
+
+class HandOver(models.Model):
+    """One hand-over of everything a rep owned (DOMAIN §10): to whom, into which pool,
+    how many records of each kind. Written by org/handover.py; append-only."""
+
+    from_user = models.ForeignKey(
+        User, verbose_name=_("from"), on_delete=models.PROTECT, related_name="handovers_given"
+    )
+    to_user = models.ForeignKey(
+        User,
+        verbose_name=_("to"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="handovers_received",
+    )
+    pool_name = models.CharField(_("open leads into pool"), max_length=100, blank=True)
+    counts = models.JSONField(_("records moved"), default=dict)
+    deactivated = models.BooleanField(_("deactivated the user"), default=False)
+    by = models.ForeignKey(
+        User,
+        verbose_name=_("by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("hand-over")
+        verbose_name_plural = _("hand-overs")
+        ordering = ["-at", "-pk"]
+
+    def __str__(self):
+        return f"{self.from_user} → {self.to_user or self.pool_name}"
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("org:handover-detail", args=[self.pk])
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())

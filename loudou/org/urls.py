@@ -8,4 +8,6 @@ urlpatterns = [
     path("teams/<int:pk>/", views.team, name="team"),
     path("me/", views.profile, name="profile"),
     path("me/tokens/<int:pk>/revoke/", views.revoke_token, name="token-revoke"),
+    path("handover/", views.handover, name="handover"),
+    path("handover/<int:pk>/", views.handover_detail, name="handover-detail"),
 ]

@@ -3,13 +3,16 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from loudou.web.helpers import save_with_service
+
 from . import services
 from .forms import ProfileForm, TokenForm
-from .models import ApiToken, Team, User
+from .models import ApiToken, HandOver, Team, User
 
 
 @login_required
@@ -84,3 +87,81 @@ def revoke_token(request, pk):
     services.revoke_token(token)
     messages.success(request, _("The token was revoked; scripts using it stop working now."))
     return redirect("org:profile")
+
+
+# --- hand-over ---------------------------------------------------------------------------
+
+
+def _may_hand_over(user) -> bool:
+    return user.sees_everything or bool(user.managed_team_path)
+
+
+@login_required
+def handover(request):
+    """Choose the leaving rep, see what they own, choose the receiver (and a pool for the
+    open leads), confirm. Managers and admins only; a manager within their subtree."""
+    from loudou.leads.models import PublicPool
+
+    from . import handover as service
+    from .forms import HandOverForm
+
+    if not _may_hand_over(request.user):
+        raise Http404
+    data = request.POST if request.method == "POST" else (request.GET or None)
+    form = HandOverForm(data, actor=request.user, pools=PublicPool.objects.filter(is_active=True))
+    lines = None
+    if form.is_bound and form.is_valid():
+        source = form.cleaned_data["from_user"]
+        lines = service.inventory(source)
+        if request.method == "POST":
+            if not form.cleaned_data.get("confirm"):
+                form.add_error("confirm", _("Tick the box to confirm the hand-over."))
+            else:
+                record = save_with_service(
+                    form,
+                    lambda: service.hand_over(
+                        source, actor=request.user, to=form.cleaned_data.get("to"),
+                        pool=form.cleaned_data.get("pool"),
+                        deactivate=form.cleaned_data.get("deactivate", False),
+                        left_on=form.cleaned_data.get("left_on"),
+                    ),
+                )  # fmt: skip
+                if record:
+                    messages.success(request, _("Hand-over done."))
+                    return redirect(record)
+    past = HandOver.objects.select_related("from_user", "to_user", "by")
+    if not request.user.sees_everything:
+        past = past.filter(from_user__in=User.objects.visible_to(request.user))
+    return render(
+        request,
+        "org/handover.html",
+        {
+            "nav": "org", "form": form, "lines": lines,
+            "total": sum(line.count for line in lines) if lines else 0,
+            "past": past[:20],
+        },
+    )  # fmt: skip
+
+
+@login_required
+def handover_detail(request, pk):
+    """One hand-over: who, to whom, how many records of each kind. Seen by the people
+    involved, and by managers and admins who see the leaving rep."""
+    record = get_object_or_404(HandOver.objects.select_related("from_user", "to_user", "by"), pk=pk)
+    user = request.user
+    involved = user.pk in (record.from_user_id, record.to_user_id, record.by_id)
+    if not involved and not (
+        _may_hand_over(user)
+        and User.objects.visible_to(user).filter(pk=record.from_user_id).exists()
+    ):
+        raise Http404
+    from . import handover as service
+
+    names = {m._meta.label_lower: m._meta.verbose_name_plural for m in service.owned_models()}
+    rows = []
+    for label, n in record.counts.items():
+        base, _sep, where = label.partition(":")
+        rows.append((names.get(base, base), where == "pool", n))
+    return render(
+        request, "org/handover_detail.html", {"nav": "org", "record": record, "rows": rows}
+    )
