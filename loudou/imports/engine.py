@@ -423,7 +423,7 @@ def open_mapped(ctx: Context, path, kind: str, file: str) -> tuple[Table, layout
     """Open ``path``, find its header and layout; a required column that is missing
     fails the whole job (there is nothing row-by-row to report)."""
     table = open_table(path, known=layouts.known_headers(kind))
-    mapping = layouts.detect(kind, table.keys, ctx.options.format)
+    mapping = layouts.detect(kind, table.keys, ctx.options.format, table.headers)
     if kind != "history" and ctx.options.mapping:
         mapping.columns = {int(i): f for i, f in ctx.options.mapping.items() if f}
         mapping.layout = "custom"

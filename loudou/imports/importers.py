@@ -29,6 +29,8 @@ from .engine import (
 from .models import OnDuplicate
 from .values import BadValue, text
 
+PENDING = -1  # a duplicate key met earlier in the same batch, before its id is known
+
 
 class Importer:
     """Reads ``path`` of ``kind`` in batches and hands each to :meth:`write_batch`."""
@@ -51,8 +53,8 @@ class Importer:
 
     def count(self, key: str, n: int = 1) -> None:
         if not self.silent:
-            self.count(self.prefix + key if key in ("new", "updated", "duplicate")
-                                else key, n)  # fmt: skip
+            main_key = key in ("new", "updated", "duplicate")
+            self.ctx.report.add(self.prefix + key if main_key else key, n)
 
     def run(self) -> None:
         table, mapping = open_mapped(self.ctx, self.path, self.kind, self.file)
@@ -83,35 +85,36 @@ class Importer:
             self.ctx.tick(len(batch))
             self.ctx.checkpoint(last if self.main else None)
 
-    def parse_row(self, number: int, row: dict, parsers: dict) -> dict | None:
-        """Apply ``parsers`` (field → function of the cell) to a row; None when a cell is
-        bad (each bad cell is reported)."""
-        out, ok = {}, True
+    def parse_row(self, number: int, row: dict, parsers: dict) -> dict:
+        """Apply ``parsers`` (field → function of the cell) to a row. Every bad cell is
+        reported and left out of the result, and ``self.row_bad`` is set, so that the
+        checks after this one still report the row's other problems."""
+        out = {}
+        self.row_bad = False
         for name, parse in parsers.items():
             if name not in row:
                 continue
             try:
                 out[name] = parse(row[name])
             except BadValue as error:
-                self.reader.bad(number, name, error.reason)
-                ok = False
-        return out if ok else None
+                self.bad(number, name, error.reason)
+        return out
 
-    def required(self, number, data, *names) -> bool:
-        ok = True
+    def bad(self, number, name, reason) -> None:
+        self.reader.bad(number, name, reason)
+        self.row_bad = True
+
+    def required(self, number, data, *names) -> None:
+        """Report the required fields whose (readable) cell is empty."""
         for name in names:
-            if data is not None and not data.get(name):
-                self.reader.bad(number, name, _("required"))
-                ok = False
-        return ok
+            if name in data and not data[name]:
+                self.bad(number, name, _("required"))
 
-    def owner(self, number, data) -> bool:
+    def owner(self, number, data) -> None:
         try:
             data["owner_id"] = self.ctx.owners.resolve(data.pop("owner", "") or "")
         except BadValue as error:
-            self.reader.bad(number, "owner", error.reason)
-            return False
-        return True
+            self.bad(number, "owner", error.reason)
 
     def update_existing(self, model, updates: dict[int, dict]) -> None:
         """Apply the file's non-empty values to existing records the actor may see,
@@ -169,17 +172,16 @@ class AccountImporter(Importer):
         rows = []
         for number, row, _cells in batch:
             data = self.parse_row(number, row, self.parsers)
-            if data is None or not self.required(number, data, "name"):
-                continue
-            if not self.owner(number, data):
-                continue
-            rows.append((number, data))
+            self.required(number, data, "name")
+            self.owner(number, data)
+            if not self.row_bad:
+                rows.append((number, data))
         keys = {normalize_company(d["name"]) for _n, d in rows}
         existing = {}
         for pk, key in Account.objects.filter(name_key__in=keys).values_list("pk", "name_key"):
             existing.setdefault(key, pk)
         mode = self.mode
-        new, updates = [], {}
+        new, updates, deferred = [], {}, []
         for _number, data in rows:
             key = normalize_company(data["name"])
             external = data.pop("external_id", "")
@@ -191,19 +193,22 @@ class AccountImporter(Importer):
                 else:
                     self.count("duplicate")
                 if external:
-                    self.ctx.account_external[external] = match
+                    deferred.append((external, key))
                 continue
+            self.seen[key] = PENDING
             new.append((key, external, data))
         ids = bulk.allocate_ids(Account, len(new))
         inserts = []
         for pk, (key, external, data) in zip(ids, new, strict=True):
-            self.seen.setdefault(key, pk)
+            self.seen[key] = pk
             if external:
                 self.ctx.account_external[external] = pk
             inserts.append(self.stamp({
                 "id": pk, "name_key": key, "created_by_id": self.ctx.actor.pk, "version": 1,
                 **data,
             }))  # fmt: skip
+        for external, key in deferred:  # duplicates: their ids are known now
+            self.ctx.account_external[external] = existing.get(key) or self.seen[key]
         bulk.insert_rows(Account, inserts)
         self.ctx.record_created(Account, ids)
         self.count("new", len(ids))
@@ -227,7 +232,8 @@ class ContactImporter(Importer):
         names = set()
         for number, row, _cells in batch:
             data = self.parse_row(number, row, self.parsers)
-            if data is None or not self.required(number, data, "name"):
+            self.required(number, data, "name")
+            if self.row_bad:
                 continue
             rows.append((number, data))
             names.add(normalize_company(data.get("account", "")))
@@ -242,8 +248,8 @@ class ContactImporter(Importer):
                 normalize_company(name)
             )
             if not account_id:
-                self.reader.bad(number, "account", _("no such account") if name or external
-                                else _("required"))  # fmt: skip
+                self.bad(number, "account", _("no such account") if name or external
+                         else _("required"))  # fmt: skip
                 continue
             data["account_id"] = account_id
             data["mobile_key"] = normalize_phone(data.get("mobile")) or normalize_phone(
@@ -277,12 +283,15 @@ class ContactImporter(Importer):
                 else:
                     self.count("duplicate")
                 continue
+            for key in keys:
+                self.seen.setdefault(key, PENDING)
             new.append((keys, data))
         ids = bulk.allocate_ids(Contact, len(new))
         inserts = []
         for pk, (keys, data) in zip(ids, new, strict=True):
             for key in keys:
-                self.seen.setdefault(key, pk)
+                if self.seen.get(key) == PENDING:
+                    self.seen[key] = pk
             inserts.append(self.stamp({"id": pk, "version": 1, **data}))
         bulk.insert_rows(Contact, inserts)
         self.ctx.record_created(Contact, ids)
@@ -329,23 +338,21 @@ class LeadImporter(Importer):
         rows = []
         for number, row, _cells in batch:
             data = self.parse_row(number, row, self.parsers)
-            if data is None:
-                continue
             if not data.get("name") and data.get("company"):
                 data["name"] = data["company"][:100]  # 线索名称 is often the company
-            if not self.required(number, data, "name"):
-                continue
+            self.required(number, data, "name")
             pool_name = data.pop("pool", "")
             pool_id = self.default_pool.pk if self.default_pool else None
             if pool_name:
                 pool_id = self._pool(pool_name)
                 if pool_id is None:
-                    self.reader.bad(number, "pool", _("no such public pool"))
-                    continue
+                    self.bad(number, "pool", _("no such public pool"))
             if pool_id:
                 data.pop("owner", None)
                 data["owner_id"], data["pool_id"] = None, pool_id
-            elif not self.owner(number, data):
+            else:
+                self.owner(number, data)
+            if self.row_bad:
                 continue
             data["mobile_key"] = normalize_phone(data.get("mobile")) or normalize_phone(
                 data.get("phone")
@@ -377,6 +384,8 @@ class LeadImporter(Importer):
                 else:
                     self.count("duplicate")
                 continue
+            for key in keys:
+                self.seen.setdefault(key, PENDING)
             new.append((keys, data))
         ids = bulk.allocate_ids(Lead, len(new))
         event_ids = bulk.allocate_ids(PoolEvent, len(new))
@@ -384,7 +393,8 @@ class LeadImporter(Importer):
         inserts, events = [], []
         for pk, event_id, (keys, data) in zip(ids, event_ids, new, strict=True):
             for key in keys:
-                self.seen.setdefault(key, pk)
+                if self.seen.get(key) == PENDING:
+                    self.seen[key] = pk
             owned = data.get("owner_id")
             inserts.append(self.stamp({
                 "id": pk, "version": 1, "status": LeadStatus.NEW, "created_by_id": actor,

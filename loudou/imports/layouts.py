@@ -15,7 +15,8 @@ Fields of each kind (what the importers understand):
   currency, pipeline, stage, status, is_won, is_closed, probability, expected_close_date,
   owner, created_at, closed_at, won_at, lost_at, source, next_step, description,
   lost_reason
-- history: opportunity (the opportunity's external id), stage, changed_at, amount
+- history: opportunity (the opportunity's external id), stage, changed_at, amount,
+  probability
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ FIELDS = {
                       "is_closed", "probability", "expected_close_date", "owner",
                       "created_at", "closed_at", "won_at", "lost_at", "source", "next_step",
                       "description", "lost_reason"],
-    "history": ["opportunity", "stage", "changed_at", "amount"],
+    "history": ["opportunity", "stage", "changed_at", "amount", "probability"],
 }  # fmt: skip
 
 REQUIRED = {
@@ -54,7 +55,7 @@ REQUIRED = {
 }
 
 # HubSpot: 'Date entered "Qualified to buy (Sales Pipeline)"' and similar.
-DATE_ENTERED = re.compile(r"^date entered\s*[\"'“”]?(.+?)[\"'“”]?$")
+DATE_ENTERED = re.compile(r"^date entered\s*[\"'“”]?(.+?)[\"'“”]?$", re.IGNORECASE)
 HUBSPOT_PIPELINE_SUFFIX = re.compile(r"\s*\([^()]*\)\s*$")
 
 
@@ -96,7 +97,7 @@ LAYOUTS: list[Layout] = [
             next_step="next_step", description="description", lost_reason="lost_reason"),
     _layout("native", _("Loudou"), "history", ["opportunity_id", "changed_at"],
             opportunity="opportunity_id", stage="stage", changed_at="changed_at",
-            amount="amount"),
+            amount="amount", probability="probability"),
     _layout("native", _("Loudou"), "accounts", ["name_key", "revisit_status", "account_id"],
             external_id="id|account_id", name="name", industry="industry", phone="phone",
             website="website", address="address", source="source", owner="owner",
@@ -147,7 +148,7 @@ LAYOUTS: list[Layout] = [
             created_at="CreatedDate|Created Date", description="Description"),
     _layout("salesforce", "Salesforce", "history", ["OpportunityId", "PrevAmount"],
             opportunity="OpportunityId", stage="StageName", changed_at="CreatedDate",
-            amount="Amount"),
+            amount="Amount", probability="Probability"),
     _layout("salesforce", "Salesforce", "accounts", ["BillingCity", "AccountSource", "ParentId"],
             external_id="Id|Account ID", name="Name|Account Name", industry="Industry",
             phone="Phone", website="Website", address="BillingStreet|Billing Street",
@@ -228,7 +229,7 @@ class Mapping:
         return [f for f in REQUIRED[kind] if f not in present]
 
 
-def detect(kind: str, keys: list[str], fmt: str = "auto") -> Mapping:
+def detect(kind: str, keys: list[str], fmt: str = "auto", headers=None) -> Mapping:
     """The layout of a table with header ``keys`` and its column mapping."""
     candidates = layouts_for(kind)
     if fmt != "auto":
@@ -256,7 +257,8 @@ def detect(kind: str, keys: list[str], fmt: str = "auto") -> Mapping:
             columns[index] = name
             taken.add(name)
             continue
-        stage = stage_of_date_entered(key) if kind == "opportunities" else None
+        written = " ".join(str(headers[index]).split()) if headers else key
+        stage = stage_of_date_entered(written) if kind == "opportunities" else None
         if stage:
             entered[index] = stage
         elif name is None:

@@ -21,7 +21,6 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loudou.core.exceptions import ValidationFailed
 from loudou.core.money import default_currency
 from loudou.customers.choices import Grade
 from loudou.customers.models import Account
@@ -33,7 +32,7 @@ from loudou.pipeline.services import ensure_lost_reasons
 from . import bulk, layouts
 from .engine import open_mapped
 from .history import StageInfo, rebuild
-from .importers import AccountImporter, Importer, _source, _text
+from .importers import PENDING, AccountImporter, Importer, _source, _text
 from .models import OnDuplicate
 from .reader import open_table
 from .values import (
@@ -144,6 +143,7 @@ class OpportunityImporter(Importer):
                 accounts.silent = True
             accounts.run()
         self.history: dict[str, list] = defaultdict(list)
+        self.history_probs: dict[str, list] = defaultdict(list)
         if job.history_file:
             self._read_history(job.history_file.path)
         super().run()
@@ -177,6 +177,15 @@ class OpportunityImporter(Importer):
                 if not value:
                     report.error(number, headers[name], _("required"), "history")
                     ok = False
+            if "probability" in index:
+                try:
+                    prob = parse_percent(cells[index["probability"]])
+                except BadValue as error:
+                    report.error(number, headers["probability"], error.reason, "history")
+                    ok = False
+                else:
+                    if prob is not None and stage:
+                        self.history_probs[stage].append(prob)
             if ok:
                 self.history[opp].append((at, stage, amount))
 
@@ -242,6 +251,8 @@ class OpportunityImporter(Importer):
             pname = self.pipeline_of.get(ext, self.default_pipeline)
             for position, (_at, sname, _amount) in enumerate(sorted(events, key=lambda e: e[0])):
                 note(pname, sname, row=False)
+                if sname in self.history_probs:  # once per stage is enough
+                    seen[pname][sname].probs.extend(self.history_probs.pop(sname))
                 entry = seen[pname][sname]
                 entry.order = position if entry.order is None else min(entry.order, position)
         if not ctx.resume_after:
@@ -284,6 +295,8 @@ class OpportunityImporter(Importer):
             return (prob is None, prob or 0, rank, entry.first)
 
         opens.sort(key=order)
+        if not opens:  # a file of closed deals only: they were closed from a first stage
+            opens = [("新建", StageSeen(0))]
         position = (Pipeline.objects.aggregate(m=Max("position"))["m"] or 0) + 1
         pipeline = Pipeline.objects.create(
             name=name[:100], position=position, checklist_mode="advisory"
@@ -326,8 +339,6 @@ class OpportunityImporter(Importer):
         self.ctx.record_created(Pipeline, [pipeline.pk])
         self.ctx.record_created(Stage, [s.pk for s in pipeline.stages.all()])
         self.ctx.report.add("pipelines_new")
-        if not opens:
-            raise ValidationFailed(_("The file names no open stage for pipeline “%s”.") % name)
         return PipelineMap(pipeline)
 
     # --- pass 2: the rows ---------------------------------------------------------------
@@ -344,13 +355,16 @@ class OpportunityImporter(Importer):
                 except BadValue as error:
                     ctx.report.error(number, self.reader.table.headers[index], error.reason,
                                      self.file)  # fmt: skip
-                    data = None
+                    self.row_bad = True
                     continue
                 if at is not None:
                     entered.append((at, sname))
-            if data is None or not self.required(number, data, "name", "stage"):
-                continue
-            if not self.owner(number, data):
+            self.required(number, data, "name", "stage")
+            if not any(data.get(k) for k in ("account", "company", "account_external_id")):
+                if all(k in data or k not in row for k in ("account", "company")):
+                    self.bad(number, "account", _("required"))
+            self.owner(number, data)
+            if self.row_bad:
                 continue
             data["_entered"] = entered
             parsed.append((number, data))
@@ -380,6 +394,7 @@ class OpportunityImporter(Importer):
                 continue
             built = self._build(number, data)
             if built is not None:
+                self.seen[key] = PENDING
                 opps.append((key, built))
         self._write(opps)
         self.update_existing(Opportunity, updates)
@@ -526,7 +541,7 @@ class OpportunityImporter(Importer):
         rows, changes, touched = [], [], set()
         all_change_ids = []
         for pk, (key, built) in zip(ids, opps, strict=True):
-            self.seen.setdefault(key, pk)
+            self.seen[key] = pk
             rows.append({"id": pk, **built["opp"]})
             touched.add(built["opp"]["account_id"])
             for change in built["changes"]:

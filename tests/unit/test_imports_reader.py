@@ -17,6 +17,7 @@ from loudou.imports.values import (
     parse_percent,
 )
 
+ROW = ["上海恒信科技有限公司", "王经理", "a@b.cn", "展会", "13812345678", "", "", "制造"]
 ZH_LEADS = ["*线索名称", "*负责人", "邮箱", "线索来源", "手机", "电话", "地址", "客户行业"]
 
 
@@ -127,7 +128,7 @@ def test_header_key_folds_width_case_and_marks():
         ("2024.3.5", date(2024, 3, 5)),
         ("2024年3月5日", date(2024, 3, 5)),
         ("2024年3月5日 14:30", date(2024, 3, 5)),
-        (datetime(2024, 3, 5, 9, 0), date(2024, 3, 5)),
+        (datetime(2024, 3, 5, 9, 0), date(2024, 3, 5)),  # noqa: DTZ001 (an Excel cell)
         ("", None),
     ],
 )
@@ -138,8 +139,10 @@ def test_dates(raw, expected):
 
 
 def test_datetime_with_time_and_pm():
-    assert parse_datetime_naive("3/5/2024 2:05 PM") == datetime(2024, 3, 5, 14, 5)
-    assert parse_datetime_naive(45352.75) == datetime(2024, 3, 1, 18, 0)
+    """Times of day, with AM/PM, and the fraction of an Excel serial (naive: the file's
+    wall clock; the company's zone is applied later)."""
+    assert parse_datetime_naive("3/5/2024 2:05 PM") == datetime(2024, 3, 5, 14, 5)  # noqa: DTZ001
+    assert parse_datetime_naive(45352.75) == datetime(2024, 3, 1, 18, 0)  # noqa: DTZ001
 
 
 @pytest.mark.parametrize("raw", ["2024-13-01", "13/13/2024", "next week", "2024年2月30日", True])
