@@ -16,6 +16,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from loudou.core.models import TimeStampedModel, VersionedModel
 from loudou.org.models import Level as UserLevel
@@ -24,7 +25,7 @@ NON_NEGATIVE = [MinValueValidator(Decimal("0"))]
 
 
 class TargetLevel(models.TextChoices):
-    COMPANY = "company", _("Company")
+    COMPANY = "company", pgettext_lazy("target level", "Company")
     TEAM = "team", _("Team")
     REP = "rep", _("Rep")
 
@@ -223,7 +224,7 @@ class Target(TimeStampedModel, VersionedModel):
             return str(self.user)
         if self.level == TargetLevel.TEAM and self.team_id:
             return str(self.team)
-        return str(_("Company"))
+        return str(pgettext_lazy("target level", "Company"))
 
 
 class Standard(TimeStampedModel, VersionedModel):

@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from loudou.activities.choices import Kind as ActivityKind
 from loudou.activities.queries import counts_by_owner
@@ -398,7 +399,7 @@ def _team_rows(viewer, people, raw, period, team) -> list[Row]:
         rows.append(
             Row(
                 kind="company",
-                name=_("Company"),
+                name=pgettext("target level", "Company"),
                 values=figures(add_raw(raw.values())),
                 members=len(people),
                 targets={m: targets[(None, m)] for m in TARGET_MEASURES if (None, m) in targets},

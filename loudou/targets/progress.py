@@ -49,13 +49,13 @@ class Owner:
 
     @property
     def name(self) -> str:
-        from django.utils.translation import gettext as _
+        from django.utils.translation import pgettext
 
         if self.user is not None:
             return str(self.user)
         if self.team is not None:
             return self.team.name
-        return _("Company")
+        return pgettext("target level", "Company")
 
     def members(self):
         """The users whose figures add up to this owner's (None = everyone)."""
