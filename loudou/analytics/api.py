@@ -31,11 +31,18 @@ SCOPE_FIELDS = ("pipeline", "date_from", "date_to", "team", "owner", "product_li
 class ForecastParams(ScopeParams):
     period: str | None = Field(None, description="2026Q4, 2026-11, 2026W47 or 2026.")
     as_of: date | None = None
-    target: Decimal | None = Field(None, ge=0, max_digits=16, decimal_places=2)
+    target: Decimal | None = Field(
+        None, ge=0, max_digits=16, decimal_places=2,
+        description="Overrides the target set for the scope in Targets.",
+    )  # fmt: skip
+    run_rate: bool = Field(False, description="Add the out-of-funnel run-rate to the forecast.")
 
 
 class ReverseParams(ScopeParams):
-    target: Decimal = Field(..., ge=0, max_digits=16, decimal_places=2)
+    target: Decimal | None = Field(
+        None, ge=0, max_digits=16, decimal_places=2,
+        description="Default: the target set for the scope and period in Targets.",
+    )  # fmt: skip
     avg_deal: Decimal | None = Field(None, gt=0, max_digits=16, decimal_places=2)
     period: str | None = None
 
@@ -104,9 +111,15 @@ class ForecastOut(Schema):
     period: str
     as_of: str
     target: str | None
+    target_source: str | None = Field(description="given, set, rolled_up or null (none)")
+    quarter_target: str | None
+    quarter_target_source: str | None
+    completed_basis: str
     completed: str
+    won_in_funnel: str
     out_of_funnel: str
     out_of_funnel_run_rate: str
+    run_rate_included: bool
     weighted_pipeline: str
     forecast: str
     coverage: float | None
@@ -131,7 +144,9 @@ class ReverseStageOut(Schema):
 
 class ReverseOut(Schema):
     pipeline: str
-    remaining: str
+    target: str | None
+    target_source: str | None = Field(description="given, set, rolled_up or null (none)")
+    remaining: str | None
     wins_needed: float | None
     avg_deal: str | None
     completed: str
@@ -233,8 +248,9 @@ def forecast(request, params: Query[ForecastParams]):
         tz = timezone.get_current_timezone()
         moment = datetime.combine(params.as_of, time.max, tzinfo=tz)
     return reports.forecast_report(
-        _scope(request, params), _period(params.period), as_of=moment, target=params.target
-    )
+        _scope(request, params), _period(params.period), as_of=moment, target=params.target,
+        run_rate=params.run_rate,
+    )  # fmt: skip
 
 
 @router.get("/analytics/reverse", response=ReverseOut, summary="Reverse funnel planner")

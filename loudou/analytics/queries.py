@@ -92,6 +92,44 @@ class Scope:
         return qs.order_by()
 
 
+def scope_owners(scope: Scope):
+    """The people whose orders and payments count in the scope's completed revenue: the
+    owner filter, else the users the viewer may see (narrowed to the team filter); None
+    means everyone (an admin or the command line without a filter)."""
+    from loudou.org.models import User
+
+    if scope.owner_id is not None:
+        return [scope.owner_id]
+    user = scope.user
+    sees_all = getattr(user, "sees_everything", False)
+    if sees_all and scope.team is None:
+        return None
+    users = User.objects.all() if sees_all else User.objects.visible_to(user)
+    if not sees_all and not getattr(user, "managed_team_path", ""):
+        users = users.filter(pk=user.pk)  # a rep's scope is their own deals
+    if scope.team is not None:
+        users = users.filter(team__path__startswith=scope.team.path)
+    return users
+
+
+def target_owner(scope: Scope) -> dict:
+    """Whose target a scope is measured against: the owner filter's rep, else the team
+    filter's team, else the viewer's own (a rep: themself; a manager: the team they
+    manage); an admin without filters: the company ({})."""
+    from loudou.org.models import User
+
+    if scope.owner_id is not None:
+        return {"user": User.objects.get(pk=scope.owner_id)}
+    if scope.team is not None:
+        return {"team": scope.team}
+    user = scope.user
+    if getattr(user, "sees_everything", False):
+        return {}
+    if getattr(user, "managed_team_path", ""):
+        return {"team": user.team}
+    return {"user": user}
+
+
 def cents_to_decimal(cents) -> Decimal:
     return (Decimal(cents or 0) / 100).quantize(Decimal("0.01"))
 

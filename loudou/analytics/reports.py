@@ -199,16 +199,79 @@ def reps_report(scope: Scope) -> dict:
     }
 
 
+def _local_days(start: datetime, until: datetime):
+    """The local dates [first, last) that hold the moments [start, until]: sales dates
+    (an order's sign date, a payment's day) count through the day of ``until``."""
+    first = timezone.localtime(start).date()
+    last = timezone.localtime(until).date() + timedelta(days=1)
+    return first, max(first, last)
+
+
+def completed_revenue(scope: Scope, qs, start: datetime, until: datetime) -> dict:
+    """Completed sales revenue of the scope from ``start`` to ``until`` (DOMAIN §8), on
+    the company's basis (``LOUDOU_COMPLETED_BASIS``):
+
+    - signed: the scope's deals won in [start, until) plus the out-of-funnel orders of the
+      scope's owners signed up to that day (loudou.sales.queries). A won deal's contract
+      is not an out-of-funnel order, so no win counts twice;
+    - collected: the payments received by the scope's owners
+      (``completed_by_owner(basis="collected")``), which cover funnel deals and orders.
+
+    ``won_in_funnel`` and ``out_of_funnel`` are the two parts on the signed basis."""
+    from loudou.sales import queries as sales
+
+    first, last = _local_days(start, until)
+    owners = queries.scope_owners(scope)
+    line = scope.product_line_id
+    out = sum(sales.out_of_funnel_by_owner(first, last, owners=owners, product_line=line)
+              .values(), ZERO)  # fmt: skip
+    won = queries.won_between(qs, start, until)["amount"]
+    basis = settings.LOUDOU_COMPLETED_BASIS
+    if basis == "signed":
+        completed = won + out
+    else:
+        completed = sum(sales.completed_by_owner(first, last, basis=basis, owners=owners,
+                                                 product_line=line).values(), ZERO)  # fmt: skip
+    return {"completed": completed, "won_in_funnel": won, "out_of_funnel": out, "basis": basis}
+
+
+def scope_target(scope: Scope, period: Period) -> tuple[Decimal | None, str | None]:
+    """The target of the scope for ``period`` from the targets module: the rep's (owner
+    filter or a rep's own view), the team's (team filter or a manager's view) or the
+    company's (an admin without filters), on the measure of the completed basis. Returns
+    (amount, "set" | "rolled_up") or (None, None) — also for a week, which has no target."""
+    from loudou.core.exceptions import ValidationFailed
+    from loudou.targets.models import Measure
+    from loudou.targets.services import target_value
+
+    measure = Measure.SIGNED if settings.LOUDOU_COMPLETED_BASIS == "signed" else Measure.COLLECTED
+    try:
+        tiers = target_value(measure=measure, start=period.start, end=period.end,
+                             product_line=scope.product_line_id,
+                             **queries.target_owner(scope))  # fmt: skip
+    except ValidationFailed:  # not exactly a month, quarter or year
+        return None, None
+    if tiers is None or tiers.target is None:
+        return None, None
+    return tiers.target, tiers.source
+
+
+def _target(scope, period, given):
+    if given is not None:
+        return given, "given"
+    return scope_target(scope, period)
+
+
 def _forecast_at(scope: Scope, qs, stats, moment: datetime, period: Period) -> dict:
     """Completed revenue in the period up to ``moment`` plus the weighted pipeline as it
     stood at ``moment`` (rebuilt from history when the moment is in the past)."""
     start, _end = period.bounds()
     rates = win_rates(scope, stats)
-    completed = queries.won_between(qs, start, moment)["amount"]
+    done = completed_revenue(scope, qs, start, moment)
     open_amounts = {k: v["amount"] for k, v in queries.state_at(qs, moment)["open"].items()}
     open_amounts = {k: v for k, v in open_amounts.items() if k in rates}
-    result = fm.forecast(completed, open_amounts, rates)
-    return {"completed": completed, **result}
+    result = fm.forecast(done["completed"], open_amounts, rates)
+    return {**done, **result}
 
 
 def forecast_report(
@@ -218,34 +281,56 @@ def forecast_report(
     as_of: datetime | None = None,
     target: Decimal | None = None,
     runs: int = 2000,
+    run_rate: bool = False,
 ) -> dict:
     """Forecast 销售预计 = completed + weighted pipeline, coverage, sales progress with its
-    two terms, and a Monte Carlo band (P10/P50/P90) of the period's revenue."""
+    two terms, and a Monte Carlo band (P10/P50/P90) of the period's revenue.
+
+    Completed revenue includes out-of-funnel orders (completed_revenue). Their run-rate
+    for the rest of the period (to date ÷ elapsed fraction × remaining fraction) is always
+    reported as its own line; with ``run_rate`` the forecast adds it. The target is the
+    one given, else the scope's target of the period (``target_source`` says which);
+    sales progress divides by the quarter's target."""
     now = timezone.now()
     as_of = min(as_of or now, now)
     qs = scope.opportunities()
     stats = stage_stats(scope, qs)
     current = _forecast_at(scope, qs, stats, as_of, period)
     before = _forecast_at(scope, qs, stats, as_of - timedelta(days=7), period)
+    start, end = period.bounds()
+    span = Fraction(int((end - start).total_seconds()))
+    elapsed = min(max(Fraction(int((as_of - start).total_seconds())) / span, Fraction(0)), 1)
+    oof_run_rate = fm.run_rate(current["out_of_funnel"], elapsed, 1 - elapsed)
+    target, target_source = _target(scope, period, target)
     quarter = containing("quarter", timezone.localtime(as_of).date())
-    quarter_target = target if period.label.upper() == quarter.label else None
+    if period.label.upper() == quarter.label:
+        quarter_target, quarter_source = target, target_source
+    else:
+        quarter_target, quarter_source = scope_target(scope, quarter)
     progress = fm.progress(
         current["forecast"],
         before["forecast"],
         current["completed"],
         before["completed"],
-        quarter_target if quarter_target is not None else target,
+        quarter_target,
     )
-    out_of_funnel = ZERO  # orders outside the funnel arrive with the sales module
+    if run_rate:  # an option: the run-rate joins the forecast (not its weekly progress)
+        current["forecast"] += oof_run_rate
     band = _monte_carlo(scope, qs, stats, as_of, period, current["completed"], runs)
     return {
         "pipeline": scope.pipeline.display_name,
         "period": period.label,
         "as_of": as_of.isoformat(),
         "target": None if target is None else _money(target),
+        "target_source": target_source,
+        "quarter_target": None if quarter_target is None else _money(quarter_target),
+        "quarter_target_source": quarter_source,
+        "completed_basis": current["basis"],
         "completed": _money(current["completed"]),
-        "out_of_funnel": _money(out_of_funnel),
-        "out_of_funnel_run_rate": _money(ZERO),
+        "won_in_funnel": _money(current["won_in_funnel"]),
+        "out_of_funnel": _money(current["out_of_funnel"]),
+        "out_of_funnel_run_rate": _money(oof_run_rate),
+        "run_rate_included": run_rate,
         "weighted_pipeline": _money(current["weighted_pipeline"]),
         "forecast": _money(current["forecast"]),
         "coverage": _f(fm.coverage(current["forecast"], target)),
@@ -317,15 +402,23 @@ def _velocity(qs, stats) -> str | None:
 
 
 def reverse_report(
-    scope: Scope, target: Decimal, *, avg_deal: Decimal | None = None, period: Period | None = None
+    scope: Scope,
+    target: Decimal | None = None,
+    *,
+    avg_deal: Decimal | None = None,
+    period: Period | None = None,
 ) -> dict:
     """The reverse funnel: how many opportunities each stage needs to reach ``target``
-    given what is already completed in the period and the observed conversions."""
+    given what is already completed in the period (completed_revenue: out-of-funnel orders
+    included) and the observed conversions. Without ``target``, the scope's target of the
+    period; when there is none either, ``remaining`` and the counts are None."""
     qs = scope.opportunities()
     stats = stage_stats(scope, qs)
     period = period or containing("quarter", timezone.localdate())
     start, end = period.bounds()
-    completed = queries.won_between(qs, start, end)["amount"]
+    until = min(end, timezone.now())
+    completed = completed_revenue(scope, qs, start, until)["completed"] if until > start else ZERO
+    target, target_source = _target(scope, period, target)
     if avg_deal is None:
         won = queries.won_summary(qs)
         avg_deal = won["amount"] / won["count"] if won["count"] else None
@@ -333,14 +426,19 @@ def reverse_report(
     # What a stage holds today (current stage, as on the board) is what can be replenished.
     current = queries.open_by_stage(qs)
     open_now = [current.get(s.pk, {}).get("count", 0) for s in stages]
-    if not avg_deal:
+    head = {
+        "pipeline": scope.pipeline.display_name,
+        "target": None if target is None else _money(target),
+        "target_source": target_source,
+        "completed": _money(completed),
+        "period": period.label,
+    }
+    if not avg_deal or target is None:
         return {
-            "pipeline": scope.pipeline.display_name,
-            "remaining": _money(max(target - completed, ZERO)),
+            **head,
+            "remaining": None if target is None else _money(max(target - completed, ZERO)),
             "wins_needed": None,
-            "avg_deal": None,
-            "completed": _money(completed),
-            "period": period.label,
+            "avg_deal": None if not avg_deal else _money(avg_deal),
             "stages": [
                 {"name": s.display_name, "needed": None, "open": o, "replenish": False}
                 for s, o in zip(stages, open_now, strict=True)
@@ -350,12 +448,10 @@ def reverse_report(
         target, completed, Decimal(avg_deal), [st.conversion for st in stats], open_now
     )
     return {
-        "pipeline": scope.pipeline.display_name,
+        **head,
         "remaining": _money(plan["remaining"]),
         "wins_needed": float(plan["wins_needed"]),
         "avg_deal": _money(avg_deal),
-        "completed": _money(completed),
-        "period": period.label,
         "stages": [
             {
                 "name": s.display_name,

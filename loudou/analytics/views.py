@@ -215,7 +215,14 @@ class ForecastForm(PeriodMixin, FilterForm):
     target = _money_field(
         gettext_lazy("Target"), required=False,
         help_text=gettext_lazy(
-            "The sales target of the period. Until targets can be set in Loudou, type it here."
+            "Empty: the target set in Targets for these filters (rep, team or company)."
+        ),
+    )  # fmt: skip
+    run_rate = forms.BooleanField(
+        label=gettext_lazy("Add the out-of-funnel run-rate"), required=False,
+        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+        help_text=gettext_lazy(
+            "Out-of-funnel sales to date ÷ elapsed part of the period × remaining part."
         ),
     )  # fmt: skip
 
@@ -229,7 +236,10 @@ class ReverseForm(PeriodMixin, FilterForm):
     period = _period_field(required=False)
     target = _money_field(
         gettext_lazy("Target"), required=False,
-        help_text=gettext_lazy("The period's sales target; what is already won counts."),
+        help_text=gettext_lazy(
+            "The period's sales target (first shown: the one set in Targets); what is "
+            "already completed counts."
+        ),
     )  # fmt: skip
     avg_deal = _money_field(
         gettext_lazy("Average deal"), required=False,
@@ -365,7 +375,10 @@ def forecast(request):
     if scope is None:
         return _render(request, "analytics/forecast.html", form, "forecast", status=422)
     period = form.cleaned_data["period"]
-    report = reports.forecast_report(scope, period, target=form.cleaned_data.get("target"))
+    report = reports.forecast_report(
+        scope, period, target=_given(scope, period, form.cleaned_data.get("target")),
+        run_rate=form.cleaned_data.get("run_rate", False),
+    )  # fmt: skip
     table = forecast_table(report)
     return _export(request, "forecast", table) or _render(
         request, "analytics/forecast.html", form, "forecast",
@@ -384,10 +397,16 @@ def reverse(request):
     if scope is None:
         return _render(request, "analytics/reverse.html", form, "reverse", status=422)
     data = form.cleaned_data
-    if data["target"] is None:  # first visit: ask for the target
-        return _render(request, "analytics/reverse.html", form, "reverse", {"waiting": True})
+    target = _given(scope, data["period"], data["target"])
+    if target is None:
+        target, _source = reports.scope_target(scope, data["period"])
+        if target is None:  # first visit and no target set in Targets: ask for it
+            return _render(request, "analytics/reverse.html", form, "reverse", {"waiting": True})
+        form.data = form.data.copy()
+        form.data["target"] = str(target)  # shown in the field, sent again on Apply
+        target = None  # the report reads it from Targets and says so
     report = reports.reverse_report(
-        scope, data["target"], avg_deal=data.get("avg_deal"), period=data["period"]
+        scope, target, avg_deal=data.get("avg_deal"), period=data["period"]
     )
     table = reverse_table(report)
     return _export(request, "reverse", table) or _render(
@@ -429,6 +448,15 @@ def breakdown(request):
         request, "analytics/breakdown.html", form, "breakdown",
         {"report": report, "empty": not report["rows"], "charts": breakdown_charts(report)},
     )  # fmt: skip
+
+
+def _given(scope, period, target):
+    """A typed target equal to the one set in Targets counts as that one (the pages fill
+    the field with it), so the page keeps saying where it came from."""
+    if target is None:
+        return None
+    found, _source = reports.scope_target(scope, period)
+    return None if found is not None and found == target else target
 
 
 def _whole(report) -> dict:
@@ -519,8 +547,14 @@ def forecast_table(report):
     d = _dec
     rows = [
         [_("Target"), d(report["target"]), _("The sales target of the period.")],
+        [_("Quarter target"), d(report["quarter_target"]),
+         _("What sales progress is divided by.")],
         [_("Completed"), d(report["completed"]),
          _("Won in the period so far (out-of-funnel orders included).")],
+        [_("Out-of-funnel sales"), d(report["out_of_funnel"]),
+         _("Orders below the funnel threshold, signed in the period so far.")],
+        [_("Out-of-funnel run-rate"), d(report["out_of_funnel_run_rate"]),
+         _("Out-of-funnel sales to date ÷ elapsed part of the period × remaining part.")],
         [_("Weighted pipeline"), d(report["weighted_pipeline"]),
          _("Σ open amount × stage win rate.")],
         [_("Forecast"), d(report["forecast"]),
@@ -777,18 +811,27 @@ def breakdown_charts(report):
 
 
 def dashboard_target(user, period) -> Decimal | None:
-    """The sales target of ``user``'s scope for ``period``, or None. The targets module
-    does not exist yet, so there is none and the replenish alert is skipped; when it
-    arrives, this is the one place to read it."""
+    """The sales target of ``user``'s scope (a rep's own, a manager's team, an admin's
+    company) for ``period``, from Targets; None when none is set."""
+    try:
+        scope = build_scope(user)
+    except ScopeError:
+        return None
+    return reports.scope_target(scope, period)[0]
+
+
+def _f_ratio(value: Decimal, target: Decimal) -> float | None:
+    return float(value / target) if target else None
 
 
 def dashboard_summary(user) -> dict | None:
     """Headline numbers of the default pipeline in the user's scope, and the alerts that
-    link to the analytics pages: stages to replenish (with a target), weak steps (a rep's
+    link to the analytics pages: stages to replenish and low coverage (forecast ÷ the
+    quarter's target below 100%, when a target is set in Targets), weak steps (a rep's
     own, or how many reps have one), stale deals. None without a pipeline.
 
-    A fixed number of queries whatever the data: two reports (funnel, reps), the won
-    amount of the quarter and the stale count."""
+    A fixed number of queries whatever the data: two reports (funnel, reps), the
+    completed revenue of the quarter, the target, the reverse plan and the stale count."""
     try:
         scope = build_scope(user)
     except ScopeError:
@@ -796,29 +839,38 @@ def dashboard_summary(user) -> dict | None:
     funnel_data = reports.funnel_report(scope)
     quarter = containing("quarter", timezone.localdate())
     start, end = quarter.bounds()
+    now = timezone.now()
+    done = reports.completed_revenue(scope, scope.opportunities(), start, min(end, now))
     won = queries.won_between(scope.opportunities(), start, end)
     reps_data = reports.reps_report(scope)
     sees_team = bool(user.sees_everything or user.managed_team_path)
     mine = [r for r in reps_data["reps"] if r["owner_id"] == user.pk]
     weak_steps = [s["name"] for r in mine for s in r["stages"] if s["weak"]]
     weak_reps = sum(1 for r in reps_data["reps"] if any(s["weak"] for s in r["stages"]))
-    target = dashboard_target(user, quarter)
+    target, target_source = reports.scope_target(scope, quarter)
     replenish = None
+    stages = funnel_data["stages"]
+    weighted = sum((Decimal(s["weighted_amount"]) for s in stages), Decimal(0))
+    coverage = None
     if target is not None:
         plan = reports.reverse_report(scope, target, period=quarter)
         replenish = [s["name"] for s in plan["stages"] if s["replenish"]]
-    stages = funnel_data["stages"]
+        coverage = _f_ratio(done["completed"] + weighted, target)
     return {
         "pipeline": scope.pipeline,
         "quarter": quarter.label,
         "open_count": sum(s["open_now"] for s in stages),
-        "weighted": sum((Decimal(s["weighted_amount"]) for s in stages), Decimal(0)).quantize(
-            Decimal(1), rounding=ROUND_HALF_UP
-        ),
+        "weighted": weighted.quantize(Decimal(1), rounding=ROUND_HALF_UP),
         "won_amount": won["amount"],
         "won_count": won["count"],
+        "completed": done["completed"],
+        "out_of_funnel": done["out_of_funnel"],
         "replenish": replenish,
         "has_target": target is not None,
+        "target": target,
+        "target_source": target_source,
+        "coverage": coverage,
+        "low_coverage": coverage is not None and coverage < 1,
         "sees_team": sees_team,
         "weak_steps": weak_steps,
         "weak_reps": weak_reps,

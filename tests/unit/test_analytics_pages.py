@@ -578,3 +578,54 @@ def test_breakdown_page_by_rep_with_growth(client, org, dcba, english):
 def test_breakdown_refuses_an_unknown_dimension(client, org, dcba):
     client.force_login(org.east_mgr)
     assert client.get("/analytics/breakdown/?by=colour").status_code == 422
+
+
+# --- targets from the targets module ---------------------------------------------------
+
+
+def _quarter_target(org, amount, **owner):
+    from loudou.targets.models import Measure, PeriodKind, TargetLevel
+    from loudou.targets.services import set_target
+
+    level = TargetLevel.REP if "user" in owner else TargetLevel.TEAM
+    quarter = containing("quarter", timezone.localdate())
+    set_target(org.admin, level=level, measure=Measure.SIGNED, period=PeriodKind.QUARTER,
+               start=quarter.start, target=Decimal(amount), **owner)  # fmt: skip
+
+
+def test_forecast_page_uses_the_target_set_in_targets(client, org, dcba, settings):
+    """Without a typed target, the forecast page measures the rep against the quarter
+    target set for them in Targets, and says so; a typed one overrides it."""
+    settings.LOUDOU_COMPLETED_BASIS = "signed"
+    make_history(org.east_rep, dcba, 10)
+    _quarter_target(org, 500_000, user=org.east_rep)
+    client.force_login(org.east_rep)
+    response = client.get("/analytics/forecast/")
+    report = response.context["report"]
+    assert (report["target"], report["target_source"]) == ("500000.00", "set")
+    assert 'data-testid="target-source"' in response.content.decode()
+    typed = client.get("/analytics/forecast/?target=1000").context["report"]
+    assert (typed["target"], typed["target_source"]) == ("1000.00", "given")
+
+
+def test_reverse_page_starts_from_the_target_set_in_targets(client, org, dcba, settings):
+    settings.LOUDOU_COMPLETED_BASIS = "signed"
+    make_history(org.east_rep, dcba, 10)
+    _quarter_target(org, 500_000, team=org.east)
+    client.force_login(org.east_mgr)
+    response = client.get("/analytics/reverse/")
+    assert response.status_code == 200 and "waiting" not in response.context
+    assert response.context["report"]["target_source"] == "set"
+
+
+def test_dashboard_flags_low_coverage_against_the_target(client, org, dcba, settings):
+    """A manager whose team's quarter target is far above the forecast gets the low
+    coverage flag, with the coverage the forecast page computes."""
+    settings.LOUDOU_COMPLETED_BASIS = "signed"
+    make_history(org.east_rep, dcba, 10)
+    _quarter_target(org, 10_000_000, team=org.east)
+    client.force_login(org.east_mgr)
+    summary = client.get("/").context["pipeline"]
+    assert summary["has_target"] and summary["low_coverage"]
+    forecast = client.get("/analytics/forecast/").context["report"]
+    assert summary["coverage"] == pytest.approx(forecast["coverage"])

@@ -412,3 +412,126 @@ def test_leads_api_matches_cli(client, org, dcba):
     client.force_login(org.east_mgr)
     mine = client.get(f"/api/v1/analytics/leads?pipeline={dcba.pk}&owner=east_rep").json()
     assert mine["total"]["leads"] == 5
+
+
+# --- completed revenue with out-of-funnel orders, and real targets -----------------------
+
+
+def _worked_example_weeks(org, dcba):
+    """DOMAIN §8 weeks 6 and 7 through the pipeline, sales and targets services: the
+    quarter target of the rep set in Targets, funnel wins and out-of-funnel orders.
+    Returns (as_of, period): week 6 is the state seven days before ``as_of``."""
+    from loudou.sales.services import create_order
+    from loudou.targets.models import Measure, PeriodKind, TargetLevel
+    from loudou.targets.services import set_target
+
+    rep = org.east_rep
+    now = timezone.now()
+    period = containing("quarter", timezone.localdate())
+    start, _end = period.bounds()
+    if (now - start).days < 12:  # too early in the quarter to hold two weeks: use the last one
+        period = period.previous()
+        now = period.bounds()[1] - timedelta(hours=1)
+    week6 = now - timedelta(days=9)  # before "last week" (now − 7 days)
+    week7 = now - timedelta(days=2)
+    account = create_account(actor=rep, name="恒信")
+    stages = {s.code: s for s in dcba.open_stages()}
+
+    def deal(code, amount, when=week6):
+        return services.create_opportunity(
+            actor=rep, pipeline=dcba, account=account, name=f"{code} {amount}",
+            stage=stages[code], amount=Decimal(amount), when=when,
+        )  # fmt: skip
+
+    won6 = deal("A", 300_000)
+    services.win_opportunity(won6, actor=rep, when=week6 + timedelta(hours=1))
+    for code, amounts in [("D", [470_000, 30_000]), ("C", [350_000, 50_000]),
+                          ("B", [300_000]), ("A", [100_000, 100_000])]:  # fmt: skip
+        made = [deal(code, a) for a in amounts]
+        if code == "D":
+            lost_later = made[1]
+        elif code == "C":
+            moved_later = made[1]
+        elif code == "A":
+            won_later = made[1]
+    for amount in (12_000, 8_000):  # week 6: out-of-funnel orders 20,000
+        create_order(actor=rep, account=account, title="小单", amount=Decimal(amount),
+                     sign_date=timezone.localtime(week6).date())  # fmt: skip
+    # Week 7.
+    services.win_opportunity(won_later, actor=rep, when=week7)
+    services.move_opportunity(moved_later, stages["B"], actor=rep, when=week7)
+    deal("D", 40_000, when=week7)
+    services.lose_opportunity(lost_later, LostReason.objects.first(), actor=rep, when=week7)
+    create_order(actor=rep, account=account, title="小单", amount=Decimal(3_000),
+                 sign_date=timezone.localtime(week7).date())  # fmt: skip
+    set_target(
+        org.admin, level=TargetLevel.REP, user=rep, measure=Measure.SIGNED,
+        period=PeriodKind.QUARTER, start=period.start, target=Decimal(1_000_000),
+    )  # fmt: skip
+    return now, period
+
+
+@pytest.mark.parametrize("viewer", ["east_rep", "admin"])
+def test_worked_example_weeks_6_and_7_with_orders_and_targets(settings, org, dcba, viewer):
+    """Week 7 of DOMAIN §8 from real rows: completed 423,000 (3,000 + 20,000 of it
+    out-of-funnel), weighted 393,500, forecast 816,500; a week earlier completed 320,000
+    and forecast 780,000; progress (36,500 + 103,000) / 1,000,000 = 13.95%, against the
+    rep's quarter target set in Targets."""
+    settings.LOUDOU_COMPLETED_BASIS = "signed"
+    as_of, period = _worked_example_weeks(org, dcba)
+    scope = Scope(user=getattr(org, viewer), pipeline=dcba)
+    if viewer == "admin":
+        scope.owner_id = org.east_rep.pk  # the rep's target, seen by an admin
+    result = reports.forecast_report(scope, period, as_of=as_of, runs=200)
+    assert (result["target"], result["target_source"]) == ("1000000.00", "set")
+    assert result["completed"] == "423000.00"
+    assert (result["won_in_funnel"], result["out_of_funnel"]) == ("400000.00", "23000.00")
+    assert result["weighted_pipeline"] == "393500.00"
+    assert result["forecast"] == "816500.00"
+    assert result["forecast_last_week"] == "780000.00"
+    assert result["progress_forecast_delta"] == "36500.00"
+    assert result["progress_sales_delta"] == "103000.00"
+    assert result["progress"] == 0.1395
+    assert result["coverage"] == 0.8165
+    # An explicit target still overrides the one set in Targets.
+    given = reports.forecast_report(scope, period, as_of=as_of, target=Decimal(2_000_000),
+                                    runs=50)  # fmt: skip
+    assert (given["target"], given["target_source"], given["coverage"]) == (
+        "2000000.00", "given", 0.40825,
+    )  # fmt: skip
+
+
+def test_out_of_funnel_run_rate_is_its_own_line(settings, org, dcba):
+    """The run-rate = out-of-funnel to date ÷ elapsed fraction × remaining fraction; the
+    forecast adds it only when asked."""
+    from fractions import Fraction
+
+    settings.LOUDOU_COMPLETED_BASIS = "signed"
+    as_of, period = _worked_example_weeks(org, dcba)
+    start, end = period.bounds()
+    elapsed = Fraction(int((as_of - start).total_seconds()), int((end - start).total_seconds()))
+    exact = Fraction(23_000) / elapsed * (1 - elapsed)
+    expected = (Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(Decimal("0.01"))
+    scope = Scope(user=org.east_rep, pipeline=dcba)
+    plain = reports.forecast_report(scope, period, as_of=as_of, runs=50)
+    added = reports.forecast_report(scope, period, as_of=as_of, runs=50, run_rate=True)
+    rate = Decimal(plain["out_of_funnel_run_rate"])
+    assert abs(rate - expected) <= Decimal("0.01")
+    assert Decimal(added["forecast"]) == Decimal(plain["forecast"]) + rate
+    assert added["progress"] == plain["progress"]  # the weekly progress is unchanged
+
+
+def test_reverse_and_cli_read_the_scope_target(settings, org, dcba):
+    """Without --target the reverse funnel plans against the target set in Targets, with
+    the out-of-funnel orders in what is completed; a manager's team has none set."""
+    settings.LOUDOU_COMPLETED_BASIS = "signed"
+    as_of, period = _worked_example_weeks(org, dcba)
+    result = reports.reverse_report(Scope(user=org.east_rep, pipeline=dcba), period=period)
+    assert (result["target"], result["target_source"]) == ("1000000.00", "set")
+    if period == containing("quarter", timezone.localdate()):
+        assert result["remaining"] == "577000.00"  # the worked example: 1,000,000 − 423,000
+    team = reports.reverse_report(Scope(user=org.east_mgr, pipeline=dcba), period=period)
+    assert (team["target"], team["remaining"], team["target_source"]) == (None, None, None)
+    cli = _cli("reverse", "--pipeline", str(dcba.pk), "--owner", "east_rep",
+               "--period", period.label)  # fmt: skip
+    assert cli["target_source"] == "set" and cli["target"] == "1000000.00"

@@ -45,10 +45,12 @@ class Command(BaseCommand):
             if name == "forecast":
                 p.add_argument("--period", help="2026Q4, 2026-11, 2026W47 or 2026")
                 p.add_argument("--as-of", type=_date)
-                p.add_argument("--target", type=_amount)
+                p.add_argument("--target", type=_amount, help="default: the scope's target")
+                p.add_argument("--run-rate", action="store_true",
+                               help="add the out-of-funnel run-rate to the forecast")  # fmt: skip
                 p.add_argument("--runs", type=int, default=2000)
             if name == "reverse":
-                p.add_argument("--target", type=_amount, required=True)
+                p.add_argument("--target", type=_amount, help="default: the scope's target")
                 p.add_argument("--avg-deal", type=_amount)
                 p.add_argument("--period", help="the period whose completed sales count")
             if name == "breakdown":
@@ -78,11 +80,13 @@ class Command(BaseCommand):
                     as_of = datetime.combine(
                         o["as_of"], time.max, tzinfo=timezone.get_current_timezone()
                     )
-                result = reports.forecast_report(scope, period, as_of=as_of, target=o.get("target"),
-                                                 runs=o["runs"])  # fmt: skip
+                result = reports.forecast_report(
+                    scope, period, as_of=as_of, target=o.get("target"), runs=o["runs"],
+                    run_rate=o["run_rate"],
+                )  # fmt: skip
             elif report == "reverse":
                 period = parse_period(o["period"]) if o.get("period") else None
-                result = reports.reverse_report(scope, o["target"], avg_deal=o.get("avg_deal"),
+                result = reports.reverse_report(scope, o.get("target"), avg_deal=o.get("avg_deal"),
                                                 period=period)  # fmt: skip
             elif report == "leads":
                 result = reports.leads_report(scope)
