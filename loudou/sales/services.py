@@ -313,6 +313,8 @@ def create_order(
     """An out-of-funnel order: no opportunity, amount strictly below the threshold."""
     built = _build_lines(lines, ContractLine)
     total = _lines_total(built) if built else _money(amount or 0, "amount")
+    if total <= 0:
+        raise ValidationFailed(_("Enter the amount or the lines of the order."), field="amount")
     _check_threshold(total)
     if status not in (ContractStatus.DRAFT, ContractStatus.ACTIVE, ContractStatus.COMPLETED):
         raise ValidationFailed(_("Choose draft, active or completed."), field="status")
