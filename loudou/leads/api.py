@@ -8,6 +8,7 @@ why: ``taken``, ``limit``, ``blocked`` or ``region``.
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Literal
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -474,3 +475,55 @@ def preview_rules(request, payload: PreviewIn):
         "pool_id": decision.pool.pk if decision.pool else None,
         "pool": decision.pool.name if decision.pool else None,
     }
+
+
+# --- merge duplicates -----------------------------------------------------------------
+
+MergeModel = Literal["lead", "account", "contact"]
+
+
+class MergeIn(Schema):
+    model: MergeModel
+    keep_id: RowId = Field(..., description="The record that stays.")
+    lose_id: RowId = Field(..., description="The record merged into it and removed.")
+    take: list[str] = Field(
+        [], max_length=100, description="Fields whose value comes from the removed record."
+    )
+
+
+class MergeOut(Schema):
+    id: int
+    model: str
+    kept_id: int
+    merged_id: int
+    fields_taken: list[str]
+    moved: dict[str, int]
+    at: datetime
+
+
+class MergeCandidateOut(Schema):
+    id: int
+    label: str
+
+
+@router.post("/merges", response={201: MergeOut})
+def merge_records(request, payload: MergeIn):
+    """Merge two leads, accounts or contacts: every linked row moves to ``keep_id``, the
+    other record is removed and kept as JSON in the merge record. 403 when either record
+    is outside the caller's scope."""
+    from . import merge
+
+    record = merge.merge(
+        payload.model, payload.keep_id, payload.lose_id, actor=request.auth, take=payload.take
+    )
+    return Status(201, record)
+
+
+@router.get("/merges/candidates", response=list[MergeCandidateOut])
+def merge_candidates(request, model: MergeModel, record_id: RowId):
+    """Possible duplicates of one lead, account or contact, within the caller's scope."""
+    from . import merge
+
+    target = merge.model_for(model)
+    obj = get_object_or_404(target.objects.visible_to(request.auth), pk=record_id)
+    return [{"id": c.pk, "label": str(c)} for c in merge.candidates(obj, request.auth)]

@@ -15,4 +15,5 @@ urlpatterns = [
     path("pool/", views.pool_page, name="pool-default"),
     path("pool/<int:pk>/", views.pool_page, name="pool"),
     path("rules/", views.rules_page, name="rules"),
+    path("merge/", views.merge_page, name="merge"),
 ]

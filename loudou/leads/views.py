@@ -296,3 +296,65 @@ def rules_page(request):
             "asked": request.GET,
         },
     )
+
+
+# --- merge duplicates --------------------------------------------------------------------
+
+
+def _merge_row(model, user, pk):
+    if not pk or not str(pk).isdigit():
+        return None
+    return model.objects.visible_to(user).filter(pk=int(pk)).first()
+
+
+@login_required
+def merge_page(request):
+    """Two duplicates side by side: choose per field which value stays, then merge (the
+    second record is removed, everything linked to it moves to the first)."""
+    from . import merge
+
+    try:
+        model = merge.model_for(request.GET.get("model") or request.POST.get("model") or "")
+    except ServiceError:
+        raise Http404 from None
+    data = request.POST if request.method == "POST" else request.GET
+    keep = _merge_row(model, request.user, data.get("keep"))
+    if keep is None:
+        raise Http404
+    lose = _merge_row(model, request.user, data.get("lose"))
+    model_name = model._meta.model_name
+    if request.method == "POST" and lose is not None:
+        take = [name for name in request.POST.getlist("take")]
+        try:
+            record = merge.merge(model_name, keep.pk, lose.pk, actor=request.user, take=take)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            moved = sum(record.moved.values())
+            messages.success(request, _("Merged: %(n)d linked records moved.") % {"n": moved})
+            return redirect(model.objects.get(pk=keep.pk))
+    rows = []
+    if lose is not None:
+        for field in merge.choosable_fields(model):
+            a, b = getattr(keep, field.name), getattr(lose, field.name)
+            display = f"get_{field.name}_display"
+            show_a = getattr(keep, display)() if hasattr(keep, display) else a
+            show_b = getattr(lose, display)() if hasattr(lose, display) else b
+            # Pre-select the other record's value only where the kept one is empty.
+            rows.append({
+                "name": field.name, "label": field.verbose_name, "a": show_a, "b": show_b,
+                "same": a == b, "take_b": a in (None, "") and b not in (None, ""),
+            })  # fmt: skip
+    return render(
+        request,
+        "leads/merge.html",
+        {
+            "nav": "leads" if model is Lead else "accounts",
+            "model_name": model_name,
+            "model_label": model._meta.verbose_name,
+            "keep": keep,
+            "lose": lose,
+            "rows": rows,
+            "candidates": merge.candidates(keep, request.user) if lose is None else [],
+        },
+    )
