@@ -142,11 +142,13 @@ def load_activities(rng: random.Random, ctx: dict) -> None:
                         rng, rep, _pick(rng, LEAD_KINDS), when, Purpose.PROSPECTING, lead_id=lead_id
                     )  # fmt: skip
                 )
-        # Today's first calls: between local midnight (or an hour ago) and a minute ago.
-        today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-        today = min(today, now - timedelta(hours=1))
-        for opp in rng.sample(opps, min(2, len(opps))):
-            when = today + (now - timedelta(minutes=1) - today) * rng.random()
+        # Today's first calls on open deals: since 08:00 (or the last hour, early in the
+        # morning), up to a minute ago.
+        start = timezone.localtime(now).replace(hour=8, minute=0, second=0, microsecond=0)
+        start = max(start.replace(hour=0), min(start, now - timedelta(hours=1)))
+        open_opps = [o for o in opps if o["status"] == Status.OPEN]
+        for opp in rng.sample(open_opps, min(2, len(open_opps))):
+            when = start + (now - timedelta(minutes=1) - start) * rng.random()
             rows.append(
                 _activity(
                     rng,
