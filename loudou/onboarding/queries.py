@@ -151,12 +151,14 @@ def _per_week(model, owner_field, when_field, weeks, ids, **filters):
     }
 
 
-def _since_hire(model, owner_field, when_field, ids, **filters) -> dict[int, int]:
-    """Rows per owner from the owner's hire date (local date) on: one query."""
+def _since_hire(model, owner_field, when_field, ids, since, **filters) -> dict[int, int]:
+    """Rows per owner from the owner's hire date (local date) on: one query. ``since``
+    (the earliest of those hire dates) lets the database use its date index."""
     rows = (
         model.objects.filter(
             **{
                 f"{owner_field}_id__in": ids,
+                f"{when_field}__gte": _midnight(since),
                 f"{when_field}__date__gte": F(f"{owner_field}__hire_date"),
             },
             **filters,
@@ -168,7 +170,7 @@ def _since_hire(model, owner_field, when_field, ids, **filters) -> dict[int, int
     return {row[f"{owner_field}_id"]: row["n"] for row in rows}
 
 
-def _activity_since_hire(ids, metrics) -> dict[int, dict[str, Decimal]]:
+def _activity_since_hire(ids, since, metrics) -> dict[int, dict[str, Decimal]]:
     """Activity metrics per owner since the owner's hire date: one query. The
     activities module offers totals for one period only, and every rep's period starts
     on their own hire date, so this reads the Activity table itself."""
@@ -185,7 +187,11 @@ def _activity_since_hire(ids, metrics) -> dict[int, dict[str, Decimal]]:
     if not wanted:
         return {}
     rows = (
-        Activity.objects.filter(owner_id__in=ids, occurred_at__date__gte=F("owner__hire_date"))
+        Activity.objects.filter(
+            owner_id__in=ids,
+            occurred_at__gte=_midnight(since),
+            occurred_at__date__gte=F("owner__hire_date"),
+        )
         .values("owner_id")
         .annotate(**wanted)
         .order_by()
@@ -266,9 +272,17 @@ def collect_facts(reps, bands: list[BandSpec], today: date) -> dict[int, Facts]:
             _per_week(Opportunity, "owner", "closed_at", weeks, ids, status=Status.WON),
         )
 
-    # flow metrics since the hire date (goals)
+    # flow metrics since the hire date (goals), only for the reps whose band has one
     flow_goals = goal_metrics & FLOW_METRICS
-    for owner, values in _activity_since_hire(ids, flow_goals).items():
+    hires = {
+        rep.pk: rep.hire_date
+        for rep in reps
+        if rep.pk in current
+        and any(s.scope == Scope.GOAL and s.metric in FLOW_METRICS
+                for s in current[rep.pk].standards)
+    }  # fmt: skip
+    goal_ids, since = list(hires), min(hires.values(), default=today)
+    for owner, values in _activity_since_hire(goal_ids, since, flow_goals).items():
         facts[owner].since_hire.update(values)
 
     def add_since(metric, counts):
@@ -277,13 +291,13 @@ def collect_facts(reps, bands: list[BandSpec], today: date) -> dict[int, Facts]:
             total[metric] = total.get(metric, Decimal(0)) + Decimal(n)
 
     if flow_goals & {Metric.NEW_ACCOUNTS, Metric.ACCOUNTS_RESEARCHED}:
-        created = _since_hire(Account, "created_by", "created_at", ids)
+        created = _since_hire(Account, "created_by", "created_at", goal_ids, since)
         for metric in flow_goals & {Metric.NEW_ACCOUNTS, Metric.ACCOUNTS_RESEARCHED}:
             add_since(metric, created)
     if Metric.SALES in flow_goals:
         add_since(
             Metric.SALES,
-            _since_hire(Opportunity, "owner", "closed_at", ids, status=Status.WON),
+            _since_hire(Opportunity, "owner", "closed_at", goal_ids, since, status=Status.WON),
         )
 
     # the pipeline now
