@@ -61,4 +61,43 @@ def load_leads(rng: random.Random, ctx: dict) -> None:
         )  # fmt: skip
     for lead in owned[6:9]:  # released back to the pool with a reason
         services.release_lead(lead, rep=lead.owner, reason="暂无需求，半年后再联系")
+    _load_recycling(rng, ctx, pools, owned[9:])
     ctx["leads"] = leads
+
+
+def _load_recycling(rng: random.Random, ctx: dict, pools: dict, owned: list) -> None:
+    """Recycle rules on the demo pools, a few leads about to go back (so their owners see
+    a warning in the bell) and two that went back, through the real sweep; a welcome
+    notification for everyone."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from loudou.notifications.services import notify
+    from loudou.pipeline.models import ProductLine
+
+    from .choices import RecycleKind
+    from .models import Lead, RecycleRule
+
+    cloud = ProductLine.objects.filter(code="cloud").first()
+    RecycleRule.objects.create(
+        position=10, name="云平台线索14天未跟进收回", kind=RecycleKind.NO_FOLLOW_UP, days=14,
+        warn_days_before=3, pool=pools["华东区"], product_interest=cloud,
+    )  # fmt: skip
+    RecycleRule.objects.create(
+        position=20, name="华南线索60天未转化收回", kind=RecycleKind.NOT_CONVERTED, days=60,
+        warn_days_before=7, pool=pools["华南区"], region=pools["华南区"].regions.first(),
+    )  # fmt: skip
+    now = timezone.now()
+    for lead, days in zip(owned[:6], (28, 28, 29, 27, 35, 40), strict=False):
+        past = now - timedelta(days=days, hours=rng.randint(0, 6))
+        Lead.objects.filter(pk=lead.pk).update(owned_since=past, updated_at=past)
+    services.sweep(now=now)
+    for user in ctx["users"].values():
+        notify(
+            user,
+            "欢迎使用 Loudou：线索分配、公海回收提醒和交接都会在这里通知你。",
+            url="/leads/",
+            kind="welcome",
+            key="welcome",
+        )
