@@ -7,8 +7,7 @@ functions do not apply a user's visibility: the caller decides whose numbers to 
 
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, QuerySet, Sum
-from django.db.models.functions import TruncWeek
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from .choices import Kind
@@ -72,19 +71,36 @@ def minutes_by_owner(
 
 def visits_by_week(start: date, end: date, *, owners=None) -> dict[int, dict[date, int]]:
     """Visits per owner and week (weeks start on Monday, local time) over [start, end):
-    ``{owner_id: {monday: count}}``. Weeks without a visit are absent."""
+    ``{owner_id: {monday: count}}``. Weeks without a visit are absent; a week cut by
+    ``start`` or ``end`` counts only its days inside.
+
+    One query: a conditional count per week, bounded by local midnights computed here,
+    so the database compares plain timestamps (no per-row time zone conversion, which
+    SQLite would do in Python).
+    """
+    mondays = []
+    monday = week_start(start)
+    while monday < end:
+        mondays.append(monday)
+        monday += timedelta(days=7)
+    if not mondays:
+        return {}
+    columns = {}
+    for i, monday in enumerate(mondays):
+        lower = local_midnight(max(monday, start))
+        upper = local_midnight(min(monday + timedelta(days=7), end))
+        columns[f"w{i}"] = Count("pk", filter=Q(occurred_at__gte=lower, occurred_at__lt=upper))
     rows = (
         _period(start, end, owners=owners, kinds=[Kind.VISIT])
         .filter(owner_id__isnull=False)
-        .annotate(week=TruncWeek("occurred_at", tzinfo=timezone.get_current_timezone()))
-        .values("owner_id", "week")
-        .annotate(n=Count("pk"))
-        .values_list("owner_id", "week", "n")
+        .values("owner_id")
+        .annotate(**columns)
     )
     result: dict[int, dict[date, int]] = {}
-    for owner, week, n in rows:
-        monday = timezone.localtime(week).date() if isinstance(week, datetime) else week
-        result.setdefault(owner, {})[monday] = n
+    for row in rows:
+        weeks = {m: row[f"w{i}"] for i, m in enumerate(mondays) if row[f"w{i}"]}
+        if weeks:
+            result[row["owner_id"]] = weeks
     return result
 
 

@@ -1,0 +1,186 @@
+"""Benchmark: the activity list API and the per-owner counts over 1,000,000 activities.
+
+    .venv/bin/python -m bench.activities --activities 1000000 --db sqlite
+
+For each database: an empty database, ``loudou generate --opportunities N --reps R
+--years 1 --seed 9``, then ``--activities`` activities over the last twelve months, each
+by the owner of a random opportunity, on it and its account (one INSERT per 5,000 rows
+through the database cursor: the ORM would spend an hour on objects). Timed in-process:
+``GET /api/v1/activities?limit=50`` as an admin, a manager and a rep (the visibility
+gate differs), the same list filtered (visits in one month), and ``counts_by_owner`` /
+``minutes_by_owner`` / ``visits_by_week`` for a month and for the year, all owners.
+"""
+
+import argparse
+import json
+import random
+import sys
+import time
+
+from bench.common import database, run_child, setup_django, timed
+
+KINDS = (
+    ["call"] * 40
+    + ["wechat"] * 20
+    + ["visit"] * 15
+    + ["email"] * 12
+    + ["meeting"] * 8
+    + ["research"] * 5
+)
+OUTCOMES = {"call": ["reached", "not_reached", "left_message"], "wechat": ["reached"],
+            "visit": ["visited", "cancelled"], "email": ["reached"], "meeting": ["meeting_held"],
+            "research": [""]}  # fmt: skip
+
+
+def insert_activities(n: int, seed: int) -> float:
+    """Insert ``n`` activities in bulk; return the seconds it took."""
+    from datetime import timedelta
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from loudou.activities.models import Activity
+    from loudou.pipeline.models import Opportunity
+
+    rng = random.Random(seed)
+    opps = list(Opportunity.objects.values_list("pk", "account_id", "owner_id"))
+    now = timezone.now()
+    year = 365 * 24 * 3600
+    columns = [
+        "created_at", "updated_at", "version", "owner_id", "created_by_id", "kind", "purpose",
+        "outcome", "occurred_at", "duration_minutes", "gave_something", "gave_what", "notes",
+        "opportunity_id", "account_id",
+    ]  # fmt: skip
+    table = Activity._meta.db_table
+    batch = 5000
+    started = time.monotonic()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for offset in range(0, n, batch):
+            rows = []
+            for _ in range(min(batch, n - offset)):
+                opp, account, owner = rng.choice(opps)
+                kind = rng.choice(KINDS)
+                when = now - timedelta(seconds=rng.randrange(year))
+                minutes = rng.randint(2, 120) if kind in ("call", "visit", "meeting") else None
+                rows.append((
+                    now, now, 1, owner, owner, kind, "follow_up", rng.choice(OUTCOMES[kind]),
+                    when, minutes, rng.random() < 0.4, "", "", opp, account,
+                ))  # fmt: skip
+            placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+            values = [
+                connection.ops.adapt_datetimefield_value(v) if hasattr(v, "tzinfo") else v
+                for row in rows
+                for v in row
+            ]
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders}", values
+            )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {table}")
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    return time.monotonic() - started
+
+
+def measure(args) -> None:
+    setup_django()
+    from bench.common import migrate_and_generate
+
+    migrate_and_generate(opportunities=args.opportunities, reps=args.reps, years=1, seed=9)
+
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from loudou.activities import queries
+    from loudou.activities.models import Activity
+    from loudou.org.models import User
+
+    seconds = insert_activities(args.activities, seed=9)
+    print(f"  {Activity.objects.count():,} activities inserted in {seconds:.1f} s", flush=True)
+
+    today = timezone.localdate()
+    month_start, year_start = today - timedelta(days=30), today - timedelta(days=365)
+    end = today + timedelta(days=1)
+    admin = User.objects.get(username="admin")
+    manager = User.objects.filter(role="manager", team__parent__isnull=False).first()
+    rep = User.objects.filter(role="rep").first()
+
+    def get(user, url):
+        client = Client()
+        client.force_login(user)
+
+        def call():
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+
+        return call
+
+    def count(fn):
+        with CaptureQueriesContext(connection) as ctx:
+            fn()
+        return len(ctx.captured_queries)
+
+    month_filter = f"kind=visit&date_from={month_start}&date_to={today}"
+    runs = args.runs
+    results = {
+        "activities": args.activities,
+        "owners": User.objects.filter(pk__in=Activity.objects.values("owner_id")).count(),
+        "api_list_50_admin": timed(get(admin, "/api/v1/activities?limit=50"), runs=runs),
+        "api_list_50_manager": timed(get(manager, "/api/v1/activities?limit=50"), runs=runs),
+        "api_list_50_rep": timed(get(rep, "/api/v1/activities?limit=50"), runs=runs),
+        "api_list_50_admin_visits_month": timed(
+            get(admin, f"/api/v1/activities?limit=50&{month_filter}"), runs=runs
+        ),
+        "list_page_rep": timed(get(rep, "/activities/?scope=mine"), runs=runs),
+        "counts_by_owner_month": timed(
+            lambda: queries.counts_by_owner(month_start, end), runs=runs, warmup=1
+        ),
+        "counts_by_owner_year": timed(
+            lambda: queries.counts_by_owner(year_start, end), runs=runs, warmup=1
+        ),
+        "counts_by_owner_year_visits": timed(
+            lambda: queries.counts_by_owner(year_start, end, kinds=["visit"]), runs=runs, warmup=1
+        ),
+        "minutes_by_owner_year": timed(
+            lambda: queries.minutes_by_owner(year_start, end), runs=runs, warmup=1
+        ),
+        "visits_by_week_year": timed(
+            lambda: queries.visits_by_week(year_start, end), runs=runs, warmup=1
+        ),
+        "counts_by_owner_queries": count(lambda: queries.counts_by_owner(year_start, end)),
+    }
+    print("RESULT " + json.dumps(results), flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--activities", type=int, default=1_000_000)
+    parser.add_argument("--opportunities", type=int, default=20_000)
+    parser.add_argument("--reps", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--db", nargs="+", default=["sqlite"])
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        measure(args)
+        return 0
+    status = 0
+    for kind in args.db:
+        print(f"== {kind}: {args.activities:,} activities", flush=True)
+        with database(kind) as url:
+            child_args = [
+                "--child", "--activities", str(args.activities), "--opportunities",
+                str(args.opportunities), "--reps", str(args.reps), "--runs", str(args.runs),
+            ]  # fmt: skip
+            status |= run_child("bench.activities", url, child_args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
