@@ -122,7 +122,7 @@ def test_a_range_without_upper_end_is_a_field_error(client, onboarding, bearer):
     assert band.standards.count() == before
 
 
-def test_admin_page_shows_field_errors_over_htmx(client, onboarding):
+def test_admin_page_shows_field_errors_over_htmx(client, onboarding, english):
     """The band form answered over htmx with an overlapping span comes back as the band's
     card with the error on the field (422), and the band is unchanged."""
     o = onboarding
