@@ -13,13 +13,26 @@ the IMMEDIATE write transaction, which no other writer can enter.
 
 from __future__ import annotations
 
+from datetime import UTC
+
+from django.conf import settings
 from django.db import connection
+
+
+def _sqlite_datetime(value):
+    """What Django's SQLite backend stores for an aware datetime (naive UTC text), without
+    its per-value settings lookups: a million history rows make them count."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return str(value)
 
 
 def _adapter(field):
     ops = connection.ops
     kind = field.get_internal_type()
     if kind == "DateTimeField":
+        if connection.vendor == "sqlite" and settings.USE_TZ:
+            return _sqlite_datetime
         return ops.adapt_datetimefield_value
     if kind == "DateField":
         return ops.adapt_datefield_value
@@ -53,12 +66,20 @@ def insert_rows(model, rows: list[dict]) -> None:
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     columns = ", ".join(quote(f.column) for f in fields)
+    pairs = [(name, defaults.get(name)) for name in names]
+    adapted = [(i, adapt) for i, adapt in enumerate(adapters) if adapt]
+    memo: dict[int, object] = {}  # the same datetime object recurs (now, a deal's times)
     values = []
     for row in rows:
-        record = []
-        for name, adapt in zip(names, adapters, strict=True):
-            value = row[name] if name in row else defaults[name]
-            record.append(adapt(value) if adapt and value is not None else value)
+        record = [row[name] if name in row else default for name, default in pairs]
+        for i, adapt in adapted:
+            value = record[i]
+            if value is not None:
+                key = id(value)
+                done = memo.get(key)
+                if done is None:
+                    done = memo[key] = (adapt(value), value)
+                record[i] = done[0]
         values.append(record)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

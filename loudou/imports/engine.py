@@ -224,6 +224,8 @@ def run_job(job: ImportJob, *, actor=None, progress: Callable | None = None) -> 
         job.finished_at = timezone.now()
         job.save()
         return job
+    if not job.total_rows:  # files read in one pass learn their size at the end
+        job.total_rows = ctx.done
     if job.dry_run:  # a dry run keeps its report, never its ids
         ctx.created, ctx.updated = {}, []
     ctx.checkpoint(None)
@@ -257,6 +259,14 @@ def undo(job: ImportJob, *, actor) -> ImportJob:
     if not (actor.sees_everything or job.created_by_id == actor.pk):
         raise NotPermitted(_("Only the person who ran an import, or an admin, may undo it."))
     created = job.created_objects or {}
+    accounts = set()
+    for first, last in created.get("pipeline.opportunity", []):
+        accounts |= set(
+            apps.get_model("pipeline.opportunity")
+            .objects.filter(pk__range=(first, last))
+            .values_list("account_id", flat=True)
+            .distinct()
+        )
     try:
         for label in UNDO_ORDER + sorted(set(created) - set(UNDO_ORDER)):
             model = apps.get_model(label)
@@ -275,6 +285,9 @@ def undo(job: ImportJob, *, actor) -> ImportJob:
             f = next(f for f in model._meta.concrete_fields if f.attname == attname)
             values[attname] = None if raw is None else f.to_python(raw)
         model.objects.filter(pk=entry["pk"]).update(**values)
+    from .opportunities import refresh_grades  # the accounts that keep other deals
+
+    refresh_grades(accounts)
     job.status, job.message = JobStatus.UNDONE, _("Undone by %s.") % actor
     job.save(update_fields=["status", "message"])
     return job
@@ -376,9 +389,14 @@ _email = EmailValidator()
 _url = URLValidator()
 
 
+_SIMPLE_EMAIL = re.compile(r"^[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+$")
+
+
 def check_email(value: str) -> str:
+    """An e-mail address; the common shape is checked by a quick pattern, anything else
+    by Django's validator (the one the forms use)."""
     value = value.strip()
-    if value:
+    if value and not _SIMPLE_EMAIL.match(value):
         try:
             _email(value)
         except ValidationError:

@@ -6,13 +6,16 @@ write (keys, versions, pool events, stage history)."""
 
 from __future__ import annotations
 
+import functools
+
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from loudou.customers.models import Account, Contact
 from loudou.leads.choices import LeadStatus, PoolEventKind
 from loudou.leads.models import Lead, PoolEvent, PublicPool
-from loudou.leads.normalize import normalize_company, normalize_email, normalize_phone
+from loudou.leads.normalize import normalize_company as _normalize_company
+from loudou.leads.normalize import normalize_email, normalize_phone
 
 from . import bulk
 from .engine import (
@@ -28,6 +31,9 @@ from .engine import (
 )
 from .models import OnDuplicate
 from .values import BadValue, text
+
+# The same company names recur in every row of a deal file: normalise each once.
+normalize_company = functools.lru_cache(maxsize=200_000)(_normalize_company)
 
 PENDING = -1  # a duplicate key met earlier in the same batch, before its id is known
 

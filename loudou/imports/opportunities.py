@@ -24,7 +24,6 @@ from django.utils.translation import gettext as _
 from loudou.core.money import default_currency
 from loudou.customers.choices import Grade
 from loudou.customers.models import Account
-from loudou.leads.normalize import normalize_company
 from loudou.pipeline.choices import StageKind, Status
 from loudou.pipeline.models import LostReason, Opportunity, Pipeline, Stage, StageChange
 from loudou.pipeline.services import ensure_lost_reasons
@@ -32,7 +31,7 @@ from loudou.pipeline.services import ensure_lost_reasons
 from . import bulk, layouts
 from .engine import open_mapped
 from .history import StageInfo, rebuild
-from .importers import PENDING, AccountImporter, Importer, _source, _text
+from .importers import PENDING, AccountImporter, Importer, _source, _text, normalize_company
 from .models import OnDuplicate
 from .reader import open_table
 from .values import (

@@ -127,8 +127,8 @@ def _framed(source: Iterable[list], known: set[str], **extra) -> Table:
 
     def padded():
         for number, row in rows():
-            if not any(c not in (None, "") and str(c).strip() for c in row):
-                continue  # blank lines are not rows
+            if not any(row) and all(c in (None, "") for c in row):
+                continue  # blank lines are not rows (a row of zeros is one)
             if len(row) < width:
                 row = list(row) + [""] * (width - len(row))
             yield number, row

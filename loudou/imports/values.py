@@ -25,6 +25,7 @@ _ZH_DATE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?(.*)$")
 _YMD = re.compile(r"^(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})(?:[ T](.*))?$")
 _MDY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(?:[ T](.*))?$")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(am|pm)?$", re.IGNORECASE)
+_PLAIN_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 TRUE_WORDS = {"true", "1", "yes", "y", "是", "对", "√", "✓", "x"}
 FALSE_WORDS = {"false", "0", "no", "n", "否", "不", ""}
 
@@ -40,6 +41,8 @@ class BadValue(ValueError):
 def text(value) -> str:
     """A cell as trimmed text: numbers that are whole print without ".0" (a phone number
     stored as a number in Excel arrives as a float)."""
+    if type(value) is str:  # the common case first: every CSV cell
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float):
@@ -62,6 +65,8 @@ def parse_decimal(value, *, allow_percent=False) -> Decimal | None:
         raise BadValue(_("not a number"))
     if isinstance(value, int | float):
         return Decimal(str(value))
+    if _PLAIN_NUMBER.match(value):  # fast path: "1234", "12.5"
+        return Decimal(value)
     raw = _normalise(str(value)).lower().replace(",", "").replace(" ", "")
     if not raw:
         return None
@@ -163,6 +168,11 @@ def parse_datetime_naive(value) -> datetime | None:
         raise BadValue(_("not a date"))
     if isinstance(value, int | float):
         return _serial(float(value))
+    if len(value) >= 10 and value[4] == "-" and value[:4].isdigit():
+        try:  # fast path: ISO 8601, what machine exports write
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
     raw = _normalise(str(value))
     if not raw:
         return None

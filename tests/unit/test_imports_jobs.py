@@ -283,7 +283,7 @@ def test_every_bad_cell_of_a_row_is_reported_and_nothing_written(org, tmp_path):
     assert job.created_objects == {}
 
 
-def test_skip_bad_rows_commits_the_good_ones_and_records_where_it_stopped(org, tmp_path):
+def test_skip_bad_rows_commits_the_good_ones_and_records_where_it_stopped(org, tmp_path, english):
     """Skip-bad-rows: the good rows are written, the bad one reported, the job knows the
     last committed row; undo then removes exactly what it created."""
     header = ["商机名称", "客户名称", "商机金额", "商机阶段"]

@@ -1,0 +1,152 @@
+"""Benchmark: importing opportunities with stage history, and leads (issue 7).
+
+    .venv/bin/python -m bench.imports --opportunities 100000 --leads 1000000 --xlsx --db sqlite
+
+The files are written first (native layout: an opportunity CSV, a history CSV with four
+rows per opportunity, a lead CSV; with --xlsx also the opportunities as xlsx); then each
+import runs in a child process on a fresh, migrated database, through the same code as
+``loudou import`` (all-or-nothing, one transaction). Printed per import: rows, wall time,
+throughput, and peak resident memory of the child (``ru_maxrss``) before and after, so the
+import's own share is visible.
+"""
+
+import argparse
+import csv
+import json
+import random
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.common import database, run_child, setup_django
+
+STAGES = [("D 识别", 10), ("C 目标", 25), ("B 重点跟进", 50), ("A 订单跟进", 80)]
+
+
+def write_files(folder: Path, opportunities: int, leads: int, xlsx: bool) -> dict:
+    rng = random.Random(7)
+    start = datetime(2023, 1, 1, 9, 0, tzinfo=UTC)
+    opp_path, hist_path = folder / "opportunities.csv", folder / "history.csv"
+    rows = []
+    with open(opp_path, "w", newline="") as o, open(hist_path, "w", newline="") as h:
+        opps, hist = csv.writer(o), csv.writer(h)
+        header = ["id", "name", "account", "amount", "pipeline", "stage", "status", "owner",
+                  "created_at", "closed_at", "expected_close_date"]  # fmt: skip
+        opps.writerow(header)
+        hist.writerow(["opportunity_id", "stage", "changed_at", "probability"])
+        for i in range(opportunities):
+            t = start + timedelta(minutes=7 * i)
+            events = [(t + timedelta(days=d), STAGES[k]) for k, d in enumerate((0, 5, 12))]
+            fate = i % 3
+            if fate == 0:
+                events.append((t + timedelta(days=30), ("成交", 100)))
+                stage, status, closed = "成交", "won", t + timedelta(days=30)
+            elif fate == 1:
+                events.append((t + timedelta(days=25), ("输单", 0)))
+                stage, status, closed = "B 重点跟进", "lost", t + timedelta(days=25)
+            else:
+                events.append((t + timedelta(days=20), STAGES[3]))
+                stage, status, closed = "A 订单跟进", "open", None
+            row = [f"O{i}", f"商机{i:07d}", f"客户{i % (opportunities // 5 + 1):06d}有限公司",
+                   f"{rng.randint(1, 5000) * 100:,}", "Bench", stage, status, "admin",
+                   t.isoformat(), closed.isoformat() if closed else "",
+                   (t + timedelta(days=60)).date().isoformat()]  # fmt: skip
+            opps.writerow(row)
+            if xlsx:
+                rows.append(row)
+            for at, (name, prob) in events:
+                hist.writerow([f"O{i}", name, at.isoformat(), prob])
+    files = {"opportunities": str(opp_path), "history": str(hist_path)}
+    if xlsx:
+        import xlsxwriter
+
+        path = folder / "opportunities.xlsx"
+        book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+        sheet = book.add_worksheet()
+        sheet.write_row(0, 0, header)
+        for r, row in enumerate(rows, start=1):
+            sheet.write_row(r, 0, row)
+        book.close()
+        files["xlsx"] = str(path)
+    if leads:
+        path = folder / "leads.csv"
+        with open(path, "w", newline="") as handle:
+            out = csv.writer(handle)
+            out.writerow(["线索名称", "公司名称", "手机", "邮箱", "线索来源", "负责人"])
+            for i in range(leads):
+                out.writerow([f"联系人{i}", f"公司{i % 50000}有限公司", f"1{3000000000 + i}",
+                              f"lead{i}@example.cn", "展会", "admin"])  # fmt: skip
+        files["leads"] = str(path)
+    return files
+
+
+def measure(args) -> None:
+    setup_django()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from loudou.imports.services import create_job, run_job
+    from loudou.org.services import create_user
+
+    call_command("migrate", verbosity=0)
+    admin = create_user("admin", role="admin")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+    kind = "leads" if args.what == "leads" else "opportunities"
+    history = args.history if args.what != "leads" else None
+    job = create_job(actor=admin, kind=kind, file=args.file, history=history)
+    started = time.perf_counter()
+    job = run_job(job)
+    elapsed = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    assert job.status == "done", (job.status, job.message, job.errors[:5])
+    result = {
+        "import": args.what, "db": connection.vendor, "rows": job.total_rows,
+        "created": job.counts.get("new"), "history_rows": job.counts.get("history_rows"),
+        "seconds": round(elapsed, 1), "cpu_seconds": round(cpu, 1),
+        "rows_per_s": round(job.total_rows / elapsed) if job.total_rows else None,
+        "rss_before_mb": round(before / 1024), "rss_peak_mb": round(peak / 1024),
+    }  # fmt: skip
+    print(json.dumps(result, ensure_ascii=False), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--opportunities", type=int, default=100_000)
+    parser.add_argument("--leads", type=int, default=0)
+    parser.add_argument("--xlsx", action="store_true", help="also import the xlsx version")
+    parser.add_argument("--db", nargs="+", default=["sqlite"], choices=["sqlite", "postgres"])
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--what", help=argparse.SUPPRESS)
+    parser.add_argument("--file", help=argparse.SUPPRESS)
+    parser.add_argument("--history", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        measure(args)
+        return
+    with tempfile.TemporaryDirectory(prefix="loudou-import-bench-") as folder:
+        started = time.monotonic()
+        files = write_files(Path(folder), args.opportunities, args.leads, args.xlsx)
+        print(f"files written in {time.monotonic() - started:.1f} s", flush=True)
+        runs = [("opportunities-csv", files["opportunities"])]
+        if "xlsx" in files:
+            runs.append(("opportunities-xlsx", files["xlsx"]))
+        if "leads" in files:
+            runs.append(("leads", files["leads"]))
+        for kind in args.db:
+            for what, path in runs:
+                with database(kind) as url:
+                    extra = ["--history", files["history"]] if what != "leads" else []
+                    code = run_child("bench.imports", url, ["--measure", "--what", what,
+                                                            "--file", path, *extra])  # fmt: skip
+                    if code:
+                        sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
