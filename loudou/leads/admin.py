@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import AssignmentRule, Lead, PoolEvent, PublicPool
+from .models import AssignmentRule, Lead, MergeRecord, PoolEvent, PublicPool, RecycleRule
 
 
 @admin.register(Lead)
@@ -29,6 +29,22 @@ class AssignmentRuleAdmin(admin.ModelAdmin):
 class PoolEventAdmin(admin.ModelAdmin):
     list_display = ["lead", "kind", "pool", "by", "owner", "at"]
     list_filter = ["kind"]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # history is append-only
+
+
+@admin.register(RecycleRule)
+class RecycleRuleAdmin(admin.ModelAdmin):
+    list_display = ["position", "name", "active", "kind", "days", "warn_days_before", "pool"]
+    list_display_links = ["name"]
+    list_filter = ["kind", "pool", "active"]
+
+
+@admin.register(MergeRecord)
+class MergeRecordAdmin(admin.ModelAdmin):
+    list_display = ["model", "kept_id", "merged_id", "by", "at"]
+    list_filter = ["model"]
 
     def has_change_permission(self, request, obj=None):
         return False  # history is append-only

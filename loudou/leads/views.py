@@ -283,6 +283,10 @@ def rules_page(request):
     rules = AssignmentRule.objects.order_by("position", "pk").select_related(
         "region", "fixed_rep", "pool", "product_interest"
     )
+    from . import recycle
+
+    recycle_rules = [(r, recycle.describe(r)) for r in recycle.effective_rules()]
+    sweep_preview = services.sweep(dry_run=True) if request.GET.get("sweep") else None
     return render(
         request,
         "leads/rules.html",
@@ -294,6 +298,8 @@ def rules_page(request):
             "sources": Source.choices,
             "reps": User.objects.filter(is_active=True),
             "asked": request.GET,
+            "recycle_rules": recycle_rules,
+            "sweep_preview": sweep_preview,
         },
     )
 

@@ -200,3 +200,18 @@ def test_sweep_task_runs_the_sweep(org, pool):
     lead = owned(org, days_ago=400)
     assert sweep_pools.call()["recycled"] == 1
     assert state(lead) == (None, pool.pk)
+
+
+def test_rules_page_lists_recycle_rules_and_previews_the_sweep(client, org, pool):
+    """The rules page lists explicit rules and pool settings, and its dry run counts what
+    a sweep would do without doing it; a warned lead's page says it is about to return."""
+    rule(pool, RecycleKind.NO_FOLLOW_UP, 30, warn_days_before=3)
+    PublicPool.objects.filter(pk=pool.pk).update(not_converted_days=90)
+    stale = owned(org, days_ago=40)
+    client.force_login(org.admin)
+    page = client.get("/leads/rules/", {"sweep": "1"}).content.decode()
+    assert page.count("华东公海") >= 2 and 'data-testid="sweep-preview"' in page
+    assert state(stale) == (org.east_rep.pk, None)
+    Lead.objects.filter(pk=stale.pk).update(recycle_warned_at=timezone.now())
+    client.force_login(org.east_rep)
+    assert 'data-testid="recycle-warning"' in client.get(f"/leads/{stale.pk}/").content.decode()

@@ -162,3 +162,23 @@ def test_key_unique_in_the_database(org):
     services.notify(org.east_rep, "x", key="same")
     with pytest.raises(IntegrityError), transaction.atomic():
         Notification.objects.create(user=org.east_rep, text="x", key="same")
+
+
+def test_new_owner_is_notified_on_assignment_not_self(org):
+    """A lead given to someone else notifies them once with a link to it; a lead a rep
+    creates for themself notifies nobody; a bulk assignment sends one summary per rep."""
+    from loudou.leads import assignment
+    from loudou.leads import services as leads
+    from loudou.leads.models import AssignmentRule, Lead
+
+    lead, _ = leads.create_lead(actor=org.east_mgr, owner=org.east_rep, name="甲")
+    leads.create_lead(actor=org.east_rep2, name="乙")
+    assigned = Notification.objects.filter(kind="lead_assigned")
+    assert list(assigned.values_list("user_id", "url")) == [
+        (org.east_rep.pk, lead.get_absolute_url())
+    ]
+    rule = AssignmentRule.objects.create(name="轮流", method="round_robin")
+    rule.reps.set([org.sub_rep])
+    new = [Lead.objects.create(name=f"批量{i}") for i in range(3)]
+    assignment.assign_many(new, actor=org.admin)
+    assert assigned.filter(user=org.sub_rep).count() == 1
