@@ -5,7 +5,9 @@
 For each database and size: an empty database, ``loudou generate --opportunities N
 --seed 5`` (three years of history), then the funnel, per-rep, forecast and reverse
 reports are timed in-process (the report functions the CLI, API and pages call), as an
-admin who sees everything. The Monte Carlo of the forecast runs 2,000 simulations.
+admin who sees everything (the whole pipeline) and as a manager of a team (a filtered
+scope, read through the opportunities), plus lead conversion by source and the breakdown
+by region. The Monte Carlo of the forecast runs 2,000 simulations.
 """
 
 import argparse
@@ -31,8 +33,11 @@ def measure(args) -> None:
     from loudou.pipeline.models import Pipeline
 
     admin = User.objects.get(username="admin")
-    scope = Scope(user=admin, pipeline=Pipeline.objects.get(template="dcba"))
+    pipeline = Pipeline.objects.get(template="dcba")
+    scope = Scope(user=admin, pipeline=pipeline)
     quarter = containing("quarter", timezone.localdate())
+    manager = User.objects.filter(role="manager").order_by("pk").first()
+    team_scope = Scope(user=manager, pipeline=pipeline) if manager else None
     results = {
         "funnel": timed(lambda: reports.funnel_report(scope), runs=args.runs, warmup=1),
         "reps": timed(lambda: reports.reps_report(scope), runs=args.runs, warmup=1),
@@ -44,7 +49,19 @@ def measure(args) -> None:
         "reverse": timed(
             lambda: reports.reverse_report(scope, Decimal(10**8)), runs=args.runs, warmup=1
         ),
+        "leads": timed(lambda: reports.leads_report(scope), runs=args.runs, warmup=1),
+        "breakdown": timed(
+            lambda: reports.breakdown_report(scope, "region", quarter), runs=args.runs, warmup=1
+        ),
     }
+    if team_scope is not None:
+        results["funnel (manager)"] = timed(
+            lambda: reports.funnel_report(team_scope), runs=args.runs, warmup=1
+        )
+        results["forecast (manager)"] = timed(
+            lambda: reports.forecast_report(team_scope, quarter, target=Decimal(10**8)),
+            runs=args.runs, warmup=1,
+        )  # fmt: skip
     print("RESULT " + json.dumps(results), flush=True)
 
 

@@ -36,11 +36,21 @@ def _stages(scope: Scope):
     return list(scope.pipeline.open_stages())
 
 
-def stage_stats(scope: Scope, qs=None) -> list[fm.StageStats]:
-    """Funnel statistics per non-terminal stage for the opportunities of ``qs``."""
+def _pipeline_stage_ids(scope: Scope):
+    """Every stage of the pipeline (archived too) when the scope is the whole pipeline,
+    else None: see queries.stay_histograms."""
+    if not scope.is_whole_pipeline():
+        return None
+    return scope.pipeline.stages.values_list("pk", flat=True)
+
+
+def stage_stats(scope: Scope, qs=None, *, rows=None) -> list[fm.StageStats]:
+    """Funnel statistics per non-terminal stage for the opportunities of ``qs`` (or from
+    ``rows`` of queries.furthest_counts already fetched)."""
     qs = scope.opportunities() if qs is None else qs
     stages = _stages(scope)
-    counts = {(r["furthest_stage_id"], r["status"]): r["n"] for r in queries.furthest_counts(qs)}
+    rows = queries.furthest_counts(qs) if rows is None else rows
+    counts = {(r["furthest_stage_id"], r["status"]): r["n"] for r in rows}
     won = sum(n for (_stage, status), n in counts.items() if status == Status.WON)
     inputs = [
         fm.StageInput(
@@ -75,12 +85,13 @@ def funnel_report(scope: Scope) -> dict:
     """Counts by furthest stage, conversion with n and Wilson interval, win rate from each
     stage, open and weighted amounts, and time in stage (DOMAIN §8)."""
     qs = scope.opportunities()
-    stats = stage_stats(scope, qs)
+    furthest = queries.furthest_counts(qs)
+    stats = stage_stats(scope, qs, rows=furthest)
     rates = win_rates(scope, stats)
     open_now = queries.open_by_stage(qs)
-    stays = queries.stay_histograms(qs)
+    stays = queries.stay_histograms(qs, stages=_pipeline_stage_ids(scope))
     totals = {s: 0 for s in Status.values}
-    for row in queries.furthest_counts(qs):
+    for row in furthest:
         totals[row["status"]] += row["n"]
     stages = []
     for stage, stat in zip(_stages(scope), stats, strict=True):
@@ -268,7 +279,10 @@ def _forecast_at(scope: Scope, qs, stats, moment: datetime, period: Period) -> d
     start, _end = period.bounds()
     rates = win_rates(scope, stats)
     done = completed_revenue(scope, qs, start, moment)
-    open_amounts = {k: v["amount"] for k, v in queries.state_at(qs, moment)["open"].items()}
+    open_amounts = {
+        k: v["amount"]
+        for k, v in queries.state_at(qs, moment, stages=_pipeline_stage_ids(scope))["open"].items()
+    }
     open_amounts = {k: v for k, v in open_amounts.items() if k in rates}
     result = fm.forecast(done["completed"], open_amounts, rates)
     return {**done, **result}
@@ -370,7 +384,10 @@ def _monte_carlo(scope, qs, stats, as_of, period, completed, runs, *, stays_befo
     }
     _start, end = period.bounds()
     days_left = max((end - as_of).total_seconds() / 86400, 0.0)
-    samples = _stay_samples(queries.stay_histograms(qs, before=stays_before), stages)
+    samples = _stay_samples(
+        queries.stay_histograms(qs, before=stays_before, stages=_pipeline_stage_ids(scope)),
+        stages,
+    )
     close = {
         s.pk: montecarlo.close_within(samples, index[s.pk], days_left, seed=index[s.pk])
         for s in stages

@@ -231,8 +231,16 @@ class Opportunity(OwnedModel, VersionedModel):
                 fields=["pipeline", "status", "stage", "probability", "amount"],
                 name="opp_stage_totals_idx",
             ),
-            models.Index(fields=["pipeline", "furthest_stage", "status"]),
+            # the funnel's counts, also per owner (analytics): read from the index alone,
+            # already in group order
+            models.Index(
+                fields=["pipeline", "furthest_stage", "status", "owner"], name="opp_funnel_idx"
+            ),
             models.Index(fields=["owner", "status"]),
+            # revenue won in a period (analytics: completed, forecast): a covering range
+            models.Index(
+                fields=["pipeline", "status", "closed_at", "amount"], name="opp_won_period_idx"
+            ),
             # the board column's order: one index range scan, no sort, at any volume
             models.Index(
                 fields=["stage", "status", "expected_close_date", "-amount", "id"],
@@ -306,7 +314,16 @@ class StageChange(models.Model):
         verbose_name = _("stage change")
         verbose_name_plural = _("stage changes")
         ordering = ["changed_at", "pk"]
-        indexes = [models.Index(fields=["opportunity", "changed_at"])]
+        indexes = [
+            models.Index(fields=["opportunity", "changed_at"]),
+            # Time in stage of a whole pipeline (analytics): the stays read from the index
+            # alone, grouped by stage and hour without touching the rows.
+            models.Index(
+                fields=["from_stage", "stay_seconds"],
+                name="change_stay_idx",
+                condition=models.Q(stay_seconds__isnull=False),
+            ),  # fmt: skip
+        ]
 
     def __str__(self):
         return f"{self.opportunity_id}: {self.from_stage_id} → {self.to_stage_id}"

@@ -108,6 +108,8 @@ def test_pages_fit_a_phone(phone_page, history, login, screenshot, live_server, 
         ("/analytics/reps/", "chart-reps"),
         ("/analytics/forecast/?target=500000", "chart-band"),
         ("/analytics/reverse/?target=500000", "chart-reverse"),
+        ("/analytics/leads/", "chart-sources"),
+        ("/analytics/breakdown/?by=rep", "chart-breakdown"),
     )
     for url, chart in pages:
         page.goto(url)
@@ -138,3 +140,25 @@ def test_reverse_planner_and_download(page, history, login):
     assert download.suggested_filename.endswith(".csv")
     with open(download.path(), "rb") as f:
         assert f.read(3) == b"\xef\xbb\xbf"
+
+
+def test_breakdown_and_lead_sources_in_english(page, history, login, screenshot, live_server):
+    """The breakdown tab groups this quarter's wins by rep with growth columns; the lead
+    sources tab draws both rates per source; both in English."""
+    login(page, "east_mgr", PASSWORD)
+    page.context.add_cookies(
+        [{"name": settings.LANGUAGE_COOKIE_NAME, "value": "en", "url": live_server.url}]
+    )
+    page.goto("/analytics/breakdown/")
+    page.locator("#id_by").select_option("rep")
+    with page.expect_navigation():
+        page.locator("[data-testid=analytics-filters] button[type=submit]").first.click()
+    wait_for_chart(page, "chart-breakdown")
+    rows = page.get_by_test_id("breakdown-row")
+    assert rows.count() == 1 and "east_rep" in rows.first.inner_text()
+    assert "by=rep" in page.url
+    screenshot(page, "analytics-breakdown-en.png")
+    page.goto("/analytics/leads/")
+    wait_for_chart(page, "chart-sources")
+    assert page.get_by_test_id("source-total").get_by_test_id("leads").inner_text() == "0"
+    screenshot(page, "analytics-leads-en.png")

@@ -535,3 +535,31 @@ def test_reverse_and_cli_read_the_scope_target(settings, org, dcba):
     cli = _cli("reverse", "--pipeline", str(dcba.pk), "--owner", "east_rep",
                "--period", period.label)  # fmt: skip
     assert cli["target_source"] == "set" and cli["target"] == "1000000.00"
+
+
+def test_whole_pipeline_reads_history_by_stage_with_the_same_answer(org, dcba):
+    """For an admin without filters the stays and last week's pipeline are read by stage
+    (index only); they equal the answers read through the opportunities, and another
+    pipeline's history does not leak in."""
+    from loudou.analytics import queries
+
+    other = services.create_pipeline_from_template("classic", checklist_mode="advisory")
+    account = create_account(actor=org.east_rep, name="恒信")
+    start = timezone.now() - timedelta(days=20)
+    for pipeline in (dcba, other):
+        first, second = list(pipeline.open_stages())[:2]
+        for i in range(3):
+            opp = services.create_opportunity(
+                actor=org.east_rep, pipeline=pipeline, account=account, name=f"x{i}",
+                stage=first, amount=Decimal(1000 + i), when=start,
+            )  # fmt: skip
+            when = start + timedelta(days=4 + 6 * i)
+            services.move_opportunity(opp, second, actor=org.east_rep, when=when)
+    scope = Scope(user=org.admin, pipeline=dcba)
+    assert scope.is_whole_pipeline()
+    ids = list(dcba.stages.values_list("pk", flat=True))
+    qs = scope.opportunities()
+    assert queries.stay_histograms(qs, stages=ids) == queries.stay_histograms(qs)
+    moment = timezone.now() - timedelta(days=7)
+    assert queries.state_at(qs, moment, stages=ids) == queries.state_at(qs, moment)
+    assert not Scope(user=org.east_mgr, pipeline=dcba).is_whole_pipeline()
