@@ -92,6 +92,7 @@ class PipelineMap:
 
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
+        self.memo: dict[str, StageInfo | None] = {}
         self.stages = list(pipeline.stages.all().order_by("position", "pk"))
         self.by_name = {}
         for s in self.stages:
@@ -108,6 +109,12 @@ class PipelineMap:
         self.lost = self.info[lost.pk] if lost else None
 
     def stage(self, name: str) -> StageInfo | None:
+        hit = self.memo.get(name)
+        if hit is None and name not in self.memo:
+            hit = self.memo[name] = self._stage(name)
+        return hit
+
+    def _stage(self, name: str) -> StageInfo | None:
         found = self.by_name.get(name.casefold())
         if found is not None:
             return self.info[found.pk]

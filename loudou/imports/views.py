@@ -1,9 +1,165 @@
-"""Pages (being built): each route renders a placeholder until its page lands."""
+"""Import pages: upload → detected layout and column mapping → dry-run report → run with
+a progress bar (background task, polled with htmx) → result and undo.
 
+Only managers and admins import; a user sees their own jobs, an admin everyone's.
+"""
+
+import hashlib
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from loudou.core.exceptions import ServiceError
+
+from . import layouts
+from .engine import may_import
+from .layouts import FIELDS, FORMATS
+from .models import ImportJob, ImportKind, JobStatus, OnDuplicate, SavedMapping
+from .reader import UnreadableFile, open_table
+from .services import create_job, undo
+from .tasks import enqueue
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def _gate(request):
+    if not may_import(request.user):
+        raise PermissionDenied(_("Only managers and administrators may import data."))
+
+
+def _jobs(user):
+    jobs = ImportJob.objects.select_related("created_by")
+    return jobs if user.sees_everything else jobs.filter(created_by=user)
+
+
+def headers_key(kind: str, keys: list[str]) -> str:
+    return hashlib.sha256("\x1f".join([kind, *keys]).encode()).hexdigest()
 
 
 @login_required
-def placeholder(request):
-    return render(request, "web/placeholder.html")
+def imports(request):
+    """The upload form and the user's recent imports."""
+    _gate(request)
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            messages.error(request, _("Choose a file to import."))
+            return redirect("imports:imports")
+        try:
+            job = create_job(
+                actor=request.user, kind=request.POST.get("kind", ""), file=upload,
+                history=request.FILES.get("history"), accounts=request.FILES.get("accounts"),
+                format=request.POST.get("format", "auto"),
+                on_duplicate=request.POST.get("on_duplicate", OnDuplicate.SKIP),
+                skip_bad_rows=request.POST.get("skip_bad_rows") == "on",
+                pipeline=request.POST.get("pipeline", "").strip()[:100],
+            )  # fmt: skip
+        except ServiceError as error:
+            messages.error(request, error.message)
+            return redirect("imports:imports")
+        return redirect("imports:mapping", job.pk)
+    return render(request, "imports/imports.html", {
+        "jobs": _jobs(request.user)[:20], "kinds": ImportKind.choices, "formats": FORMATS,
+        "duplicates": OnDuplicate.choices,
+    })  # fmt: skip
+
+
+@login_required
+def mapping(request, job_id):
+    """The detected layout and which column feeds which field; unknown headers get a
+    suggestion. The confirmed mapping is saved for the next file with these headers."""
+    _gate(request)
+    job = get_object_or_404(_jobs(request.user), pk=job_id)
+    try:
+        table = open_table(job.file.path, known=layouts.known_headers(job.kind))
+    except (UnreadableFile, OSError) as error:
+        messages.error(request, str(error))
+        return redirect("imports:imports")
+    detected = layouts.detect(job.kind, table.keys, job.options.get("format", "auto"),
+                              table.headers)  # fmt: skip
+    key = headers_key(job.kind, table.keys)
+    saved = SavedMapping.objects.filter(kind=job.kind, headers_key=key).first()
+    current = {int(i): f for i, f in (job.options.get("mapping") or {}).items()}
+    if not current and saved and detected.layout == "custom":
+        current = {int(i): f for i, f in saved.mapping.items()}
+    current = current or detected.columns
+    if request.method == "POST":
+        chosen = {}
+        for index in range(len(table.headers)):
+            name = request.POST.get(f"col{index}", "")
+            if name in FIELDS[job.kind] and name not in chosen.values():
+                chosen[index] = name
+        missing = [f for f in layouts.REQUIRED[job.kind] if f not in chosen.values()]
+        if missing:
+            messages.error(request, _("Choose a column for: %s") % ", ".join(missing))
+        else:
+            changed = chosen != detected.columns
+            job.options = {**job.options, "mapping": {str(i): f for i, f in chosen.items()}
+                           if changed else None}  # fmt: skip
+            job.save(update_fields=["options"])
+            if changed:
+                SavedMapping.objects.update_or_create(
+                    kind=job.kind, headers_key=key,
+                    defaults={"headers": table.headers, "created_by": request.user,
+                              "mapping": {str(i): f for i, f in chosen.items()}},
+                )  # fmt: skip
+            enqueue(job, dry_run=True)
+            return redirect("imports:job", job.pk)
+    columns = []
+    for index, header in enumerate(table.headers):
+        suggestion = None
+        if index not in current and header:
+            suggestion = layouts.suggest(job.kind, header)
+        columns.append({"index": index, "header": header or "—", "field": current.get(index),
+                        "suggestion": suggestion,
+                        "history": detected.date_entered.get(index)})  # fmt: skip
+    return render(request, "imports/mapping.html", {
+        "job": job, "columns": columns, "fields": FIELDS[job.kind], "layout": detected.layout,
+        "header_row": table.header_row, "required": layouts.REQUIRED[job.kind],
+    })  # fmt: skip
+
+
+@login_required
+def job(request, job_id):
+    """One import: progress while it runs (the htmx fragment polls), then its report."""
+    _gate(request)
+    job = get_object_or_404(_jobs(request.user), pk=job_id)
+    context = {"job": job, "active": job.status in ACTIVE}
+    if request.htmx:
+        return render(request, "imports/job.html#status", context)
+    return render(request, "imports/job.html", context)
+
+
+@login_required
+@require_POST
+def run(request, job_id):
+    """Start the real run after a dry run (or resume a stopped one)."""
+    _gate(request)
+    job = get_object_or_404(_jobs(request.user), pk=job_id)
+    if (
+        job.status in ACTIVE
+        or job.status == JobStatus.UNDONE
+        or (job.status == JobStatus.DONE and not job.dry_run)
+    ):
+        messages.error(request, _("This import is %s.") % job.get_status_display())
+    else:
+        enqueue(job, dry_run=False)
+    return redirect("imports:job", job.pk)
+
+
+@login_required
+@require_POST
+def undo_view(request, job_id):
+    """Undo an import, after the confirmation on the page."""
+    _gate(request)
+    job = get_object_or_404(_jobs(request.user), pk=job_id)
+    try:
+        undo(job, actor=request.user)
+        messages.success(request, _("The import was undone."))
+    except ServiceError as error:
+        messages.error(request, error.message)
+    return redirect("imports:job", job.pk)
