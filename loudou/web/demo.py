@@ -35,6 +35,9 @@ ORG = {
     ],
 }
 
+# Weeks since the hire of the demo's newcomers: one still in training, one in months 0–3.
+RECENT_HIRES = {"liuyang": 3, "zhengkai": 10}
+
 CITY_WORDS = {"上海": "沪", "江苏": "苏", "浙江": "浙", "广东": "粤", "福建": "闽"}
 COMPANY_CORE = [
     "恒信", "华通", "中科", "远航", "金桥", "博远", "瑞丰", "泰和", "新元", "宏达", "安捷",
@@ -79,9 +82,12 @@ def load_org(rng: random.Random, ctx: dict) -> None:
             region=regions[region], phone=phone(rng), hire_date=hired(), level="lead",
         )  # fmt: skip
     for username, name, team, region, level in ORG["reps"]:
+        mobile, hire_date = phone(rng), hired()  # same draws as always: the demo stays the same
+        if username in RECENT_HIRES:  # newcomers, so the onboarding roadmap has someone to track
+            hire_date = timezone.localdate() - timedelta(weeks=RECENT_HIRES[username])
         users[username] = create_user(
             username, password=DEMO_PASSWORD, name=name, role=Role.REP, team=teams[team],
-            region=regions[region], phone=phone(rng), hire_date=hired(), level=level,
+            region=regions[region], phone=mobile, hire_date=hire_date, level=level,
         )  # fmt: skip
     ctx.update(regions=regions, teams=teams, users=users)
     ctx["reps"] = [users[r[0]] for r in ORG["reps"]]
