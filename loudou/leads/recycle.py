@@ -6,9 +6,9 @@ active pool's own "recycle after N days without follow-up / not converted" setti
 which apply to the leads of the pool's regions. Conditions, for a lead owned since
 ``owned_since`` (or created, when that is empty), ``days`` = N and the sweep's ``now``:
 
-- no follow-up: owned and last changed (``updated_at``) more than N days ago, and — once
-  the activities app has its ``Activity`` model with a ``lead`` link — no activity on
-  the lead in the last N days;
+- no follow-up: owned and last changed (``updated_at``) more than N days ago, and no
+  activity (call, visit... of the activities app, looked up by name so that this module
+  does not import it) on the lead in the last N days;
 - not converted: owned more than N days and still open;
 - no won deal: the same as "not converted" for a lead, which has no deal until it
   converts (the difference matters for pooled accounts, not built yet).
@@ -39,7 +39,7 @@ from loudou.org.models import Region, User
 from .choices import OPEN_STATUSES, PoolEventKind, RecycleKind
 from .models import Lead, PoolEvent, PublicPool, RecycleRule
 
-CHUNK = 20_000
+CHUNK = 100_000
 
 
 @dataclass
@@ -179,21 +179,28 @@ def _chunks(qs):
         lo += CHUNK
 
 
-def _locked_ids(qs) -> list[int]:
-    return list(
-        qs.select_for_update(skip_locked=True, of=("self",))
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+def _claim_chunk(qs):
+    """The rows of ``qs`` this transaction may change, as a queryset to reuse. On
+    PostgreSQL the matching rows are locked and read (``FOR UPDATE SKIP LOCKED``): a
+    parallel sweep skips them, and they are passed on by id. Elsewhere (SQLite) the
+    IMMEDIATE transaction already excludes every other writer, so ``qs`` itself is used
+    as a subquery and no id travels through Python. None when nothing matches."""
+    if connection.features.has_select_for_update_skip_locked:
+        ids = list(
+            qs.select_for_update(skip_locked=True, of=("self",))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        return Lead.objects.filter(pk__in=ids) if ids else None
+    return qs if qs.exists() else None
 
 
-def _count_owners(ids, into: dict) -> None:
+def _count_owners(rows, into: dict) -> None:
     from django.db.models import Count
 
     for owner_id, n in (
-        Lead.objects.filter(pk__in=ids).order_by().values("owner_id").annotate(n=Count("pk"))
-        .values_list("owner_id", "n")
-    ):  # fmt: skip
+        rows.order_by().values("owner_id").annotate(n=Count("pk")).values_list("owner_id", "n")
+    ):
         into[owner_id] = into.get(owner_id, 0) + n
 
 
@@ -244,19 +251,17 @@ def _recycle(rule, outcome, now, dry_run) -> None:
     }
     for lo, hi in _chunks(due):
         with transaction.atomic():
-            ids = _locked_ids(due.filter(pk__gte=lo, pk__lt=hi))
-            if not ids:
+            rows = _claim_chunk(due.filter(pk__gte=lo, pk__lt=hi))
+            if rows is None:
                 continue
-            _count_owners(ids, outcome.owners_recycled)
-            moved = Lead.objects.filter(pk__in=ids, owner__isnull=False).update(
+            _count_owners(rows, outcome.owners_recycled)
+            # History first: afterwards the rows no longer match ``due``.
+            insert_events(rows, kind=PoolEventKind.RECYCLE, pool=pool, at=now, reason=reason)
+            moved = rows.update(
                 last_owner=F("owner"), owner=None, pool=pool, owned_since=None,
                 released_by=None, released_at=now, recycle_warned_at=None,
                 claim_blocked_until=now + timedelta(days=pool.reclaim_block_days),
                 version=F("version") + 1, updated_at=now,
-            )  # fmt: skip
-            insert_events(
-                Lead.objects.filter(pk__in=ids), kind=PoolEventKind.RECYCLE, pool=pool, at=now,
-                reason=reason,
             )  # fmt: skip
             outcome.recycled += moved
 
@@ -276,11 +281,11 @@ def _warn(rule, outcome, now, dry_run) -> None:
         return
     for lo, hi in _chunks(soon):
         with transaction.atomic():
-            ids = _locked_ids(soon.filter(pk__gte=lo, pk__lt=hi))
-            if not ids:
+            rows = _claim_chunk(soon.filter(pk__gte=lo, pk__lt=hi))
+            if rows is None:
                 continue
-            _count_owners(ids, outcome.owners_warned)
-            outcome.warned += Lead.objects.filter(pk__in=ids).update(recycle_warned_at=now)
+            _count_owners(rows, outcome.owners_warned)
+            outcome.warned += rows.update(recycle_warned_at=now)
 
 
 def _notify_owners(rule, outcome, now) -> None:

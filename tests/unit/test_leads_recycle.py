@@ -164,7 +164,8 @@ def test_dry_run_counts_and_changes_nothing(org, pool):
     assert (result.recycled, result.warned) == (1, 1)
     assert state(stale) == (org.east_rep.pk, None)
     assert Lead.objects.get(pk=soon.pk).recycle_warned_at is None
-    assert not Notification.objects.exists() and not PoolEvent.objects.filter(kind="recycle")
+    assert not Notification.objects.filter(kind__in=["recycle_warning", "recycled"]).exists()
+    assert not PoolEvent.objects.filter(kind="recycle").exists()
 
 
 def test_pool_sweep_command(org, pool, capsys):
@@ -215,3 +216,26 @@ def test_rules_page_lists_recycle_rules_and_previews_the_sweep(client, org, pool
     Lead.objects.filter(pk=stale.pk).update(recycle_warned_at=timezone.now())
     client.force_login(org.east_rep)
     assert 'data-testid="recycle-warning"' in client.get(f"/leads/{stale.pk}/").content.decode()
+
+
+def test_an_activity_counts_as_follow_up(org, pool):
+    """A call logged on the lead 5 days ago keeps it with its owner under a 30-day
+    no-follow-up rule, though the lead row itself was last changed 40 days ago; the same
+    lead without the call goes back. After a warning, a new activity makes the next
+    period warn again."""
+    from loudou.activities.models import Activity
+
+    rule(pool, RecycleKind.NO_FOLLOW_UP, 30, warn_days_before=3)
+    called, silent = owned(org, days_ago=40), owned(org, days_ago=40)
+    Activity.objects.create(owner=org.east_rep, kind="call", purpose="follow_up", lead=called,
+                            occurred_at=NOW - timedelta(days=5))  # fmt: skip
+    services.sweep(now=NOW)
+    assert state(called) == (org.east_rep.pk, None)
+    assert state(silent) == (None, pool.pk)
+    # 28 days after the call it is warned; a new call then restarts the clock.
+    later = NOW + timedelta(days=23)
+    assert services.sweep(now=later).warned == 1
+    Activity.objects.create(owner=org.east_rep, kind="call", purpose="follow_up", lead=called,
+                            occurred_at=later + timedelta(days=1))  # fmt: skip
+    assert services.sweep(now=later + timedelta(days=29)).warned == 1
+    assert Notification.objects.filter(kind="recycle_warning").count() == 2
