@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from decimal import Decimal
 
 from django.db.models import Max, Q
@@ -163,6 +163,7 @@ class OpportunityImporter(Importer):
         index = {name: i for i, name in cols.items()}
         headers = {name: table.headers[i] for i, name in cols.items()}
         report = self.ctx.report
+        names: dict[str, str] = {}
         for number, cells in table.rows:
             opp = text(cells[index["opportunity"]])
             stage = text(cells[index["stage"]])
@@ -193,7 +194,9 @@ class OpportunityImporter(Importer):
                     if prob is not None and stage:
                         self.history_probs[stage].append(prob)
             if ok:
-                self.history[opp].append((at, stage, amount))
+                # Compact: a POSIX time and one shared string per stage name.
+                stage = names.setdefault(stage, stage)
+                self.history[opp].append((at.timestamp(), stage, amount))
 
     # --- pass 1: pipelines and stages ---------------------------------------------------
 
@@ -467,7 +470,8 @@ class OpportunityImporter(Importer):
             final_stage = stage
         events, bad = [], False
         external = data.get("external_id", "")
-        for at, sname, amount in self.history.get(external, ()) if external else ():
+        for stamp, sname, amount in self.history.pop(external, ()) if external else ():
+            at = datetime.fromtimestamp(stamp, tz=UTC)
             info = pmap.stage(sname)
             if info is None:
                 self.reader.bad(number, "stage", _("history names unknown stage “%s”") % sname)
