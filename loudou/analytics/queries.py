@@ -217,9 +217,10 @@ def state_at(qs, moment: datetime, *, stages=None) -> dict:
     change after the moment says where they stood (its from-stage, its amount), and one
     created after the moment did not exist yet.
 
-    ``stages`` (a whole pipeline's stage ids, see stay_histograms) selects the changes by
-    their stage instead of their opportunity, so the database reads only the changes
-    after the moment from the changed_at index.
+    ``stages`` (the pipeline's stage ids) selects the changes after the moment by their
+    stage instead of by the scope's opportunities, so the database reads only those
+    changes, from the changed_at index. That may take in changes of opportunities outside
+    the scope, but every use below intersects with ``qs``, so the answer is the same.
     """
     later = StageChange.objects.filter(changed_at__gt=moment)
     if stages is not None:

@@ -281,7 +281,9 @@ def _forecast_at(scope: Scope, qs, stats, moment: datetime, period: Period) -> d
     done = completed_revenue(scope, qs, start, moment)
     open_amounts = {
         k: v["amount"]
-        for k, v in queries.state_at(qs, moment, stages=_pipeline_stage_ids(scope))["open"].items()
+        for k, v in queries.state_at(
+            qs, moment, stages=scope.pipeline.stages.values_list("pk", flat=True)
+        )["open"].items()
     }
     open_amounts = {k: v for k, v in open_amounts.items() if k in rates}
     result = fm.forecast(done["completed"], open_amounts, rates)

@@ -562,4 +562,12 @@ def test_whole_pipeline_reads_history_by_stage_with_the_same_answer(org, dcba):
     assert queries.stay_histograms(qs, stages=ids) == queries.stay_histograms(qs)
     moment = timezone.now() - timedelta(days=7)
     assert queries.state_at(qs, moment, stages=ids) == queries.state_at(qs, moment)
-    assert not Scope(user=org.east_mgr, pipeline=dcba).is_whole_pipeline()
+    team = Scope(user=org.east_mgr, pipeline=dcba)
+    assert not team.is_whole_pipeline()
+    # Last week's pipeline of a narrower scope: changes selected by stage, then narrowed.
+    mine = Scope(user=org.admin, pipeline=dcba, owner_id=org.east_rep.pk).opportunities()
+    then = queries.state_at(mine, moment)["open"]
+    assert queries.state_at(mine, moment, stages=ids)["open"] == then
+    first, second = list(dcba.open_stages())[:2]
+    assert (then[first.pk]["count"], then[second.pk]["count"]) == (1, 2)  # moved 4 days ago
+    assert queries.state_at(mine, timezone.now())["open"][second.pk]["count"] == 3
