@@ -5,6 +5,7 @@ import uuid
 
 from django import forms
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from loudou.customers.models import Account
@@ -22,11 +23,21 @@ EDIT_STATUSES = [
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
 
+class SalesForm(BootstrapMixin):
+    """Bootstrap widgets, and labels capitalised as a model form's are."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if field.label:
+                field.label = capfirst(field.label)
+
+
 def _date(label, required=True, **kwargs):
     return forms.DateField(label=label, required=required, widget=forms.DateInput, **kwargs)
 
 
-class LineForm(BootstrapMixin, forms.Form):
+class LineForm(SalesForm, forms.Form):
     """One product line; a row left empty is ignored."""
 
     product = forms.CharField(label=_("product"), max_length=200, required=False)
@@ -65,7 +76,7 @@ def line_initial(obj) -> list[dict]:
     ]
 
 
-class ContractForm(BootstrapMixin, forms.Form):
+class ContractForm(SalesForm, forms.Form):
     """A contract for a won opportunity: amount (or lines), dates, status."""
 
     title = forms.CharField(label=_("title"), max_length=200)
@@ -101,7 +112,7 @@ class OrderForm(ContractForm):
         self.fields["amount"].help_text = _("Leave empty to use the lines' sum.")
 
 
-class ContractEditForm(BootstrapMixin, forms.ModelForm):
+class ContractEditForm(SalesForm, forms.ModelForm):
     version = forms.IntegerField(widget=forms.HiddenInput)
     status = forms.ChoiceField(label=_("status"), choices=EDIT_STATUSES)
 
@@ -125,7 +136,7 @@ class ContractEditForm(BootstrapMixin, forms.ModelForm):
         self.fields["amount"].help_text = _("With lines, the amount is their sum.")
 
 
-class CancelForm(BootstrapMixin, forms.Form):
+class CancelForm(SalesForm, forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput)
     reason = forms.CharField(label=_("reason for cancelling"), max_length=300, required=False)
     confirm = forms.BooleanField(
@@ -133,7 +144,7 @@ class CancelForm(BootstrapMixin, forms.Form):
     )
 
 
-class PaymentForm(BootstrapMixin, forms.Form):
+class PaymentForm(SalesForm, forms.Form):
     """Record money received. The hidden key makes a double submit store one payment."""
 
     amount = forms.DecimalField(label=_("amount"), help_text=_("Negative for a refund."), **MONEY)
@@ -154,20 +165,20 @@ class PaymentForm(BootstrapMixin, forms.Form):
             self.fields["paid_on"].initial = timezone.localdate()
 
 
-class PlanForm(BootstrapMixin, forms.Form):
+class PlanForm(SalesForm, forms.Form):
     due_date = _date(_("due date"))
     amount = forms.DecimalField(label=_("amount"), min_value=0.01, **MONEY)
     note = forms.CharField(label=_("note"), max_length=200, required=False)
 
 
-class InvoiceForm(BootstrapMixin, forms.Form):
+class InvoiceForm(SalesForm, forms.Form):
     number = forms.CharField(label=_("invoice number"), max_length=40)
     issued_on = _date(_("date"))
     amount = forms.DecimalField(label=_("amount"), min_value=0.01, **MONEY)
     note = forms.CharField(label=_("note"), max_length=300, required=False)
 
 
-class ShipmentForm(BootstrapMixin, forms.Form):
+class ShipmentForm(SalesForm, forms.Form):
     number = forms.CharField(label=_("shipment number"), max_length=40, required=False,
                              help_text=_("Leave empty to generate one."))  # fmt: skip
     shipped_on = _date(_("date"))
@@ -177,7 +188,7 @@ class ShipmentForm(BootstrapMixin, forms.Form):
     )
 
 
-class QuoteForm(BootstrapMixin, forms.Form):
+class QuoteForm(SalesForm, forms.Form):
     account = forms.ModelChoiceField(label=_("account"), queryset=Account.objects.none())
     opportunity = forms.ModelChoiceField(
         label=_("opportunity"), queryset=Opportunity.objects.none(), required=False
