@@ -571,3 +571,35 @@ def test_whole_pipeline_reads_history_by_stage_with_the_same_answer(org, dcba):
     first, second = list(dcba.open_stages())[:2]
     assert (then[first.pk]["count"], then[second.pk]["count"]) == (1, 2)  # moved 4 days ago
     assert queries.state_at(mine, timezone.now())["open"][second.pk]["count"] == 3
+
+
+def test_collected_basis_counts_payments_once(settings, org, dcba):
+    """On the collected basis completed revenue is the money received this quarter (for
+    a won deal's contract and an out-of-funnel order alike), not the won amounts; the
+    target is read on the collected measure."""
+    from loudou.sales.services import create_contract_from_opportunity, record_payment
+    from loudou.targets.models import Measure, PeriodKind, TargetLevel
+    from loudou.targets.services import set_target
+
+    settings.LOUDOU_COMPLETED_BASIS = "collected"
+    rep = org.east_rep
+    today = timezone.localdate()
+    period = containing("quarter", today)
+    _walk(rep, dcba, create_account(actor=rep, name="恒信"), ["D"], "won")  # 1,000 won
+    won = dcba.opportunities.get(status="won")
+    contract = create_contract_from_opportunity(won, actor=rep)
+    record_payment(contract, actor=rep, amount=Decimal(400), paid_on=today)
+    from loudou.sales.services import create_order
+
+    order = create_order(actor=rep, account=won.account, title="小单", amount=Decimal(900),
+                         sign_date=today)  # fmt: skip
+    record_payment(order, actor=rep, amount=Decimal(300), paid_on=today)
+    set_target(
+        org.admin, level=TargetLevel.REP, user=rep, measure=Measure.COLLECTED,
+        period=PeriodKind.QUARTER, start=period.start, target=Decimal(7_000),
+    )  # fmt: skip
+    result = reports.forecast_report(Scope(user=rep, pipeline=dcba), period, runs=20)
+    assert result["completed_basis"] == "collected"
+    assert result["completed"] == "700.00"
+    assert (result["won_in_funnel"], result["out_of_funnel"]) == ("1000.00", "900.00")
+    assert (result["target"], result["target_source"]) == ("7000.00", "set")
