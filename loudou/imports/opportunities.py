@@ -246,8 +246,11 @@ class OpportunityImporter(Importer):
                     else None  # fmt: skip
                 closed = parse_bool(cells[cols["is_closed"]]) if "is_closed" in cols else None
                 won = parse_bool(cells[cols["is_won"]]) if "is_won" in cols else None
+                status = parse_status(cells[cols["status"]]) if "status" in cols else None
             except BadValue:
-                prob = closed = won = None  # reported in the second pass
+                prob = closed = won = status = None  # reported in the second pass
+            if closed or status in (Status.WON, Status.LOST):
+                prob = None  # a closed deal's 0 or 100 says nothing of its stage's rate
             note(pname, sname, prob, bool(closed and won), bool(closed and not won))
             if self.history or self.date_entered:
                 ext = text(cells[cols["external_id"]]) if "external_id" in cols else ""
