@@ -244,6 +244,8 @@ def reps(request, params: Query[ScopeParams]):
 @router.get("/analytics/forecast", response=ForecastOut, summary="Forecast and coverage")
 def forecast(request, params: Query[ForecastParams]):
     moment = None
+    if params.as_of is not None and not 1900 <= params.as_of.year <= 2999:
+        raise ValidationFailed("as_of must be a date between 1900 and 2999", field="as_of")
     if params.as_of is not None:
         tz = timezone.get_current_timezone()
         moment = datetime.combine(params.as_of, time.max, tzinfo=tz)

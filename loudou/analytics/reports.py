@@ -318,11 +318,16 @@ def forecast_report(
     elapsed = min(max(Fraction(int((as_of - start).total_seconds())) / span, Fraction(0)), 1)
     oof_run_rate = fm.run_rate(current["out_of_funnel"], elapsed, 1 - elapsed)
     target, target_source = _target(scope, period, target)
-    quarter = containing("quarter", timezone.localtime(as_of).date())
-    if period.label.upper() == quarter.label:
+    try:
+        quarter = containing("quarter", timezone.localtime(as_of).date())
+    except ValueError:  # a year outside 1000–9999 has no quarter label
+        quarter = None
+    if quarter is not None and period.label.upper() == quarter.label:
         quarter_target, quarter_source = target, target_source
-    else:
+    elif quarter is not None:
         quarter_target, quarter_source = scope_target(scope, quarter)
+    else:
+        quarter_target, quarter_source = None, None
     progress = fm.progress(
         current["forecast"],
         before["forecast"],

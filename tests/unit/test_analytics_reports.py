@@ -603,3 +603,10 @@ def test_collected_basis_counts_payments_once(settings, org, dcba):
     assert result["completed"] == "700.00"
     assert (result["won_in_funnel"], result["out_of_funnel"]) == ("1000.00", "900.00")
     assert (result["target"], result["target_source"]) == ("7000.00", "set")
+
+
+def test_far_as_of_dates_are_refused_not_500(client, org, dcba):
+    """An as-of date in the year 757 is a 422 on ``as_of`` (found by the schema fuzzer)."""
+    client.force_login(org.admin)
+    response = client.get("/api/v1/analytics/forecast?as_of=0757-12-30")
+    assert response.status_code == 422 and response.json()["field"] == "as_of"
