@@ -111,7 +111,12 @@ class Activity(OwnedModel, VersionedModel):
         verbose_name_plural = _("activities")
         ordering = ["-occurred_at", "-pk"]
         indexes = [
-            models.Index(fields=["owner", "occurred_at"], name="activity_owner_when_idx"),
+            # per owner and period, and covering for the statistics of queries.py: counts
+            # and minutes filtered by kind or purpose never read the table
+            models.Index(
+                fields=["owner", "occurred_at", "kind", "purpose", "duration_minutes"],
+                name="activity_owner_when_idx",
+            ),
             models.Index(fields=["account", "occurred_at"], name="activity_account_when_idx"),
             models.Index(fields=["opportunity", "occurred_at"], name="activity_opp_when_idx"),
             models.Index(fields=["lead", "occurred_at"], name="activity_lead_when_idx"),
