@@ -69,15 +69,11 @@ def minutes_by_owner(
     return {owner: int(minutes) for owner, minutes in rows}
 
 
-def visits_by_week(start: date, end: date, *, owners=None) -> dict[int, dict[date, int]]:
-    """Visits per owner and week (weeks start on Monday, local time) over [start, end):
-    ``{owner_id: {monday: count}}``. Weeks without a visit are absent; a week cut by
-    ``start`` or ``end`` counts only its days inside.
-
-    One query: a conditional count per week, bounded by local midnights computed here,
-    so the database compares plain timestamps (no per-row time zone conversion, which
-    SQLite would do in Python).
-    """
+def _weekly(start, end, value, *, owners=None, kinds=None, purposes=None):
+    """``value`` (a Count or Sum over a condition) per owner and local week, in one
+    query: a conditional aggregate per week, bounded by local midnights computed here, so
+    the database compares plain timestamps (no per-row time zone conversion, which
+    SQLite would do in Python)."""
     mondays = []
     monday = week_start(start)
     while monday < end:
@@ -89,19 +85,47 @@ def visits_by_week(start: date, end: date, *, owners=None) -> dict[int, dict[dat
     for i, monday in enumerate(mondays):
         lower = local_midnight(max(monday, start))
         upper = local_midnight(min(monday + timedelta(days=7), end))
-        columns[f"w{i}"] = Count("pk", filter=Q(occurred_at__gte=lower, occurred_at__lt=upper))
+        columns[f"w{i}"] = value(Q(occurred_at__gte=lower, occurred_at__lt=upper))
     rows = (
-        _period(start, end, owners=owners, kinds=[Kind.VISIT])
+        _period(start, end, owners=owners, kinds=kinds, purposes=purposes)
         .filter(owner_id__isnull=False)
         .values("owner_id")
         .annotate(**columns)
     )
     result: dict[int, dict[date, int]] = {}
     for row in rows:
-        weeks = {m: row[f"w{i}"] for i, m in enumerate(mondays) if row[f"w{i}"]}
+        weeks = {m: int(row[f"w{i}"]) for i, m in enumerate(mondays) if row[f"w{i}"]}
         if weeks:
             result[row["owner_id"]] = weeks
     return result
+
+
+def counts_by_owner_and_week(
+    start: date, end: date, *, owners=None, kinds=None, purposes=None
+) -> dict[int, dict[date, int]]:
+    """:func:`counts_by_owner` per local week (Monday): ``{owner_id: {monday: n}}``, in
+    one query. Weeks without an activity are absent; a week cut by ``start`` or ``end``
+    counts only its days inside."""
+    return _weekly(
+        start, end, lambda when: Count("pk", filter=when),
+        owners=owners, kinds=kinds, purposes=purposes,
+    )  # fmt: skip
+
+
+def minutes_by_owner_and_week(
+    start: date, end: date, *, owners=None, kinds=None, purposes=None
+) -> dict[int, dict[date, int]]:
+    """:func:`minutes_by_owner` per local week (Monday), in one query."""
+    return _weekly(
+        start, end, lambda when: Sum("duration_minutes", filter=when),
+        owners=owners, kinds=kinds, purposes=purposes,
+    )  # fmt: skip
+
+
+def visits_by_week(start: date, end: date, *, owners=None) -> dict[int, dict[date, int]]:
+    """Visit statistics: visits per owner and local week (Monday) over [start, end),
+    ``{owner_id: {monday: count}}``."""
+    return counts_by_owner_and_week(start, end, owners=owners, kinds=[Kind.VISIT])
 
 
 def week_start(day: date) -> date:

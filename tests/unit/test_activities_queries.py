@@ -111,3 +111,18 @@ def test_visits_by_week_starts_on_local_monday(logged):
         o.east_rep.pk: {date(2025, 3, 3): 2, date(2025, 3, 10): 1},
         o.east_rep2.pk: {date(2025, 2, 24): 1},
     }
+
+
+def test_counts_and_minutes_per_week_in_one_query(logged, django_assert_num_queries):
+    """Counts and minutes per owner and local week, each in one query; a week cut by
+    ``end`` counts only its days inside (the visit at Monday 10 March 00:00 is out)."""
+    o = logged
+    with django_assert_num_queries(1):
+        counts = queries.counts_by_owner_and_week(START, END, kinds=["call", "visit"])
+    assert counts == {o.east_rep.pk: {date(2025, 3, 3): 4}}
+    with django_assert_num_queries(1):
+        minutes = queries.minutes_by_owner_and_week(date(2025, 2, 26), END)
+    assert minutes == {
+        o.east_rep.pk: {date(2025, 3, 3): 125},
+        o.east_rep2.pk: {date(2025, 2, 24): 45, date(2025, 3, 3): 10},
+    }
