@@ -30,7 +30,7 @@ from .engine import (
     parse_source,
 )
 from .models import OnDuplicate
-from .values import BadValue, text
+from .values import BadValue, memoized, text
 
 # The same company names recur in every row of a deal file: normalise each once.
 normalize_company = functools.lru_cache(maxsize=200_000)(_normalize_company)
@@ -159,8 +159,7 @@ def _text(size):
     return lambda value: limit(text(value), size)
 
 
-def _source(value):
-    return parse_source(text(value))
+_source = memoized(lambda value: parse_source(text(value)))
 
 
 # --- accounts -------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from .models import OnDuplicate
 from .reader import open_table
 from .values import (
     BadValue,
+    memoized,
     parse_amount,
     parse_bool,
     parse_date,
@@ -132,8 +133,9 @@ class OpportunityImporter(Importer):
         "external_id": lambda v: text(v)[:100], "name": _text(200), "account": _text(200),
         "account_external_id": lambda v: text(v)[:100], "company": _text(200),
         "amount": parse_amount, "currency": lambda v: text(v).upper()[:3],
-        "pipeline": _text(100), "stage": _text(100), "status": parse_status,
-        "is_won": parse_bool, "is_closed": parse_bool, "probability": parse_percent,
+        "pipeline": _text(100), "stage": _text(100), "status": memoized(parse_status),
+        "is_won": memoized(parse_bool), "is_closed": memoized(parse_bool),
+        "probability": memoized(parse_percent),
         "expected_close_date": parse_date, "owner": text, "created_at": parse_datetime,
         "closed_at": parse_datetime, "won_at": parse_datetime, "lost_at": parse_datetime,
         "source": _source, "next_step": _text(300), "description": text,
@@ -164,6 +166,7 @@ class OpportunityImporter(Importer):
         headers = {name: table.headers[i] for i, name in cols.items()}
         report = self.ctx.report
         names: dict[str, str] = {}
+        percent = memoized(parse_percent)
         for number, cells in table.rows:
             opp = text(cells[index["opportunity"]])
             stage = text(cells[index["stage"]])
@@ -186,7 +189,7 @@ class OpportunityImporter(Importer):
                     ok = False
             if "probability" in index:
                 try:
-                    prob = parse_percent(cells[index["probability"]])
+                    prob = percent(cells[index["probability"]])
                 except BadValue as error:
                     report.error(number, headers["probability"], error.reason, "history")
                     ok = False

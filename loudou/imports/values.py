@@ -218,3 +218,29 @@ def parse_datetime(value) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return timezone.make_aware(moment)
+
+
+def memoized(parse, size: int = 4096):
+    """``parse`` remembering its answers for the last distinct cells: stage names,
+    probabilities, flags and sources repeat on every row of a large file. A bad cell's
+    reason is remembered too."""
+    cache: dict = {}
+
+    def wrapper(value):
+        try:
+            hit = cache.get(value)
+        except TypeError:  # an unhashable cell
+            return parse(value)
+        if hit is None:
+            try:
+                hit = (True, parse(value))
+            except BadValue as error:
+                hit = (False, error.reason)
+            if len(cache) >= size:
+                cache.clear()
+            cache[value] = hit
+        if hit[0]:
+            return hit[1]
+        raise BadValue(hit[1])
+
+    return wrapper
