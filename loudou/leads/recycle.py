@@ -184,7 +184,7 @@ def _claim_chunk(qs):
     PostgreSQL the matching rows are locked and read (``FOR UPDATE SKIP LOCKED``): a
     parallel sweep skips them, and they are passed on by id. Elsewhere (SQLite) the
     IMMEDIATE transaction already excludes every other writer, so ``qs`` itself is used
-    as a subquery and no id travels through Python. None when nothing matches."""
+    as a subquery and no id travels through Python. None when nothing is locked."""
     if connection.features.has_select_for_update_skip_locked:
         ids = list(
             qs.select_for_update(skip_locked=True, of=("self",))
@@ -192,16 +192,20 @@ def _claim_chunk(qs):
             .values_list("pk", flat=True)
         )
         return Lead.objects.filter(pk__in=ids) if ids else None
-    return qs if qs.exists() else None
+    return qs
 
 
-def _count_owners(rows, into: dict) -> None:
+def _count_owners(rows, into: dict) -> int:
+    """Add the rows per owner to ``into``; returns how many rows there are."""
     from django.db.models import Count
 
+    total = 0
     for owner_id, n in (
         rows.order_by().values("owner_id").annotate(n=Count("pk")).values_list("owner_id", "n")
     ):
         into[owner_id] = into.get(owner_id, 0) + n
+        total += n
+    return total
 
 
 def insert_events(leads, *, kind, pool, at, reason, owner_id=None, by_id=None) -> None:
@@ -252,9 +256,8 @@ def _recycle(rule, outcome, now, dry_run) -> None:
     for lo, hi in _chunks(due):
         with transaction.atomic():
             rows = _claim_chunk(due.filter(pk__gte=lo, pk__lt=hi))
-            if rows is None:
+            if rows is None or not _count_owners(rows, outcome.owners_recycled):
                 continue
-            _count_owners(rows, outcome.owners_recycled)
             # History first: afterwards the rows no longer match ``due``.
             insert_events(rows, kind=PoolEventKind.RECYCLE, pool=pool, at=now, reason=reason)
             moved = rows.update(
@@ -282,9 +285,8 @@ def _warn(rule, outcome, now, dry_run) -> None:
     for lo, hi in _chunks(soon):
         with transaction.atomic():
             rows = _claim_chunk(soon.filter(pk__gte=lo, pk__lt=hi))
-            if rows is None:
+            if rows is None or not _count_owners(rows, outcome.owners_warned):
                 continue
-            _count_owners(rows, outcome.owners_warned)
             outcome.warned += rows.update(recycle_warned_at=now)
 
 
