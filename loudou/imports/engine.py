@@ -18,6 +18,7 @@ and every record it changes in ``job.updated_objects`` with the values before, s
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from . import bulk, layouts
 from .models import ImportJob, JobStatus, OnDuplicate
 from .reader import Table, UnreadableFile, open_table
 from .values import BadValue
+
+logger = logging.getLogger(__name__)
 
 BATCH = 2_000
 MAX_STORED_ERRORS = 1_000
@@ -218,12 +221,11 @@ def run_job(job: ImportJob, *, actor=None, progress: Callable | None = None) -> 
                 status = JobStatus.REFUSED
             else:
                 status = JobStatus.DONE
-    except (UnreadableFile, ValidationFailed) as error:
-        job.refresh_from_db()
-        job.status, job.message = JobStatus.FAILED, str(error)
-        job.finished_at = timezone.now()
-        job.save()
-        return job
+    except (UnreadableFile, ValidationFailed, OSError) as error:
+        return _failed(job, str(error))
+    except Exception as error:  # a bug or a database refusal: the job must not hang
+        logger.exception("import %s failed", job.pk)
+        return _failed(job, _("The import stopped on an unexpected error: %s") % error)
     if not job.total_rows:  # files read in one pass learn their size at the end
         job.total_rows = ctx.done
     if job.dry_run:  # a dry run keeps its report, never its ids
@@ -232,6 +234,15 @@ def run_job(job: ImportJob, *, actor=None, progress: Callable | None = None) -> 
     job.status, job.finished_at = status, timezone.now()
     if status == JobStatus.REFUSED:
         job.message = _("Nothing was imported: %d rows have errors.") % ctx.report.counts["invalid"]
+    job.save()
+    return job
+
+
+def _failed(job: ImportJob, message: str) -> ImportJob:
+    """Mark ``job`` failed; what a skip-bad-rows run committed stays listed for undo."""
+    job.refresh_from_db()
+    job.status, job.message = JobStatus.FAILED, message[:2000]
+    job.finished_at = timezone.now()
     job.save()
     return job
 

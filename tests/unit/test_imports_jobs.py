@@ -428,3 +428,28 @@ def test_undo_refuses_when_others_built_on_imported_records(org, tmp_path):
         undo(job, actor=org.admin)
     assert Account.objects.count() == 1
     assert ImportJob.objects.get(pk=job.pk).status == JobStatus.DONE
+
+
+def test_unreadable_file_fails_the_job_with_a_reason(org, tmp_path):
+    """A damaged workbook fails the job with a readable message, writing nothing."""
+    path = tmp_path / "broken.xlsx"
+    path.write_bytes(b"PK\x03\x04 not really a workbook")
+    job = run(org.admin, "accounts", path)
+    assert job.status == JobStatus.FAILED and job.message
+    assert not Account.objects.exists()
+
+
+def test_an_unexpected_error_fails_the_job_instead_of_leaving_it_running(
+    org, tmp_path, monkeypatch
+):
+    """A bug or database refusal mid-run marks the job failed (never stuck "running")
+    and, all-or-nothing, leaves nothing written."""
+    from loudou.imports import importers
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(importers.bulk, "insert_rows", explode)
+    job = run(org.admin, "accounts", write(tmp_path / "a.csv", ["客户名称"], [{"客户名称": "X"}]))
+    assert job.status == JobStatus.FAILED and "disk on fire" in job.message
+    assert not Account.objects.exists()
