@@ -92,6 +92,9 @@ class LeadOut(Schema):
     pool_id: int | None
     last_owner_id: int | None
     claim_blocked_until: datetime | None
+    recycle_warned_at: datetime | None = Field(
+        None, description="When the owner was warned the lead returns to a pool soon."
+    )
     owned_since: datetime | None
     converted_account_id: int | None
     converted_contact_id: int | None
