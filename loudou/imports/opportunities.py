@@ -154,7 +154,9 @@ class OpportunityImporter(Importer):
         self.history_probs: dict[str, list] = defaultdict(list)
         if job.history_file:
             self._read_history(job.history_file.path)
+        self.touched: set[int] = set()
         super().run()
+        refresh_grades(self.touched)  # one pass: an account recurs in many batches
 
     # --- pass 0: the history file ---------------------------------------------------
 
@@ -570,7 +572,10 @@ class OpportunityImporter(Importer):
         self.ctx.record_created(StageChange, all_change_ids)
         self.count("new", len(ids))
         self.count("history_rows", len(changes))
-        refresh_grades(touched)
+        if self.ctx.options.skip_bad_rows:  # a committed batch is complete on its own
+            refresh_grades(touched)
+        else:
+            self.touched |= touched
 
 
 def refresh_grades(account_ids) -> None:
