@@ -444,7 +444,7 @@ def reverse_report(
     completed = completed_revenue(scope, qs, start, until)["completed"] if until > start else ZERO
     target, target_source = _target(scope, period, target)
     if avg_deal is None:
-        won = queries.won_summary(qs)
+        won = queries.won_summary(qs, cycle=False)
         avg_deal = won["amount"] / won["count"] if won["count"] else None
     stages = _stages(scope)
     # What a stage holds today (current stage, as on the board) is what can be replenished.
