@@ -625,7 +625,22 @@ def test_dashboard_flags_low_coverage_against_the_target(client, org, dcba, sett
     make_history(org.east_rep, dcba, 10)
     _quarter_target(org, 10_000_000, team=org.east)
     client.force_login(org.east_mgr)
-    summary = client.get("/").context["pipeline"]
+    response = client.get("/")
+    summary = response.context["pipeline"]
     assert summary["has_target"] and summary["low_coverage"]
     forecast = client.get("/analytics/forecast/").context["report"]
     assert summary["coverage"] == pytest.approx(forecast["coverage"])
+    assert 'data-testid="alert-coverage"' in response.content.decode()
+    assert 'data-testid="no-alerts"' not in response.content.decode()
+
+
+def test_dashboard_shows_no_coverage_alert_when_the_target_is_reached(client, org, dcba, settings):
+    """With a quarter target below what the forecast already holds, the dashboard raises
+    no low-coverage alert."""
+    settings.LOUDOU_COMPLETED_BASIS = "signed"
+    make_history(org.east_rep, dcba, 10)
+    _quarter_target(org, 1, team=org.east)
+    client.force_login(org.east_mgr)
+    response = client.get("/")
+    assert response.context["pipeline"]["low_coverage"] is False
+    assert 'data-testid="alert-coverage"' not in response.content.decode()
