@@ -1,10 +1,12 @@
 """Accounts (customers) and their contacts (DOMAIN §4)."""
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from loudou.core.models import OwnedModel, TimeStampedModel, VersionedModel
+from loudou.core.models import OwnedModel, TimeStampedModel, VersionedModel, VisibleQuerySet
 
 from .choices import (
     STYLE_ADVICE,
@@ -19,9 +21,24 @@ from .choices import (
 )
 
 
+class AccountQuerySet(VisibleQuerySet):
+    def visible_to(self, user):
+        """Own / team subtree / shared (like every owned record), plus the pooled
+        accounts of every public pool the user may see (loudou.leads)."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.sees_everything:
+            return self.all()
+        from loudou.leads.models import PublicPool
+
+        pools = PublicPool.objects.visible_to(user).values("pk")
+        return super().visible_to(user) | self.filter(pool__in=pools)
+
+
 class Account(OwnedModel, VersionedModel):
     """A customer organisation (or a person, for B2C). One account has many
-    opportunities, each at its own stage."""
+    opportunities, each at its own stage. Owned by a rep, or waiting in a public pool
+    (never both), like a lead."""
 
     name = models.CharField(_("account name"), max_length=200)
     industry = models.CharField(_("industry"), max_length=100, blank=True)
@@ -64,12 +81,42 @@ class Account(OwnedModel, VersionedModel):
     notes = models.TextField(_("notes"), blank=True)
     # Normalised name for duplicate detection (loudou.leads.normalize), kept by services.
     name_key = models.CharField(max_length=200, blank=True, db_index=True, editable=False)
+    # The public pool (loudou.leads) it waits in; claim and release are leads services.
+    pool = models.ForeignKey(
+        "leads.PublicPool",
+        verbose_name=_("public pool"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="accounts",
+    )
+    last_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("last owner"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    claim_blocked_until = models.DateTimeField(
+        _("previous owner blocked until"), null=True, blank=True, editable=False
+    )
+
+    objects = AccountQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("account")
         verbose_name_plural = _("accounts")
         ordering = ["name", "pk"]
         indexes = [models.Index(fields=["owner", "name"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(owner__isnull=False, pool__isnull=False),
+                name="account_owned_xor_pooled",
+            )
+        ]
 
     def __str__(self):
         return self.name

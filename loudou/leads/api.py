@@ -530,3 +530,46 @@ def merge_candidates(request, model: MergeModel, record_id: RowId):
     target = merge.model_for(model)
     obj = get_object_or_404(target.objects.visible_to(request.auth), pk=record_id)
     return [{"id": c.pk, "label": str(c)} for c in merge.candidates(obj, request.auth)]
+
+
+# --- pooled accounts ------------------------------------------------------------------
+
+
+class PooledAccountOut(Schema):
+    id: int
+    name: str
+    owner_id: int | None
+    pool_id: int | None
+    last_owner_id: int | None
+    claim_blocked_until: datetime | None
+    version: int
+
+
+def _get_account(request, account_id) -> Account:
+    return get_object_or_404(Account.objects.visible_to(request.auth), pk=account_id)
+
+
+@router.post(
+    "/accounts/{account_id}/claim",
+    response={200: PooledAccountOut},
+    summary="Claim a pooled account (409 with code taken, limit, blocked or region)",
+)
+def claim_account(request, account_id: RowId):
+    """Take a pooled account, under the pool's rules (as for leads)."""
+    return services.claim_account(_get_account(request, account_id), rep=request.auth)
+
+
+@router.post("/accounts/{account_id}/release", response=PooledAccountOut)
+def release_account(request, account_id: RowId, payload: ReleaseIn):
+    """Put an owned account into a pool with a reason."""
+    account = _get_account(request, account_id)
+    pool = _pool_for(request, payload.pool_id) if payload.pool_id else None
+    return services.release_account(account, rep=request.auth, reason=payload.reason, pool=pool)
+
+
+@router.get("/pools/{pool_id}/accounts", response=list[PooledAccountOut])
+@paginate(LimitOffsetPagination)
+def pooled_accounts(request, pool_id: RowId):
+    """The accounts waiting in a pool the caller may see."""
+    pool = get_object_or_404(PublicPool.objects.visible_to(request.auth), pk=pool_id)
+    return Account.objects.filter(pool=pool).order_by("name", "pk")

@@ -62,6 +62,7 @@ def load_leads(rng: random.Random, ctx: dict) -> None:
     for lead in owned[6:9]:  # released back to the pool with a reason
         services.release_lead(lead, rep=lead.owner, reason="暂无需求，半年后再联系")
     _load_recycling(rng, ctx, pools, owned[9:])
+    _load_pooled_accounts(ctx, pools)
     ctx["leads"] = leads
 
 
@@ -100,4 +101,23 @@ def _load_recycling(rng: random.Random, ctx: dict, pools: dict, owned: list) -> 
             url="/leads/",
             kind="welcome",
             key="welcome",
+        )
+
+
+def _load_pooled_accounts(ctx: dict, pools: dict) -> None:
+    """Two accounts waiting in the East pool (former customers nobody works), so that
+    the pool page shows accounts to claim."""
+    from loudou.customers.services import create_account
+
+    admin = ctx["users"]["admin"]
+    for name, region in (
+        ("上海申华包装材料有限公司", "上海"),
+        ("杭州云栖文化传媒有限公司", "浙江"),
+    ):
+        account = create_account(
+            actor=admin, name=name, region=ctx["regions"][region], industry="制造",
+            notes="老客户，两年未下单",
+        )  # fmt: skip
+        services.release_account(
+            account, rep=admin, reason="长期无人跟进，放入公海", pool=pools["华东区"]
         )

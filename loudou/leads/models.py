@@ -258,11 +258,25 @@ class Lead(OwnedModel, VersionedModel):
 
 
 class PoolEvent(models.Model):
-    """One line of a lead's ownership history: created, claimed, released, assigned,
-    recycled, converted. Append-only; the daily claim limit counts these rows."""
+    """One line of a lead's (or a pooled account's) ownership history: created, claimed,
+    released, assigned, recycled, converted. Append-only; the daily claim limit counts
+    these rows, for leads and accounts together."""
 
     lead = models.ForeignKey(
-        Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="events"
+        Lead,
+        verbose_name=_("lead"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="events",
+    )
+    account = models.ForeignKey(
+        "customers.Account",
+        verbose_name=_("account"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="pool_events",
     )
     kind = models.CharField(_("kind"), max_length=20, choices=PoolEventKind.choices)
     pool = models.ForeignKey(

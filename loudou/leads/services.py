@@ -426,6 +426,114 @@ def convert_lead(
     return locked
 
 
+# --- pooled accounts -------------------------------------------------------------------
+
+
+def owned_accounts(rep) -> int:
+    """How many accounts ``rep`` owns (a pool's ``max_owned`` limits these too)."""
+    from loudou.customers.models import Account
+
+    return Account.objects.filter(owner=rep).count()
+
+
+def claim_account(account, *, rep):
+    """Take a pooled account out of its pool and make ``rep`` its owner, under the same
+    rules as a lead: the pool must admit the rep's region and team, the rep's claims
+    from the pool today (leads and accounts together) stay under the daily limit, the
+    accounts they own under ``max_owned``, and a rep who released it waits the pool's
+    block days. Refused with a 409 whose code says why, changing nothing. Lock contract
+    as for leads: the rep's row is locked, the claim is one conditional UPDATE."""
+    from loudou.customers.models import Account
+
+    now = timezone.now()
+    with transaction.atomic():
+        list(User.objects.select_for_update().filter(pk=rep.pk).values_list("pk"))
+        current = Account.objects.select_related("pool").filter(pk=account.pk).first()
+        if current is None or current.owner_id is not None or current.pool_id is None:
+            _refuse(_("Someone else has already taken this account."), ClaimRefusal.TAKEN)
+        pool = current.pool
+        admitted = PublicPool.objects.filter(pk=pool.pk).filter(PublicPool.objects.admits_q(rep))
+        if not rep.sees_everything and not admitted.exists():
+            _refuse(_("This pool is not open to your region or team."), ClaimRefusal.REGION)
+        if (
+            current.last_owner_id == rep.pk
+            and current.claim_blocked_until is not None
+            and now < current.claim_blocked_until
+        ):
+            _refuse(
+                _("You released this account; you may claim it again after %(when)s.")
+                % {
+                    "when": timezone.localtime(current.claim_blocked_until).strftime(
+                        "%Y-%m-%d %H:%M"
+                    )
+                },
+                ClaimRefusal.BLOCKED,
+            )
+        today = claims_today(rep, pool, now)
+        if today >= pool.daily_claim_limit:
+            _refuse(
+                _("You have claimed %(n)d of %(limit)d from this pool today: the limit is reached.")
+                % {"n": today, "limit": pool.daily_claim_limit},
+                ClaimRefusal.LIMIT,
+            )
+        owned = owned_accounts(rep)
+        if owned >= pool.max_owned:
+            _refuse(
+                _("You own %(n)d accounts; this pool allows at most %(limit)d.")
+                % {"n": owned, "limit": pool.max_owned},
+                ClaimRefusal.LIMIT,
+            )
+        won = Account.objects.filter(pk=account.pk, owner__isnull=True, pool__isnull=False).update(
+            owner=rep, pool=None, version=F("version") + 1, updated_at=now
+        )
+        if won != 1:
+            _refuse(_("Someone else has already taken this account."), ClaimRefusal.TAKEN)
+        PoolEvent.objects.create(account=current, kind=PoolEventKind.CLAIM, by=rep, pool=pool,
+                                 owner=rep, at=now)  # fmt: skip
+    return Account.objects.get(pk=account.pk)
+
+
+@transaction.atomic
+def release_account(account, *, rep, reason: str, pool: PublicPool | None = None):
+    """Put an owned account into a pool (``pool``, or the first active pool open to its
+    region) with a reason; the releasing owner may not claim it again for the pool's
+    block days. Only the owner, their manager or an admin may. Lock contract: the
+    account row is locked."""
+    from loudou.customers.models import Account
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(_("Say why you release this account."), field="reason")
+    locked = Account.objects.select_for_update().get(pk=account.pk)
+    if locked.owner_id is None:
+        raise Conflict(_("This account is not owned by anyone."), code="not_owned")
+    if locked.owner_id != rep.pk and not assignable_owners(rep).filter(pk=locked.owner_id).exists():
+        raise NotPermitted(_("Only the owner, their manager or an admin may release it."))
+    target = pool
+    if target is None:
+        pools = PublicPool.objects.filter(is_active=True).prefetch_related("regions")
+        for candidate in pools.order_by("pk"):
+            regions = list(candidate.regions.all())
+            if not regions or (
+                locked.region_id and any(locked.region.path.startswith(r.path) for r in regions)
+            ):
+                target = candidate
+                break
+    if target is None:
+        raise ValidationFailed(_("Choose the pool to release the account into."), field="pool")
+    now = timezone.now()
+    locked.last_owner_id = locked.owner_id
+    locked.owner = None
+    locked.pool = target
+    locked.claim_blocked_until = now + timedelta(days=target.reclaim_block_days)
+    locked.version += 1
+    locked.save(update_fields=["last_owner", "owner", "pool", "claim_blocked_until", "version",
+                               "updated_at"])  # fmt: skip
+    PoolEvent.objects.create(account=locked, kind=PoolEventKind.RELEASE, by=rep, pool=target,
+                             reason=reason[:300], at=now)  # fmt: skip
+    return locked
+
+
 # --- recycling -----------------------------------------------------------------------
 
 

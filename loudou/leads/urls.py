@@ -16,4 +16,6 @@ urlpatterns = [
     path("pool/<int:pk>/", views.pool_page, name="pool"),
     path("rules/", views.rules_page, name="rules"),
     path("merge/", views.merge_page, name="merge"),
+    path("accounts/<int:pk>/claim/", views.account_claim, name="account-claim"),
+    path("accounts/<int:pk>/release/", views.account_release, name="account-release"),
 ]

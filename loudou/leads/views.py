@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from loudou.core.exceptions import ServiceError
 from loudou.customers.choices import Source
+from loudou.customers.models import Account
 from loudou.org.models import Region, User
 from loudou.web.helpers import read_filters, save_with_service
 
@@ -259,8 +260,50 @@ def pool_page(request, pk=None):
             "regions": Region.objects.all(),
             "owned": services.open_leads_owned(request.user),
             "claimed_today": services.claims_today(request.user, pool),
+            "pooled_accounts": Account.objects.filter(pool=pool)
+            .select_related("region")
+            .order_by("name", "pk")[:PAGE_SIZE],
         },
     )
+
+
+def _visible_account(request, pk) -> Account:
+    return get_object_or_404(Account.objects.visible_to(request.user), pk=pk)
+
+
+@login_required
+@require_POST
+def account_claim(request, pk):
+    """Claim a pooled account (the pool's rules apply, as for leads)."""
+    account = _visible_account(request, pk)
+    try:
+        services.claim_account(account, rep=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("leads:pool-default")
+    messages.success(request, _("Account claimed."))
+    return redirect(account)
+
+
+@login_required
+@require_POST
+def account_release(request, pk):
+    """Put an owned account into a pool, with a reason."""
+    account = _visible_account(request, pk)
+    pool = None
+    if request.POST.get("pool", "").isdigit():
+        pool = PublicPool.objects.visible_to(request.user).filter(pk=request.POST["pool"]).first()
+    try:
+        services.release_account(
+            account, rep=request.user, reason=request.POST.get("reason", ""), pool=pool
+        )
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect(account)
+    messages.success(request, _("Account released to the pool."))
+    if Account.objects.visible_to(request.user).filter(pk=account.pk).exists():
+        return redirect(account)
+    return redirect("leads:pool-default")
 
 
 @login_required
