@@ -76,6 +76,13 @@ def candidates(obj, user, limit: int = 20) -> list:
     return list(_visible(model, user).filter(q).exclude(pk=obj.pk).order_by("pk")[:limit])
 
 
+def _pooled(obj) -> bool:
+    """Whether ``obj`` (or a contact's account) waits in a public pool."""
+    if isinstance(obj, Contact):
+        return Account.objects.filter(pk=obj.account_id, pool__isnull=False).exists()
+    return getattr(obj, "pool_id", None) is not None
+
+
 def _refresh_keys(obj) -> None:
     if isinstance(obj, Lead):
         from .dedupe import keys_of
@@ -135,7 +142,7 @@ def merge(model_name: str, keep_id: int, lose_id: int, *, actor, take=()) -> Mer
     """Merge record ``lose_id`` into ``keep_id`` (both of kind ``model_name``: lead,
     account or contact). ``take`` names the fields whose value comes from the removed
     record. Refused (nothing changes): the same record twice, an unknown field, a record
-    outside the actor's scope (403), a pooled lead for anyone but an admin, or a
+    outside the actor's scope (403), a pooled record for anyone but an admin, or a
     converted lead merged into an open one (keep the converted one)."""
     model = model_for(model_name)
     if keep_id == lose_id:
@@ -153,9 +160,10 @@ def merge(model_name: str, keep_id: int, lose_id: int, *, actor, take=()) -> Mer
         if len(rows) != 2 or visible != {keep_id, lose_id}:
             raise NotPermitted(_("You may only merge records you can see."))
         keep, lose = rows[keep_id], rows[lose_id]
+        if _pooled(keep) or _pooled(lose):
+            if not actor.sees_everything:
+                raise NotPermitted(_("Claim a pooled record before merging it."))
         if model is Lead:
-            if (keep.pool_id or lose.pool_id) and not actor.sees_everything:
-                raise NotPermitted(_("Claim a pooled lead before merging it."))
             if lose.status == LeadStatus.CONVERTED and keep.status in OPEN_STATUSES:
                 raise Conflict(
                     _("Keep the converted lead and merge the open one into it."),

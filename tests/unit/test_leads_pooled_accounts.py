@@ -113,3 +113,15 @@ def test_pool_page_lists_and_claims_accounts(client, org, pool):
     assert f"/leads/accounts/{account.pk}/claim/" in page
     assert client.post(f"/leads/accounts/{account.pk}/claim/").status_code == 302
     assert row(account) == (org.east_rep.pk, None)
+
+
+def test_pooled_account_cannot_be_merged_by_a_rep(org, pool):
+    """Merging a pooled account into one's own would take it without a claim: refused for
+    a rep, and both accounts remain."""
+    from loudou.leads import merge
+
+    mine = create_account(actor=org.east_rep, name="上海某公司")
+    waiting = pooled(org, pool)
+    with pytest.raises(NotPermitted):
+        merge.merge("account", mine.pk, waiting.pk, actor=org.east_rep)
+    assert Account.objects.filter(pk__in=[mine.pk, waiting.pk]).count() == 2
