@@ -137,3 +137,17 @@ def test_logout(page, demo, login, live_server):
     page.goto("/")
     assert "/login/" in page.url
     assert page.locator("#id_password").is_visible()
+
+
+def test_menu_fits_on_one_line_at_common_desktop_widths(page, demo, login):
+    """In both languages, from the width where the menu unfolds (1200 px) up to a
+    full-HD screen, the top menu stays on one line and the page never scrolls sideways."""
+    login(page, MANAGER, DEMO_PASSWORD)
+    for language in ("English", "中文"):
+        switch_language(page, language)
+        for width in (1200, 1280, 1440, 1600, 1920):
+            page.set_viewport_size({"width": width, "height": 800})
+            scroll = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll <= width, f"{language} at {width}px: the page is {scroll}px wide"
+            height = page.evaluate("document.querySelector('.navbar').offsetHeight")
+            assert height < 70, f"{language} at {width}px: the menu wraps ({height}px tall)"
