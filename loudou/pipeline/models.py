@@ -248,6 +248,12 @@ class Opportunity(OwnedModel, VersionedModel):
             ),
             # the list's default order (newest first) within a status
             models.Index(fields=["status", "-created_at", "-id"], name="opp_status_newest_idx"),
+            # performance and targets: won revenue per owner in a period, every pipeline
+            models.Index(
+                fields=["status", "closed_at", "owner", "amount"], name="opp_won_owner_idx"
+            ),
+            # performance: new opportunities per owner in a period
+            models.Index(fields=["created_at", "owner"], name="opp_created_owner_idx"),
         ]
 
     def __str__(self):
