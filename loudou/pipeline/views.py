@@ -289,9 +289,6 @@ def opportunity_list(request):
 @login_required
 def opportunity_detail(request, pk):
     opp = _visible_opportunity(request, pk)
-    history = opp.stage_changes.select_related("from_stage", "to_stage", "changed_by").order_by(
-        "-changed_at", "-pk"
-    )
     stages = opp.pipeline.stages.filter(is_archived=False).order_by("position", "pk")
     return render(
         request,
@@ -299,7 +296,6 @@ def opportunity_detail(request, pk):
         {
             "nav": "opportunities",
             "opp": opp,
-            "history": history,
             "stages": stages,
             "contacts": opp.contacts.all(),
             "ticked": opp.ticked(opp.stage),
