@@ -11,13 +11,12 @@ gate differs), the same list filtered (visits in one month), and ``counts_by_own
 ``minutes_by_owner`` / ``visits_by_week`` for a month and for the year, all owners.
 """
 
-import argparse
 import json
 import random
 import sys
 import time
 
-from bench.common import database, run_child, setup_django, timed
+from bench.common import bench_main, setup_django, timed
 
 KINDS = (
     ["call"] * 40
@@ -159,27 +158,9 @@ def measure(args) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--activities", type=int, default=1_000_000)
-    parser.add_argument("--opportunities", type=int, default=20_000)
-    parser.add_argument("--reps", type=int, default=100)
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--db", nargs="+", default=["sqlite"])
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        measure(args)
-        return 0
-    status = 0
-    for kind in args.db:
-        print(f"== {kind}: {args.activities:,} activities", flush=True)
-        with database(kind) as url:
-            child_args = [
-                "--child", "--activities", str(args.activities), "--opportunities",
-                str(args.opportunities), "--reps", str(args.reps), "--runs", str(args.runs),
-            ]  # fmt: skip
-            status |= run_child("bench.activities", url, child_args)
-    return status
+    options = {"activities": 1_000_000, "opportunities": 20_000, "reps": 100, "runs": 10}
+    header = "{activities:,} activities"
+    return bench_main("bench.activities", __doc__, options, measure, header, argv)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ print figures, which docs/benchmarks.md records with the command that produced t
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -77,3 +78,28 @@ def migrate_and_generate(**options) -> None:
     started = time.monotonic()
     call_command("generate", **options)
     print(f"  generated in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def bench_main(module, description, options, measure, header, argv=None) -> int:
+    """The command line shared by the benchmarks: integer ``options`` (name → default),
+    ``--db sqlite postgres``; for each database a fresh one, measured in a child process
+    (``measure(args)`` runs there) so that every run starts cold and alone. ``header`` is
+    a format string over the options, printed before each database."""
+    parser = argparse.ArgumentParser(description=description)
+    for name, default in options.items():
+        parser.add_argument(f"--{name}", type=int, default=default)
+    parser.add_argument("--db", nargs="+", default=["sqlite"])
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        measure(args)
+        return 0
+    child = ["--child"]
+    for name in options:
+        child += [f"--{name}", str(getattr(args, name.replace("-", "_")))]
+    status = 0
+    for kind in args.db:
+        print(f"== {kind}: {header.format(**vars(args))}", flush=True)
+        with database(kind) as url:
+            status |= run_child(module, url, child)
+    return status

@@ -14,13 +14,12 @@ dry run. Then ``--assign`` new unowned leads are inserted and given out by
 the rest) — loading the rows, deciding, writing owners and history, notifying.
 """
 
-import argparse
 import json
 import random
 import sys
 import time
 
-from bench.common import database, run_child, setup_django
+from bench.common import bench_main, setup_django
 
 REGIONS = ("华东区", "华南区", "华北区", "西部区")
 
@@ -149,24 +148,9 @@ def measure(args) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--leads", type=int, default=1_000_000)
-    parser.add_argument("--assign", type=int, default=100_000)
-    parser.add_argument("--reps", type=int, default=100)
-    parser.add_argument("--db", nargs="+", default=["sqlite"])
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        measure(args)
-        return 0
-    status = 0
-    for kind in args.db:
-        print(f"== {kind}: {args.leads:,} leads, {args.assign:,} to assign", flush=True)
-        with database(kind) as url:
-            child_args = ["--child", "--leads", str(args.leads), "--assign", str(args.assign),
-                          "--reps", str(args.reps)]  # fmt: skip
-            status |= run_child("bench.leads", url, child_args)
-    return status
+    options = {"leads": 1_000_000, "assign": 100_000, "reps": 100}
+    header = "{leads:,} leads, {assign:,} to assign"
+    return bench_main("bench.leads", __doc__, options, measure, header, argv)
 
 
 if __name__ == "__main__":

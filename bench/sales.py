@@ -10,14 +10,13 @@ in-process: the receivables page, the receivables API (one page and the summary)
 contract list API, and ``completed_by_owner`` for a year on both bases.
 """
 
-import argparse
 import json
 import random
 import sys
 from datetime import date, timedelta
 from decimal import Decimal
 
-from bench.common import database, run_child, setup_django, timed
+from bench.common import bench_main, setup_django, timed
 
 
 def generate(contracts: int, payments: int, seed: int = 8) -> None:
@@ -172,31 +171,9 @@ def measure(args) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--contracts", type=int, default=100_000)
-    parser.add_argument("--payments", type=int, default=300_000)
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--db", nargs="+", default=["sqlite"])
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        measure(args)
-        return 0
-    status = 0
-    for kind in args.db:
-        print(f"{kind}: {args.contracts} contracts, {args.payments} payments", flush=True)
-        with database(kind) as url:
-            child = [
-                "--child",
-                "--contracts",
-                str(args.contracts),
-                "--payments",
-                str(args.payments),
-                "--runs",
-                str(args.runs),
-            ]
-            status |= run_child("bench.sales", url, child)
-    return status
+    options = {"contracts": 100_000, "payments": 300_000, "runs": 7}
+    header = "{contracts:,} contracts, {payments:,} payments"
+    return bench_main("bench.sales", __doc__, options, measure, header, argv)
 
 
 if __name__ == "__main__":

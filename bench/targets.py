@@ -9,11 +9,10 @@ and the year grid of the company, are timed in-process as an admin (the function
 page, the API and the CLI call). Query counts are printed too: they do not depend on N.
 """
 
-import argparse
 import json
 import sys
 
-from bench.common import database, run_child, setup_django, timed
+from bench.common import bench_main, setup_django, timed
 
 
 def measure(args) -> None:
@@ -74,24 +73,9 @@ def measure(args) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--opportunities", type=int, default=100_000)
-    parser.add_argument("--reps", type=int, default=200)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--db", nargs="+", default=["sqlite"])
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        measure(args)
-        return 0
-    status = 0
-    for kind in args.db:
-        print(f"== {kind}: {args.opportunities:,} opportunities, {args.reps} reps", flush=True)
-        with database(kind) as url:
-            child = ["--child", "--opportunities", str(args.opportunities), "--reps",
-                     str(args.reps), "--runs", str(args.runs)]  # fmt: skip
-            status |= run_child("bench.targets", url, child)
-    return status
+    options = {"opportunities": 100_000, "reps": 200, "runs": 5}
+    header = "{opportunities:,} opportunities, {reps} reps"
+    return bench_main("bench.targets", __doc__, options, measure, header, argv)
 
 
 if __name__ == "__main__":
