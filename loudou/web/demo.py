@@ -7,6 +7,7 @@ every machine. Later modules add their objects by appending a step here.
 
 import random
 from datetime import date, timedelta
+from importlib import import_module
 
 from django.db import transaction
 from django.utils import timezone
@@ -146,6 +147,22 @@ DEMO_STEPS = [
 ]
 
 
+# The starting configuration that data migrations install (lost reasons, the onboarding
+# roadmap). A flushed database (``demo --reset``, a transactional test) has lost it, so the
+# demo installs it again when it is missing; each installer does nothing when it is there.
+DEFAULT_ROWS = [
+    ("loudou.pipeline.migrations.0005_default_lost_reasons", "install"),
+    ("loudou.onboarding.migrations.0002_default_roadmap", "forwards"),
+]
+
+
+def install_defaults() -> None:
+    from django.apps import apps
+
+    for module, function in DEFAULT_ROWS:
+        getattr(import_module(module), function)(apps, None)
+
+
 def demo_exists() -> bool:
     from loudou.org.models import User
 
@@ -156,6 +173,7 @@ def demo_exists() -> bool:
 def load_demo(*, opportunities: int = 600) -> dict:
     """Load the whole demo in one transaction (all or nothing). Tests pass a smaller
     ``opportunities`` to keep the same organisation with less history."""
+    install_defaults()
     rng = random.Random(DEMO_SEED)
     ctx: dict = {"opportunities": opportunities}
     for path in DEMO_STEPS:

@@ -1,24 +1,9 @@
 """``loudou demo``: load the demo data once (idempotent); ``--reset`` wipes and reloads."""
 
-from importlib import import_module
-
-from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from loudou.web.demo import DEMO_PASSWORD, demo_exists, demo_logins, load_demo
-
-# The starting configuration that data migrations install (lost reasons, the onboarding
-# roadmap): ``flush`` erases it with everything else, so --reset installs it again.
-DEFAULT_ROWS = [
-    ("loudou.pipeline.migrations.0005_default_lost_reasons", "install"),
-    ("loudou.onboarding.migrations.0002_default_roadmap", "forwards"),
-]
-
-
-def reinstall_defaults() -> None:
-    for module, function in DEFAULT_ROWS:
-        getattr(import_module(module), function)(apps, None)
 
 
 class Command(BaseCommand):
@@ -32,7 +17,6 @@ class Command(BaseCommand):
     def handle(self, *args, reset, **options):
         if reset:
             call_command("flush", interactive=False, verbosity=0)
-            reinstall_defaults()
         elif demo_exists():
             self.stdout.write("The demo data is already loaded; nothing to do (--reset reloads).")
             return
