@@ -17,9 +17,13 @@ never used. Without it the tests skip, unless ``LOUDOU_TEST_REQUIRE_ALL=1``: the
 
 import os
 import re
+import threading
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.test.testcases import LiveServerThread
 
 # Playwright's sync API keeps an event loop in this thread; Django's ORM would refuse to
 # run next to it. The tests call the ORM only between browser steps, never concurrently.
@@ -44,6 +48,31 @@ PHONE_UA = (
 )
 TIMEOUT_MS = 15_000
 E2E_DIR = Path(__file__).resolve().parent
+
+
+class OneRequestAtATimeServer(ThreadedWSGIServer):
+    """The live server for SQLite: its threads share the test's single in-memory
+    connection, and two requests on it at once (a page whose lazy htmx panels load
+    together) can hang inside SQLite. Connections are still accepted in parallel; the
+    application runs one request at a time, and its whole response is read under the lock."""
+
+    def set_app(self, application):
+        lock = threading.Lock()
+
+        def one_at_a_time(environ, start_response):
+            with lock:
+                result = application(environ, start_response)
+                try:
+                    return [b"".join(result)]
+                finally:
+                    if hasattr(result, "close"):
+                        result.close()
+
+        super().set_app(one_at_a_time)
+
+
+if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    LiveServerThread.server_class = OneRequestAtATimeServer
 
 
 def require_all() -> bool:
