@@ -7,7 +7,8 @@ Steps, each reported in the summary at the end:
 1. quality: ``ruff check .``, ``loudou check``, ``loudou makemigrations --check --dry-run``;
 2. pytest on SQLite (the whole suite, browser tests included);
 3. pytest on a throwaway PostgreSQL cluster (``loudou.testing.pgcluster``) on 127.0.0.1,
-   deleted at the end even after a failure or Ctrl-C.
+   deleted at the end even after a failure or Ctrl-C — at the same time as step 2 when both
+   run (each in its own process, data directory and demo snapshot).
 
 The last line is always ``all: N passed, M failed, K skipped`` over both runs. The exit
 status is non-zero if any step failed, if a run collected no tests, or if a database or
@@ -19,6 +20,8 @@ Environment:
     LOUDOU_TEST_DATABASES=sqlite   run only these databases (sqlite, postgres; comma-separated)
     LOUDOU_TEST_QUALITY=0       skip step 1 (development only)
     LOUDOU_TEST_PG_E2E=0        leave the browser tests out of the PostgreSQL run
+    LOUDOU_TEST_PARALLEL=0      run SQLite, then PostgreSQL (default: both at once, one per
+                                core, the PostgreSQL output shown when it ends)
     LOUDOU_CHROMIUM, LOUDOU_PG_BINDIR   where Chromium / the PostgreSQL binaries are
 
 This module is also a tiny pytest plugin (``-p tests.runner``): when
@@ -174,30 +177,68 @@ def quality() -> Part:
     return Part("Quality", True, "ruff check, loudou check, makemigrations --check: ok")
 
 
+class PytestProcess:
+    """One pytest run in a child process: its output streams to ours, or to ``log`` when
+    it runs beside another one (printed whole when it ends, so the two never interleave)."""
+
+    def __init__(self, label: str, env_extra: dict, args: list[str], workdir: Path, log=None):
+        self.run = Run(label)
+        self.log = log
+        self.results = workdir / f"results-{label.split()[0].lower()}.json"
+        self.results.unlink(missing_ok=True)
+        env = {**os.environ, **env_extra, RESULTS_ENV: str(self.results)}
+        command = [sys.executable, "-m", "pytest", "-p", "tests.runner", "--durations=10", *args]
+        if log is None:
+            banner(f"pytest on {label}")
+            say("$ " + " ".join(command))
+        else:
+            say(f"$ {' '.join(command)}  (output in the log printed when it ends)")
+        self.started = time.monotonic()
+        output = None if log is None else open(log, "w")  # noqa: SIM115 (closed in wait)
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT if output else None
+        )
+        self._output = output
+
+    def wait(self) -> Run:
+        run = self.run
+        run.exit_code = self.process.wait()
+        run.seconds = time.monotonic() - self.started
+        if self._output is not None:
+            self._output.close()
+            banner(f"pytest on {run.label} (ran beside the other database)")
+            sys.stdout.write(Path(self.log).read_text(errors="replace"))
+            sys.stdout.flush()
+        if self.results.exists():
+            data = json.loads(self.results.read_text())
+            run.passed = data["passed"] + data["xpassed"]
+            run.failed = data["failed"] + data["error"]
+            run.skipped = data["skipped"] + data["xfailed"]
+            run.e2e = data["e2e"]
+        elif run.exit_code != 0:
+            run.failed += 1  # pytest died before it could report (crash, usage error)
+        return run
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
 def run_pytest(label: str, env_extra: dict, args: list[str], workdir: Path) -> Run:
-    banner(f"pytest on {label}")
-    results = workdir / f"results-{label.split()[0].lower()}.json"
-    results.unlink(missing_ok=True)
-    env = {**os.environ, **env_extra, RESULTS_ENV: str(results)}
-    command = [sys.executable, "-m", "pytest", "-p", "tests.runner", "--durations=10", *args]
-    say("$ " + " ".join(command))
-    run = Run(label)
-    started = time.monotonic()
-    run.exit_code = subprocess.run(command, cwd=ROOT, env=env).returncode
-    run.seconds = time.monotonic() - started
-    if results.exists():
-        data = json.loads(results.read_text())
-        run.passed = data["passed"] + data["xpassed"]
-        run.failed = data["failed"] + data["error"]
-        run.skipped = data["skipped"] + data["xfailed"]
-        run.e2e = data["e2e"]
-    elif run.exit_code != 0:
-        run.failed += 1  # pytest died before it could report (crash, usage error)
-    return run
+    child = PytestProcess(label, env_extra, args, workdir)
+    try:
+        return child.wait()
+    finally:
+        child.stop()
 
 
 def base_env(workdir: Path) -> dict:
-    """A private var/ directory, so that tests never touch the developer's data."""
+    """A private var/ directory, so that tests never touch the developer's data (one per
+    run, so that two runs side by side never share files)."""
     var = workdir / "var"
     (var / "static").mkdir(parents=True, exist_ok=True)
     (var / "media").mkdir(parents=True, exist_ok=True)
@@ -271,12 +312,21 @@ def main(argv: list[str] | None = None) -> int:
             parts.append(Part("Quality", not require_all, "SKIPPED: LOUDOU_TEST_QUALITY=0"))
 
         env = base_env(workdir)
-        if "sqlite" in wanted:
-            sqlite_url = f"sqlite:///{workdir / 'var' / 'loudou.sqlite3'}"
-            run = run_pytest("SQLite", {**env, "LOUDOU_DATABASE_URL": sqlite_url}, args, workdir)
+        sqlite_url = f"sqlite:///{workdir / 'var' / 'loudou.sqlite3'}"
+        sqlite_env = {**env, "LOUDOU_DATABASE_URL": sqlite_url}
+        pg_args = list(args)
+        if not flag("LOUDOU_TEST_PG_E2E", True):
+            pg_args = ["-m", "not e2e", *pg_args]
+        side_by_side = (
+            {"sqlite", "postgres"} <= wanted
+            and postgres is not None
+            and flag("LOUDOU_TEST_PARALLEL", True)
+        )
+        if "sqlite" in wanted and not side_by_side:
+            run = run_pytest("SQLite", sqlite_env, args, workdir)
             runs.append(run)
             parts.append(Part("SQLite", run.ok, run.describe()))
-        else:
+        elif "sqlite" not in wanted:
             parts.append(Part("SQLite", not require_all, "SKIPPED: not in LOUDOU_TEST_DATABASES"))
 
         if "postgres" not in wanted:
@@ -295,12 +345,31 @@ def main(argv: list[str] | None = None) -> int:
                 with PgCluster(postgres) as cluster:
                     url = cluster.create_database("loudou")
                     say(f"{url} in {cluster.directory}")
-                    pg_args = list(args)
-                    if not flag("LOUDOU_TEST_PG_E2E", True):
-                        pg_args = ["-m", "not e2e", *pg_args]
-                    run = run_pytest(name, {**env, "LOUDOU_DATABASE_URL": url}, pg_args, workdir)
-                    runs.append(run)
-                    parts.append(Part(name, run.ok, run.describe()))
+                    pg_dir = workdir / "pg"
+                    pg_env = {**base_env(pg_dir), "LOUDOU_DATABASE_URL": url}
+                    if side_by_side:
+                        # Both databases at once, one per core: the PostgreSQL run's output
+                        # goes to a log shown when it ends; it builds its own demo snapshot.
+                        banner(f"pytest on SQLite and on {name}, side by side")
+                        children = []
+                        try:
+                            children.append(
+                                PytestProcess(name, pg_env, pg_args, pg_dir, log=pg_dir / "log")
+                            )
+                            children.append(PytestProcess("SQLite", sqlite_env, args, workdir))
+                            sqlite_run = children[1].wait()
+                            pg_run = children[0].wait()
+                        finally:
+                            for child in children:
+                                child.stop()
+                        runs += [sqlite_run, pg_run]
+                        parts.append(Part("SQLite", sqlite_run.ok, sqlite_run.describe()))
+                        parts.append(Part(name, pg_run.ok, pg_run.describe()))
+                    else:  # after the SQLite run: reuse its demo snapshot
+                        pg_env["LOUDOU_TEST_DEMO_SNAPSHOT"] = env["LOUDOU_TEST_DEMO_SNAPSHOT"]
+                        run = run_pytest(name, pg_env, pg_args, pg_dir)
+                        runs.append(run)
+                        parts.append(Part(name, run.ok, run.describe()))
             except PgClusterError as exc:
                 say(str(exc))
                 parts.append(Part(name, False, "FAILED: the cluster did not start (see above)"))
