@@ -99,26 +99,29 @@ def _midnight(day: date):
 
 
 def _weekly_activity(weeks, ids, metrics) -> dict[int, dict[date, dict[str, Decimal]]]:
-    """Activity metrics per owner and week: one query per (metric part, week)."""
+    """Activity metrics per owner and week: one query per metric (a conditional
+    aggregate per week, from ``loudou.activities.queries``)."""
     from loudou.activities.choices import Kind, Purpose
-    from loudou.activities.queries import counts_by_owner, minutes_by_owner
+    from loudou.activities.queries import counts_by_owner_and_week, minutes_by_owner_and_week
 
     parts = {  # metric: (function, filter, divisor)
-        Metric.VISITS: [(counts_by_owner, {"kinds": [Kind.VISIT]}, 1)],
-        Metric.VISIT_HOURS: [(minutes_by_owner, {"kinds": [Kind.VISIT]}, MINUTES)],
-        Metric.PROSPECTING_HOURS: [
-            (minutes_by_owner, {"purposes": [Purpose.PROSPECTING]}, MINUTES)
-        ],
-        Metric.ACCOUNTS_RESEARCHED: [(counts_by_owner, {"kinds": [Kind.RESEARCH]}, 1)],
-    }
+        Metric.VISITS: (counts_by_owner_and_week, {"kinds": [Kind.VISIT]}, 1),
+        Metric.VISIT_HOURS: (minutes_by_owner_and_week, {"kinds": [Kind.VISIT]}, MINUTES),
+        Metric.PROSPECTING_HOURS: (
+            minutes_by_owner_and_week, {"purposes": [Purpose.PROSPECTING]}, MINUTES
+        ),
+        Metric.ACCOUNTS_RESEARCHED: (counts_by_owner_and_week, {"kinds": [Kind.RESEARCH]}, 1),
+    }  # fmt: skip
     result: dict = defaultdict(lambda: defaultdict(dict))
+    if not weeks:
+        return result
+    start, end = weeks[0], weeks[-1] + timedelta(days=7)
     for metric in metrics & parts.keys():
-        for function, filters, divisor in parts[metric]:
-            for week in weeks:
-                values = function(week, week + timedelta(days=7), owners=ids, **filters)
-                for owner, value in values.items():
-                    cell = result[owner][week]
-                    cell[metric] = cell.get(metric, Decimal(0)) + Decimal(value) / divisor
+        function, filters, divisor = parts[metric]
+        for owner, by_week in function(start, end, owners=ids, **filters).items():
+            for week, value in by_week.items():
+                cell = result[owner][week]
+                cell[metric] = cell.get(metric, Decimal(0)) + Decimal(value) / divisor
     return result
 
 
