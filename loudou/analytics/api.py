@@ -5,6 +5,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 
 from loudou.core.exceptions import ValidationFailed
@@ -245,7 +246,7 @@ def reps(request, params: Query[ScopeParams]):
 def forecast(request, params: Query[ForecastParams]):
     moment = None
     if params.as_of is not None and not 1900 <= params.as_of.year <= 2999:
-        raise ValidationFailed("as_of must be a date between 1900 and 2999", field="as_of")
+        raise ValidationFailed(_("The date must lie between 1900 and 2999."), field="as_of")
     if params.as_of is not None:
         tz = timezone.get_current_timezone()
         moment = datetime.combine(params.as_of, time.max, tzinfo=tz)
@@ -271,5 +272,5 @@ def leads(request, params: Query[ScopeParams]):
 @router.get("/analytics/breakdown", response=BreakdownOut, summary="Breakdown with growth")
 def breakdown(request, params: Query[BreakdownParams]):
     if params.by not in reports.DIMENSIONS:
-        raise ValidationFailed(f"unknown dimension {params.by!r}", field="by")
+        raise ValidationFailed(_("Unknown breakdown: %(by)s.") % {"by": params.by}, field="by")
     return reports.breakdown_report(_scope(request, params), params.by, _period(params.period))
