@@ -1,5 +1,11 @@
-"""Database expressions that give the same exact answer on SQLite and PostgreSQL."""
+"""Database expressions that give the same exact answer on SQLite and PostgreSQL, and the
+bulk-write fast path (many-row INSERTs, id allocation) shared by imports and the test-data
+generator."""
 
+from datetime import UTC
+
+from django.conf import settings
+from django.db import connection
 from django.db.models import BigIntegerField, Func
 
 
@@ -16,3 +22,97 @@ class Cents(Func):
         # time of a large column's totals). Sums come back as Decimal whole cents.
         template = "(%(expressions)s * 100)"
         return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
+def _sqlite_datetime(value):
+    """What Django's SQLite backend stores for an aware datetime (naive UTC text), without
+    its per-value settings lookups: a million history rows make them count."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return str(value)
+
+
+def _adapter(field):
+    ops = connection.ops
+    kind = field.get_internal_type()
+    if kind == "DateTimeField":
+        if connection.vendor == "sqlite" and settings.USE_TZ:
+            return _sqlite_datetime
+        return ops.adapt_datetimefield_value
+    if kind == "DateField":
+        return ops.adapt_datefield_value
+    if kind == "JSONField":
+        return lambda value: field.get_db_prep_save(value, connection)
+    return None  # str, int, bool and Decimal go to both drivers as they are
+
+
+_PLANS: dict = {}
+
+
+def _plan(model, with_pk: bool):
+    key = (model, connection.vendor, with_pk)
+    if key not in _PLANS:
+        fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
+        _PLANS[key] = (fields, [f.attname for f in fields], [_adapter(f) for f in fields])
+    return _PLANS[key]
+
+
+def insert_rows(model, rows: list[dict]) -> None:
+    """INSERT ``rows`` (dicts of attnames) in one statement batch: one executemany on
+    SQLite, COPY on PostgreSQL (the ORM's bulk_create spends most of its time building
+    model instances). A column a row leaves out gets the field's default; if the first
+    row has no primary key, the database assigns them all."""
+    if not rows:
+        return
+    pk_name = model._meta.pk.attname
+    fields, names, adapters = _plan(model, pk_name in rows[0])
+    # per call, not in the plan: a callable default (timezone.now) must not be frozen
+    defaults = {f.attname: f.get_default() for f in fields if not f.primary_key}
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(f.column) for f in fields)
+    pairs = [(name, defaults.get(name)) for name in names]
+    adapted = [(i, adapt) for i, adapt in enumerate(adapters) if adapt]
+    memo: dict[int, object] = {}  # the same datetime object recurs (now, a deal's times)
+    values = []
+    for row in rows:
+        record = [row[name] if name in row else default for name, default in pairs]
+        for i, adapt in adapted:
+            value = record[i]
+            if value is not None:
+                key = id(value)
+                done = memo.get(key)
+                if done is None:
+                    done = memo[key] = (adapt(value), value)
+                record[i] = done[0]
+        values.append(record)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for record in values:
+                    copy.write_row(record)
+        else:
+            marks = ", ".join(["%s"] * len(fields))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", values)
+
+
+def allocate_ids(model, count: int) -> list[int]:
+    """``count`` fresh primary keys for ``model``; call inside the write transaction."""
+    if count <= 0:
+        return []
+    table = model._meta.db_table
+    column = model._meta.pk.column
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [table, column, count],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        quote = connection.ops.quote_name
+        cursor.execute(f"SELECT MAX({quote(column)}) FROM {quote(table)}")
+        top = cursor.fetchone()[0] or 0
+        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        row = cursor.fetchone()
+        start = max(top, row[0] if row else 0) + 1
+    return list(range(start, start + count))

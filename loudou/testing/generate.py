@@ -21,6 +21,7 @@ from django.core.management.color import no_style
 from django.db import connection, transaction
 from django.utils import timezone
 
+from loudou.core.db import insert_rows
 from loudou.customers.models import Account
 from loudou.org.models import Region, Role, Team, User
 from loudou.pipeline import services
@@ -59,55 +60,6 @@ def _explicit_timestamps(*models):
     finally:
         for f, now, now_add in saved:
             f.auto_now, f.auto_now_add = now, now_add
-
-
-def _adapter(field):
-    """How one value of ``field`` is handed to the database driver."""
-    ops = connection.ops
-    kind = field.get_internal_type()
-    if kind == "DateTimeField":
-        return ops.adapt_datetimefield_value
-    if kind == "DateField":
-        return ops.adapt_datefield_value
-    if kind == "JSONField":
-        return lambda value: field.get_db_prep_save(value, connection)
-    return None  # str, int, bool and Decimal go to both drivers as they are
-
-
-def insert_rows(model, rows: list[dict]) -> None:
-    """INSERT many rows with one executemany: the ORM's bulk_create spends most of its
-    time building model instances, which a generator of millions of rows cannot afford.
-    Columns a row leaves out get the field's default."""
-    if not rows:
-        return
-    fields = [
-        f for f in model._meta.concrete_fields if not (f.primary_key and f.attname not in rows[0])
-    ]
-    names = [f.attname for f in fields]
-    defaults = {f.attname: f.get_default() for f in fields}
-    adapters = [_adapter(f) for f in fields]
-    quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(
-        quote(model._meta.db_table),
-        ", ".join(quote(f.column) for f in fields),
-        ", ".join(["%s"] * len(fields)),
-    )
-    values = []
-    for row in rows:
-        record = []
-        for name, adapt in zip(names, adapters, strict=True):
-            value = row[name] if name in row else defaults[name]
-            record.append(adapt(value) if adapt and value is not None else value)
-        values.append(record)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":  # COPY: an order of magnitude faster
-            columns = ", ".join(quote(f.column) for f in fields)
-            table = quote(model._meta.db_table)
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for record in values:
-                    copy.write_row(record)
-        else:
-            cursor.executemany(sql, values)
 
 
 def _next_id(model) -> int:
