@@ -152,11 +152,8 @@ def _cell(owner, measure, kind, start, rows, actual, *, editable):
 
 
 def _period_label(kind, start) -> str:
-    if kind == PeriodKind.MONTH:
-        return f"{start.year}-{start.month:02d}"
-    if kind == PeriodKind.QUARTER:
-        return f"{start.year}Q{(start.month - 1) // 3 + 1}"
-    return str(start.year)
+    """2026-03, 2026Q1 or 2026: the label of ``loudou.analytics.periods``."""
+    return containing(kind, start).label
 
 
 def grid_rows(owner: Owner, year: int, *, editable: bool) -> list[dict]:
