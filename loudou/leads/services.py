@@ -179,12 +179,31 @@ def claim_lead(lead: Lead, *, rep) -> Lead:
     claims by one rep are counted one at a time; the claim is one conditional UPDATE whose
     row count decides the race between reps.
     """
+    return _claim(
+        Lead,
+        lead.pk,
+        rep=rep,
+        owned=open_leads_owned,
+        taken=_("Someone else has already taken this lead."),
+        blocked=_("You released this lead; you may claim it again after %(when)s."),
+        daily=_(
+            "You have claimed %(n)d of %(limit)d leads from this pool today: "
+            "the daily limit is reached."
+        ),
+        too_many=_("You own %(n)d open leads; this pool allows at most %(limit)d."),
+        owned_since=True,
+    )
+
+
+def _claim(model, pk, *, rep, owned, taken, blocked, daily, too_many, owned_since=False):
+    """The claim shared by leads and pooled accounts (see :func:`claim_lead`): the same
+    checks in the same order, the messages naming the kind of record."""
     now = timezone.now()
     with transaction.atomic():
         list(User.objects.select_for_update().filter(pk=rep.pk).values_list("pk"))
-        current = Lead.objects.select_related("pool").filter(pk=lead.pk).first()
+        current = model.objects.select_related("pool").filter(pk=pk).first()
         if current is None or current.owner_id is not None or current.pool_id is None:
-            _refuse(_("Someone else has already taken this lead."), ClaimRefusal.TAKEN)
+            _refuse(taken, ClaimRefusal.TAKEN)
         pool = current.pool
         admitted = PublicPool.objects.filter(pk=pool.pk).filter(PublicPool.objects.admits_q(rep))
         if not rep.sees_everything and not admitted.exists():
@@ -194,39 +213,26 @@ def claim_lead(lead: Lead, *, rep) -> Lead:
             and current.claim_blocked_until is not None
             and now < current.claim_blocked_until
         ):
-            _refuse(
-                _("You released this lead; you may claim it again after %(when)s.")
-                % {
-                    "when": timezone.localtime(current.claim_blocked_until).strftime(
-                        "%Y-%m-%d %H:%M"
-                    )
-                },
-                ClaimRefusal.BLOCKED,
-            )
+            when = timezone.localtime(current.claim_blocked_until).strftime("%Y-%m-%d %H:%M")
+            _refuse(blocked % {"when": when}, ClaimRefusal.BLOCKED)
         today = claims_today(rep, pool, now)
         if today >= pool.daily_claim_limit:
-            _refuse(
-                _(
-                    "You have claimed %(n)d of %(limit)d leads from this pool today: "
-                    "the daily limit is reached."
-                )
-                % {"n": today, "limit": pool.daily_claim_limit},
-                ClaimRefusal.LIMIT,
-            )
-        owned = open_leads_owned(rep)
-        if owned >= pool.max_owned:
-            _refuse(
-                _("You own %(n)d open leads; this pool allows at most %(limit)d.")
-                % {"n": owned, "limit": pool.max_owned},
-                ClaimRefusal.LIMIT,
-            )
-        won = Lead.objects.filter(pk=lead.pk, owner_id__isnull=True, pool_id__isnull=False).update(
-            owner=rep, pool=None, owned_since=now, version=F("version") + 1, updated_at=now
-        )
+            _refuse(daily % {"n": today, "limit": pool.daily_claim_limit}, ClaimRefusal.LIMIT)
+        count = owned(rep)
+        if count >= pool.max_owned:
+            _refuse(too_many % {"n": count, "limit": pool.max_owned}, ClaimRefusal.LIMIT)
+        changes = {"owner": rep, "pool": None, "version": F("version") + 1, "updated_at": now}
+        if owned_since:
+            changes["owned_since"] = now
+        won = model.objects.filter(pk=pk, owner__isnull=True, pool__isnull=False).update(**changes)
         if won != 1:
-            _refuse(_("Someone else has already taken this lead."), ClaimRefusal.TAKEN)
-        _event(current, PoolEventKind.CLAIM, by=rep, pool=pool, owner=rep, at=now)
-    return Lead.objects.get(pk=lead.pk)
+            _refuse(taken, ClaimRefusal.TAKEN)
+        if model is Lead:
+            _event(current, PoolEventKind.CLAIM, by=rep, pool=pool, owner=rep, at=now)
+        else:
+            PoolEvent.objects.create(account=current, kind=PoolEventKind.CLAIM, by=rep, pool=pool,
+                                     owner=rep, at=now)  # fmt: skip
+    return model.objects.get(pk=pk)
 
 
 def _default_pool(lead: Lead) -> PublicPool | None:
@@ -445,52 +451,16 @@ def claim_account(account, *, rep):
     as for leads: the rep's row is locked, the claim is one conditional UPDATE."""
     from loudou.customers.models import Account
 
-    now = timezone.now()
-    with transaction.atomic():
-        list(User.objects.select_for_update().filter(pk=rep.pk).values_list("pk"))
-        current = Account.objects.select_related("pool").filter(pk=account.pk).first()
-        if current is None or current.owner_id is not None or current.pool_id is None:
-            _refuse(_("Someone else has already taken this account."), ClaimRefusal.TAKEN)
-        pool = current.pool
-        admitted = PublicPool.objects.filter(pk=pool.pk).filter(PublicPool.objects.admits_q(rep))
-        if not rep.sees_everything and not admitted.exists():
-            _refuse(_("This pool is not open to your region or team."), ClaimRefusal.REGION)
-        if (
-            current.last_owner_id == rep.pk
-            and current.claim_blocked_until is not None
-            and now < current.claim_blocked_until
-        ):
-            _refuse(
-                _("You released this account; you may claim it again after %(when)s.")
-                % {
-                    "when": timezone.localtime(current.claim_blocked_until).strftime(
-                        "%Y-%m-%d %H:%M"
-                    )
-                },
-                ClaimRefusal.BLOCKED,
-            )
-        today = claims_today(rep, pool, now)
-        if today >= pool.daily_claim_limit:
-            _refuse(
-                _("You have claimed %(n)d of %(limit)d from this pool today: the limit is reached.")
-                % {"n": today, "limit": pool.daily_claim_limit},
-                ClaimRefusal.LIMIT,
-            )
-        owned = owned_accounts(rep)
-        if owned >= pool.max_owned:
-            _refuse(
-                _("You own %(n)d accounts; this pool allows at most %(limit)d.")
-                % {"n": owned, "limit": pool.max_owned},
-                ClaimRefusal.LIMIT,
-            )
-        won = Account.objects.filter(pk=account.pk, owner__isnull=True, pool__isnull=False).update(
-            owner=rep, pool=None, version=F("version") + 1, updated_at=now
-        )
-        if won != 1:
-            _refuse(_("Someone else has already taken this account."), ClaimRefusal.TAKEN)
-        PoolEvent.objects.create(account=current, kind=PoolEventKind.CLAIM, by=rep, pool=pool,
-                                 owner=rep, at=now)  # fmt: skip
-    return Account.objects.get(pk=account.pk)
+    return _claim(
+        Account,
+        account.pk,
+        rep=rep,
+        owned=owned_accounts,
+        taken=_("Someone else has already taken this account."),
+        blocked=_("You released this account; you may claim it again after %(when)s."),
+        daily=_("You have claimed %(n)d of %(limit)d from this pool today: the limit is reached."),
+        too_many=_("You own %(n)d accounts; this pool allows at most %(limit)d."),
+    )
 
 
 @transaction.atomic
