@@ -359,9 +359,13 @@ def shipment_add(request, pk):
     )
 
 
-def _run(request, contract, call, done):
+def _child_run(request, pk, model, child_id, call, done):
+    """Run ``call`` on a plan line, payment, invoice or shipment of a contract the user
+    may see (404 otherwise); a service's refusal becomes an error message."""
+    contract = _contract(request, pk)
+    child = get_object_or_404(model, pk=child_id, contract=contract)
     try:
-        call()
+        call(child)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
@@ -372,12 +376,12 @@ def _run(request, contract, call, done):
 @login_required
 @require_POST
 def plan_delete(request, pk, plan_id):
-    contract = _contract(request, pk)
-    plan = get_object_or_404(PaymentPlan, pk=plan_id, contract=contract)
-    return _run(
+    return _child_run(
         request,
-        contract,
-        lambda: services.delete_plan(plan, actor=request.user),
+        pk,
+        PaymentPlan,
+        plan_id,
+        lambda plan: services.delete_plan(plan, actor=request.user),
         _("Plan line removed."),
     )
 
@@ -385,12 +389,12 @@ def plan_delete(request, pk, plan_id):
 @login_required
 @require_POST
 def payment_delete(request, pk, payment_id):
-    contract = _contract(request, pk)
-    payment = get_object_or_404(Payment, pk=payment_id, contract=contract)
-    return _run(
+    return _child_run(
         request,
-        contract,
-        lambda: services.delete_payment(payment, actor=request.user),
+        pk,
+        Payment,
+        payment_id,
+        lambda payment: services.delete_payment(payment, actor=request.user),
         _("Payment deleted."),
     )
 
@@ -398,12 +402,12 @@ def payment_delete(request, pk, payment_id):
 @login_required
 @require_POST
 def invoice_cancel(request, pk, invoice_id):
-    contract = _contract(request, pk)
-    invoice = get_object_or_404(Invoice, pk=invoice_id, contract=contract)
-    return _run(
+    return _child_run(
         request,
-        contract,
-        lambda: services.cancel_invoice(invoice, actor=request.user),
+        pk,
+        Invoice,
+        invoice_id,
+        lambda invoice: services.cancel_invoice(invoice, actor=request.user),
         _("Invoice cancelled."),
     )
 
@@ -411,13 +415,13 @@ def invoice_cancel(request, pk, invoice_id):
 @login_required
 @require_POST
 def shipment_status(request, pk, shipment_id):
-    contract = _contract(request, pk)
-    shipment = get_object_or_404(Shipment, pk=shipment_id, contract=contract)
     status = request.POST.get("status", "")
-    return _run(
+    return _child_run(
         request,
-        contract,
-        lambda: services.set_shipment_status(shipment, status, actor=request.user),
+        pk,
+        Shipment,
+        shipment_id,
+        lambda shipment: services.set_shipment_status(shipment, status, actor=request.user),
         _("Shipment updated."),
     )
 
