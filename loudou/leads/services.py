@@ -246,11 +246,17 @@ def _default_pool(lead: Lead) -> PublicPool | None:
     )
     if last:
         return PublicPool.objects.get(pk=last)
+    return _first_pool_open_to(lead.region if lead.region_id else None)
+
+
+def _first_pool_open_to(region) -> PublicPool | None:
+    """The first active pool open to ``region`` (a pool with no regions is open to all;
+    with no region, only those are)."""
     pools = PublicPool.objects.filter(is_active=True).order_by("pk")
-    if lead.region_id:
+    if region is not None:
         for pool in pools.prefetch_related("regions"):
             regions = list(pool.regions.all())
-            if not regions or any(lead.region.path.startswith(r.path) for r in regions):
+            if not regions or any(region.path.startswith(r.path) for r in regions):
                 return pool
         return None
     return pools.filter(regions__isnull=True).first()
@@ -479,16 +485,7 @@ def release_account(account, *, rep, reason: str, pool: PublicPool | None = None
         raise Conflict(_("This account is not owned by anyone."), code="not_owned")
     if locked.owner_id != rep.pk and not assignable_owners(rep).filter(pk=locked.owner_id).exists():
         raise NotPermitted(_("Only the owner, their manager or an admin may release it."))
-    target = pool
-    if target is None:
-        pools = PublicPool.objects.filter(is_active=True).prefetch_related("regions")
-        for candidate in pools.order_by("pk"):
-            regions = list(candidate.regions.all())
-            if not regions or (
-                locked.region_id and any(locked.region.path.startswith(r.path) for r in regions)
-            ):
-                target = candidate
-                break
+    target = pool or _first_pool_open_to(locked.region if locked.region_id else None)
     if target is None:
         raise ValidationFailed(_("Choose the pool to release the account into."), field="pool")
     now = timezone.now()
