@@ -35,6 +35,7 @@ from django.utils.translation import gettext as _
 from loudou.core.exceptions import Conflict, NotPermitted, ValidationFailed
 from loudou.customers.choices import Source
 from loudou.org.models import Role, User, assignable_owners
+from loudou.pipeline.services import refresh_account_grades
 
 from . import bulk, layouts
 from .models import ImportJob, JobStatus, OnDuplicate
@@ -296,9 +297,7 @@ def undo(job: ImportJob, *, actor) -> ImportJob:
             f = next(f for f in model._meta.concrete_fields if f.attname == attname)
             values[attname] = None if raw is None else f.to_python(raw)
         model.objects.filter(pk=entry["pk"]).update(**values)
-    from .opportunities import refresh_grades  # the accounts that keep other deals
-
-    refresh_grades(accounts)
+    refresh_account_grades(accounts)  # the accounts that keep other deals
     job.status, job.message = JobStatus.UNDONE, _("Undone by %s.") % actor
     job.save(update_fields=["status", "message"])
     return job

@@ -22,11 +22,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loudou.core.money import default_currency
-from loudou.customers.choices import Grade
 from loudou.customers.models import Account
 from loudou.pipeline.choices import StageKind, Status
 from loudou.pipeline.models import LostReason, Opportunity, Pipeline, Stage, StageChange
-from loudou.pipeline.services import ensure_lost_reasons
+from loudou.pipeline.services import ensure_lost_reasons, refresh_account_grades
 
 from . import bulk, layouts
 from .engine import open_mapped
@@ -156,7 +155,7 @@ class OpportunityImporter(Importer):
             self._read_history(job.history_file.path)
         self.touched: set[int] = set()
         super().run()
-        refresh_grades(self.touched)  # one pass: an account recurs in many batches
+        refresh_account_grades(self.touched)  # one pass: an account recurs in many batches
 
     # --- pass 0: the history file ---------------------------------------------------
 
@@ -573,38 +572,6 @@ class OpportunityImporter(Importer):
         self.count("new", len(ids))
         self.count("history_rows", len(changes))
         if self.ctx.options.skip_bad_rows:  # a committed batch is complete on its own
-            refresh_grades(touched)
+            refresh_account_grades(touched)
         else:
             self.touched |= touched
-
-
-def refresh_grades(account_ids) -> None:
-    """Account grades (DOMAIN §4) for many accounts at once: the same rule as
-    ``pipeline.services.refresh_account_grade``, one query per batch instead of one per
-    account. (Should move to pipeline.services as a bulk variant.)"""
-    account_ids = list(account_ids)
-    codes = ["D", "C", "B", "A"]
-    for start in range(0, len(account_ids), 5000):
-        chunk = account_ids[start : start + 5000]
-        rows = (
-            Opportunity.objects.filter(account_id__in=chunk)
-            .filter(
-                Q(status=Status.OPEN, pipeline__template="dcba", stage__code__in=codes)
-                | Q(status=Status.WON)
-            )
-            .values_list("account_id", "status", "stage__code")
-            .distinct()
-        )
-        best: dict[int, str] = {}
-        for account_id, status, code in rows:
-            current = best.get(account_id, Grade.NONE)
-            if status == Status.OPEN:
-                if current in ("", Grade.WON) or codes.index(code) > codes.index(current):
-                    best[account_id] = code
-            elif current == Grade.NONE:
-                best[account_id] = Grade.WON
-        by_grade = defaultdict(list)
-        for account_id in chunk:
-            by_grade[best.get(account_id, Grade.NONE)].append(account_id)
-        for grade, ids in by_grade.items():
-            Account.objects.filter(pk__in=ids).exclude(grade=grade).update(grade=grade)
