@@ -219,9 +219,18 @@ def dashboard_data(user, measure: str, today: date | None = None) -> dict:
         grouped.setdefault((row.level, key), []).append(row)
     fn = signed_by_owner if measure == Measure.SIGNED else collected_by_owner
     team_paths = {o.team.pk: o.team.path for o in owners if o.team}
-    people = dict(User.objects.filter(team__isnull=False).values_list("pk", "team__path"))
+    if user.sees_everything:
+        people_qs, scope = User.objects.filter(team__isnull=False), None
+    else:  # only the people whose figures a card shows, not the whole company
+        wanted = Q(pk__in=[o.user.pk for o in owners if o.user])
+        for path in team_paths.values():
+            wanted |= Q(team__path__startswith=path)
+        people_qs = User.objects.filter(wanted)
+    people = dict(people_qs.values_list("pk", "team__path"))
+    if not user.sees_everything:
+        scope = list(people)
     cards = []
-    actual_by_period = [fn(p.start, p.end) for p in periods]
+    actual_by_period = [fn(p.start, p.end, owners=scope) for p in periods]
     for owner in owners:
         key = owner.user.pk if owner.user else owner.team.pk if owner.team else None
         group = grouped.get((owner.level, key), [])
