@@ -152,7 +152,7 @@ def _detail_context(request, contract, **forms):
         "cancel_form": forms.get("cancel_form")
         or CancelForm(initial={"version": contract.version}),
         "open_form": forms.get("open_form", ""),
-        "quote": Quote.objects.filter(contract=contract).first(),
+        "quote": Quote.objects.visible_to(request.user).filter(contract=contract).first(),
         "shipment_statuses": ShipmentStatus.choices,
         "plan_action": reverse("sales:plan-add", args=[contract.pk]),
         "payment_action": reverse("sales:payment-create", args=[contract.pk]),
