@@ -227,11 +227,9 @@ def _claim(model, pk, *, rep, owned, taken, blocked, daily, too_many, owned_sinc
         won = model.objects.filter(pk=pk, owner__isnull=True, pool__isnull=False).update(**changes)
         if won != 1:
             _refuse(taken, ClaimRefusal.TAKEN)
-        if model is Lead:
-            _event(current, PoolEventKind.CLAIM, by=rep, pool=pool, owner=rep, at=now)
-        else:
-            PoolEvent.objects.create(account=current, kind=PoolEventKind.CLAIM, by=rep, pool=pool,
-                                     owner=rep, at=now)  # fmt: skip
+        record = {"lead" if model is Lead else "account": current}
+        PoolEvent.objects.create(**record, kind=PoolEventKind.CLAIM, by=rep, pool=pool, owner=rep,
+                                 at=now)  # fmt: skip
     return model.objects.get(pk=pk)
 
 
