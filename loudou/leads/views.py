@@ -260,7 +260,8 @@ def pool_page(request, pk=None):
             "regions": Region.objects.all(),
             "owned": services.open_leads_owned(request.user),
             "claimed_today": services.claims_today(request.user, pool),
-            "pooled_accounts": Account.objects.filter(pool=pool)
+            "pooled_accounts": Account.objects.visible_to(request.user)
+            .filter(pool=pool)
             .select_related("region")
             .order_by("name", "pk")[:PAGE_SIZE],
         },
@@ -373,7 +374,7 @@ def merge_page(request):
     lose = _merge_row(model, request.user, data.get("lose"))
     model_name = model._meta.model_name
     if request.method == "POST" and lose is not None:
-        take = [name for name in request.POST.getlist("take")]
+        take = request.POST.getlist("take")
         try:
             record = merge.merge(model_name, keep.pk, lose.pk, actor=request.user, take=take)
         except ServiceError as exc:

@@ -26,6 +26,11 @@ def unregister_channel(channel: Callable) -> None:
         _channels.remove(channel)
 
 
+def active() -> bool:
+    """Whether any channel beyond the inbox is registered (else no delivery work at all)."""
+    return bool(_channels)
+
+
 def deliver(notifications) -> None:
     """Hand ``notifications`` to every channel; a failing channel is logged, not raised."""
     for channel in list(_channels):

@@ -49,14 +49,14 @@ def notify_many(items) -> int:
         return 0
     keyed = [(r.user_id, r.key) for r in rows if r.key]
     before = set()
-    if keyed and channels._channels:
+    if keyed and channels.active():
         before = set(
             Notification.objects.filter(
                 user_id__in={u for u, _k in keyed}, key__in={k for _u, k in keyed}
             ).values_list("user_id", "key")
         )
     Notification.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
-    if channels._channels:
+    if channels.active():
         fresh = [r for r in rows if (r.user_id, r.key) not in before]
         transaction.on_commit(lambda: channels.deliver(fresh))
     return len(rows)
