@@ -64,6 +64,9 @@ INSTALLED_APPS = [
     "loudou.onboarding",
     "loudou.notifications",
     "loudou.imports",
+    "loudou.tasks",
+    "loudou.rules",
+    "loudou.worklist",
     "loudou.web",
 ]
 

@@ -162,3 +162,7 @@ def load_activities(rng: random.Random, ctx: dict) -> None:
             )
     Activity.objects.bulk_create(rows, batch_size=2000)
     ctx["activities"] = len(rows)
+
+
+def load_visits(rng, ctx) -> None:
+    """Planned and done visits with check-ins (filled in by the visits builder)."""

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loudou.core.exceptions import NotPermitted, ValidationFailed
+from loudou.core.hooks import emit
 from loudou.core.services import check_version
 from loudou.customers.models import Account, Contact
 from loudou.leads.models import Lead
@@ -145,6 +146,7 @@ def log_activity(
     activity.save()
     if shared_with:
         activity.shared_with.set(shared_with)
+    emit("activity_logged", activity, actor=actor)
     return activity
 
 
@@ -194,6 +196,7 @@ def update_activity(activity: Activity, *, actor, version=None, **data) -> Activ
     _validate(locked)
     locked.version += 1
     locked.save()
+    emit("activity_changed", locked, actor=actor)
     return locked
 
 

@@ -92,8 +92,11 @@ def build_api() -> NinjaAPI:
     from loudou.onboarding.api import router as onboarding_router
     from loudou.org.api import router as org_router
     from loudou.pipeline.api import router as pipeline_router
+    from loudou.rules.api import router as rules_router
     from loudou.sales.api import router as sales_router
     from loudou.targets.api import router as targets_router
+    from loudou.tasks.api import router as tasks_router
+    from loudou.worklist.api import router as worklist_router
 
     api.add_router("/v1/", org_router)
     api.add_router("/v1/", customers_router)
@@ -106,6 +109,9 @@ def build_api() -> NinjaAPI:
     api.add_router("/v1/", onboarding_router)
     api.add_router("/v1/", notifications_router)
     api.add_router("/v1/", imports_router)
+    api.add_router("/v1/", tasks_router)
+    api.add_router("/v1/", rules_router)
+    api.add_router("/v1/", worklist_router)
     return api
 
 

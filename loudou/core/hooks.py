@@ -22,3 +22,33 @@ def run_checks(point: str, obj, **context) -> None:
     """Run every check registered at ``point``; the first refusal propagates."""
     for check in _checks.get(point, ()):
         check(obj, **context)
+
+
+# Events: something happened; listeners react (create follow-up tasks, resolve rule
+# breaches) without the emitting module importing them. A listener runs inside the
+# emitter's transaction, so its writes commit or roll back with the event; a listener
+# that must not hold up the request enqueues a task instead.
+_listeners: dict[str, list[Callable]] = defaultdict(list)
+
+
+def on(event: str, listener: Callable) -> None:
+    """Call ``listener(obj, **context)`` whenever ``event`` is emitted; registering
+    twice is harmless."""
+    if listener not in _listeners[event]:
+        _listeners[event].append(listener)
+
+
+def off(event: str, listener: Callable) -> None:
+    if listener in _listeners[event]:
+        _listeners[event].remove(listener)
+
+
+def emit(event: str, obj, **context) -> None:
+    """Tell every listener of ``event``; a listener's exception propagates (and so rolls
+    back the emitter's transaction) — listeners are part of the action, not a side show.
+
+    Events so far: ``activity_logged`` (activity, actor), ``activity_changed``
+    (activity, actor), ``handed_over`` (hand_over record: from_user, to_user or pool,
+    actor)."""
+    for listener in list(_listeners.get(event, ())):
+        listener(obj, **context)

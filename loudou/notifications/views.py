@@ -73,3 +73,8 @@ def mark_all_read(request):
     count = services.mark_all_read(request.user)
     messages.success(request, _("%d notifications marked read.") % count)
     return redirect("notifications:inbox")
+
+
+@login_required
+def channels(request):
+    return render(request, "web/placeholder.html", {})

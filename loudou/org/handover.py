@@ -18,6 +18,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from loudou.core.exceptions import NotPermitted, ValidationFailed
+from loudou.core.hooks import emit
 from loudou.core.models import OwnedModel, VersionedModel
 
 from .models import HandOver, User, assignable_owners
@@ -138,6 +139,7 @@ def hand_over(
             from_user.is_active = False
             from_user.left_on = left_on or timezone.localdate()
             from_user.save(update_fields=["is_active", "left_on"])
+        emit("handed_over", record, actor=actor)
         total = sum(v for k, v in counts.items() if not k.endswith(":pool"))
         if to is not None and total:
             with translation.override(to.language or settings.LANGUAGE_CODE):

@@ -144,6 +144,11 @@ DEMO_STEPS = [
     "loudou.sales.demo.load_sales",
     "loudou.targets.demo.load_targets",
     "loudou.onboarding.demo.load_onboarding",
+    "loudou.activities.demo.load_visits",
+    "loudou.tasks.demo.load_tasks",
+    "loudou.notifications.demo.load_channels",
+    "loudou.rules.demo.load_rules",
+    "loudou.worklist.demo.load_worklist",
 ]
 
 
