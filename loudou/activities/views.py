@@ -68,7 +68,11 @@ def log(request, subject_type, pk):
             messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
         return redirect(subject)
     context = panel_context(subject, request.user, None if saved else form, saved=bool(saved))
-    return render(request, "activities/_panel_body.html", context)
+    response = render(request, "activities/_panel_body.html", context)
+    if saved:
+        # Other panels on the page (the task panel) listen for this and refresh.
+        response["HX-Trigger"] = "activity-logged"
+    return response
 
 
 @login_required

@@ -41,8 +41,9 @@ def test_panel_on_each_record_page(rep, s, name):
 
 
 def test_htmx_log_on_opportunity_returns_form_and_timeline(rep, org, s):
-    """Logging on an opportunity with htmx saves it and answers a fresh form plus the
-    opportunity's Timeline card (out of band) with the new entry on top."""
+    """Logging on an opportunity with htmx saves it, tells the page (HX-Trigger
+    activity-logged) and answers a fresh form plus the opportunity's Timeline card (out
+    of band) with the new entry on top."""
     response = rep.post(
         f"/activities/log/opportunity/{s.opp.pk}/",
         {"kind": "call", "outcome": "not_reached", "notes": "没接", "duration_minutes": "3"},
@@ -59,6 +60,8 @@ def test_htmx_log_on_opportunity_returns_form_and_timeline(rep, org, s):
     assert 'id="activity-timeline"' in html and 'hx-swap-oob="true"' in html
     assert html.index(f'id="activity-{a.pk}"') < html.index('data-testid="timeline-stage"')
     assert 'name="notes" value=""' in html  # the form is ready for the next one
+    # other panels on the page (tasks) refresh on this event
+    assert response.headers["HX-Trigger"] == "activity-logged"
 
 
 def test_untouched_when_means_now(rep, s):
@@ -84,6 +87,7 @@ def test_htmx_log_refusal_shows_errors_and_saves_nothing(rep, s):
     )
     html = response.content.decode()
     assert 'data-testid="activity-errors"' in html and 'value="打了"' in html
+    assert "HX-Trigger" not in response.headers
     assert Activity.objects.count() == 0
 
 
