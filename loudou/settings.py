@@ -217,3 +217,5 @@ LOUDOU_OUT_OF_FUNNEL_THRESHOLD = os.environ.get("LOUDOU_OUT_OF_FUNNEL_THRESHOLD"
 LOUDOU_STABLE_THRESHOLD = int(os.environ.get("LOUDOU_STABLE_THRESHOLD", "20"))
 # Fields a lead needs before it converts; "a|b" means either (e.g. "company,mobile|email").
 LOUDOU_CONVERSION_REQUIRED = env_list("LOUDOU_CONVERSION_REQUIRED", "company,mobile|email")
+# A visit check-in further than this from the account's coordinates is marked far.
+LOUDOU_VISIT_FAR_METRES = int(os.environ.get("LOUDOU_VISIT_FAR_METRES", "1000"))

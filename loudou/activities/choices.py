@@ -38,3 +38,15 @@ class Outcome(models.TextChoices):
 
 # Kinds that need no outcome (desk work has nobody to reach).
 OUTCOME_OPTIONAL = {Kind.RESEARCH}
+
+
+class VisitStatus(models.TextChoices):
+    """A visit is planned, then done (recorded, with an activity) or cancelled."""
+
+    PLANNED = "planned", _("Planned")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+# The outcomes a visit can be recorded with (a cancelled visit is cancelled, not recorded).
+VISIT_OUTCOMES = (Outcome.VISITED, Outcome.MEETING_HELD, Outcome.NOT_REACHED, Outcome.OTHER)

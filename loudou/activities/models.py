@@ -6,6 +6,7 @@ owner, their managers, admins, the people it is shared with) and whoever may see
 the records it is linked to — the timeline of a record you can see is complete.
 """
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.urls import reverse
@@ -14,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from loudou.core.models import OwnedModel, VersionedModel, VisibleQuerySet
 
-from .choices import Kind, Outcome, Purpose
+from .choices import Kind, Outcome, Purpose, VisitStatus
 
 # A day's work is the longest activity anyone logs; more is a typo.
 MAX_DURATION_MINUTES = 24 * 60
@@ -136,3 +137,120 @@ class Activity(OwnedModel, VersionedModel):
         """The most specific record it is about: opportunity, then lead, contact,
         account."""
         return self.opportunity or self.lead or self.contact or self.account
+
+
+class VisitQuerySet(VisibleQuerySet):
+    def planned(self):
+        return self.filter(status=VisitStatus.PLANNED)
+
+    def done(self):
+        return self.filter(status=VisitStatus.DONE)
+
+
+class Visit(OwnedModel, VersionedModel):
+    """A visit to an account (拜访): planned for a time, then done — recorded with an
+    Activity of kind visit — or cancelled with a reason. ``owner`` is the rep who goes.
+
+    Planning creates a Task of kind visit for the owner (calendar, Today list); recording
+    completes it. A check-in, made by the owner from a phone browser, stores where the
+    phone was at that moment and its distance from the account's coordinates; nothing
+    else about the rep's location is ever stored (docs/activities.md, Visits).
+    """
+
+    account = models.ForeignKey(
+        "customers.Account", verbose_name=_("account"), on_delete=models.CASCADE,
+        related_name="visits",
+    )  # fmt: skip
+    contact = models.ForeignKey(
+        "customers.Contact", verbose_name=_("contact"), on_delete=models.SET_NULL, null=True,
+        blank=True, related_name="visits",
+    )  # fmt: skip
+    opportunity = models.ForeignKey(
+        "pipeline.Opportunity", verbose_name=_("opportunity"), on_delete=models.SET_NULL,
+        null=True, blank=True, related_name="visits",
+    )  # fmt: skip
+    purpose = models.CharField(_("purpose"), max_length=12, choices=Purpose.choices)
+    topic = models.CharField(
+        _("what for"), max_length=200, blank=True,
+        help_text=_("What you want to achieve, in a few words."),
+    )  # fmt: skip
+    planned_for = models.DateTimeField(_("planned for"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=VisitStatus.choices, default=VisitStatus.PLANNED
+    )
+    task = models.ForeignKey(
+        "tasks.Task", verbose_name=_("task"), on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="visits",
+    )  # fmt: skip
+    activity = models.OneToOneField(
+        Activity, verbose_name=_("activity"), on_delete=models.SET_NULL, null=True,
+        blank=True, related_name="visit",
+    )  # fmt: skip
+    done_at = models.DateTimeField(_("recorded"), null=True, blank=True)
+    # The check-in: only ever written by services.check_in, on the owner's click.
+    checked_in_at = models.DateTimeField(_("checked in"), null=True, blank=True)
+    latitude = models.DecimalField(
+        _("latitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    longitude = models.DecimalField(
+        _("longitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    accuracy_m = models.PositiveIntegerField(_("accuracy (m)"), null=True, blank=True)
+    distance_m = models.PositiveIntegerField(
+        _("distance from the address (m)"), null=True, blank=True,
+        help_text=_("Empty when the account has no coordinates."),
+    )  # fmt: skip
+    checked_out_at = models.DateTimeField(_("checked out"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
+    cancel_reason = models.CharField(_("why cancelled"), max_length=300, blank=True)
+
+    objects = VisitQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("visit")
+        verbose_name_plural = _("visits")
+        ordering = ["planned_for", "pk"]
+        indexes = [
+            # per owner and week: the visits page and the statistics
+            models.Index(fields=["owner", "planned_for", "status"], name="visit_owner_when_idx"),
+            models.Index(fields=["account", "planned_for"], name="visit_account_when_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(latitude__isnull=True)
+                | models.Q(latitude__gte=-90, latitude__lte=90),
+                name="visit_latitude_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(longitude__isnull=True)
+                | models.Q(longitude__gte=-180, longitude__lte=180),
+                name="visit_longitude_range",
+            ),
+        ]
+
+    def __str__(self):
+        when = timezone.localtime(self.planned_for).strftime("%Y-%m-%d %H:%M")
+        return f"{self.account} · {when}"
+
+    def get_absolute_url(self):
+        return reverse("activities:visit", args=[self.pk])
+
+    @property
+    def is_planned(self) -> bool:
+        return self.status == VisitStatus.PLANNED
+
+    @property
+    def is_checked_in(self) -> bool:
+        return self.checked_in_at is not None
+
+    @property
+    def is_far(self) -> bool:
+        """Checked in further from the account's address than LOUDOU_VISIT_FAR_METRES."""
+        return self.distance_m is not None and self.distance_m > settings.LOUDOU_VISIT_FAR_METRES
+
+    @property
+    def visited_minutes(self) -> int | None:
+        """Minutes between check-in and check-out, when both are known."""
+        if self.checked_in_at is None or self.checked_out_at is None:
+            return None
+        return max(0, round((self.checked_out_at - self.checked_in_at).total_seconds() / 60))
