@@ -158,6 +158,7 @@ DEMO_STEPS = [
 DEFAULT_ROWS = [
     ("loudou.pipeline.migrations.0005_default_lost_reasons", "install"),
     ("loudou.onboarding.migrations.0002_default_roadmap", "forwards"),
+    ("loudou.rules.migrations.0002_default_rules", "forwards"),
 ]
 
 

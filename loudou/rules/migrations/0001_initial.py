@@ -67,4 +67,142 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(condition=models.Q(('resolved_at__isnull', True)), fields=['owner', 'due_at'], name='breach_open_owner_due')],
             },
         ),
+        migrations.CreateModel(
+            name='Holiday',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('date', models.DateField(unique=True, verbose_name='date')),
+                ('name', models.CharField(blank=True, max_length=100, verbose_name='name')),
+                ('is_workday', models.BooleanField(default=False, help_text='A weekend day worked instead of a holiday (调休).', verbose_name='make-up working day')),
+                ('workday_like', models.PositiveSmallIntegerField(choices=[(0, 'Monday'), (1, 'Tuesday'), (2, 'Wednesday'), (3, 'Thursday'), (4, 'Friday'), (5, 'Saturday'), (6, 'Sunday')], default=0, help_text='Whose working hours a make-up day has.', verbose_name='works like')),
+            ],
+            options={
+                'verbose_name': 'holiday',
+                'verbose_name_plural': 'holidays',
+                'ordering': ['date'],
+            },
+        ),
+        migrations.CreateModel(
+            name='SweepRun',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('started_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='started')),
+                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished')),
+                ('now', models.DateTimeField(verbose_name='evaluated at')),
+                ('mode', models.CharField(choices=[('incremental', 'Incremental'), ('full', 'Full'), ('rebuild', 'Full, state rebuilt')], max_length=12, verbose_name='mode')),
+                ('partial', models.BooleanField(default=False, help_text='A run limited to some rules; the next incremental run ignores it.', verbose_name='some rules only')),
+                ('activity_watermark', models.BigIntegerField(default=0, verbose_name='last activity id seen')),
+                ('opened', models.PositiveIntegerField(default=0, verbose_name='breaches opened')),
+                ('resolved', models.PositiveIntegerField(default=0, verbose_name='breaches resolved')),
+                ('counts', models.JSONField(blank=True, default=dict, verbose_name='details')),
+            ],
+            options={
+                'verbose_name': 'rule sweep',
+                'verbose_name_plural': 'rule sweeps',
+                'ordering': ['-started_at', '-pk'],
+            },
+        ),
+        migrations.CreateModel(
+            name='WorkingPeriod',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('weekday', models.PositiveSmallIntegerField(choices=[(0, 'Monday'), (1, 'Tuesday'), (2, 'Wednesday'), (3, 'Thursday'), (4, 'Friday'), (5, 'Saturday'), (6, 'Sunday')], verbose_name='weekday')),
+                ('start', models.TimeField(verbose_name='from')),
+                ('end', models.TimeField(verbose_name='to')),
+            ],
+            options={
+                'verbose_name': 'working hours',
+                'verbose_name_plural': 'working hours',
+                'ordering': ['weekday', 'start'],
+            },
+        ),
+        migrations.AddField(
+            model_name='breach',
+            name='basis_at',
+            field=models.DateTimeField(blank=True, help_text='Last contact, ownership, stage entry or greeting window start.', null=True, verbose_name='clock started'),
+        ),
+        migrations.AddField(
+            model_name='breach',
+            name='contact',
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='breaches', to='customers.contact', verbose_name='contact'),
+        ),
+        migrations.AlterField(
+            model_name='breach',
+            name='resolution',
+            field=models.CharField(blank=True, choices=[('met', 'Requirement met'), ('moved', 'Moved to another stage'), ('closed', 'Record closed'), ('owner_changed', 'Owner changed'), ('out_of_scope', 'No longer applies'), ('rule_inactive', 'Rule switched off'), ('expired', 'Day passed')], max_length=40, verbose_name='resolution'),
+        ),
+        migrations.AlterField(
+            model_name='followuprule',
+            name='applies_to',
+            field=models.CharField(choices=[('lead', 'Leads'), ('account', 'Accounts'), ('opportunity', 'Opportunities'), ('any', 'Any record')], max_length=12, verbose_name='applies to'),
+        ),
+        migrations.CreateModel(
+            name='AccountFollowUp',
+            fields=[
+                ('first_contact_at', models.DateTimeField(blank=True, null=True)),
+                ('last_contact_at', models.DateTimeField(blank=True, null=True)),
+                ('contact_count', models.PositiveIntegerField(default=0)),
+                ('last_activity_id', models.BigIntegerField(blank=True, null=True)),
+                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('account', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='follow_up', serialize=False, to='customers.account')),
+            ],
+            options={
+                'verbose_name': 'account follow-up state',
+                'verbose_name_plural': 'account follow-up states',
+                'indexes': [models.Index(fields=['last_contact_at'], name='accountfu_last_idx')],
+            },
+        ),
+        migrations.CreateModel(
+            name='LeadFollowUp',
+            fields=[
+                ('first_contact_at', models.DateTimeField(blank=True, null=True)),
+                ('last_contact_at', models.DateTimeField(blank=True, null=True)),
+                ('contact_count', models.PositiveIntegerField(default=0)),
+                ('last_activity_id', models.BigIntegerField(blank=True, null=True)),
+                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('lead', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='follow_up', serialize=False, to='leads.lead')),
+            ],
+            options={
+                'verbose_name': 'lead follow-up state',
+                'verbose_name_plural': 'lead follow-up states',
+                'indexes': [models.Index(fields=['last_contact_at'], name='leadfu_last_idx')],
+            },
+        ),
+        migrations.CreateModel(
+            name='OpportunityFollowUp',
+            fields=[
+                ('first_contact_at', models.DateTimeField(blank=True, null=True)),
+                ('last_contact_at', models.DateTimeField(blank=True, null=True)),
+                ('contact_count', models.PositiveIntegerField(default=0)),
+                ('last_activity_id', models.BigIntegerField(blank=True, null=True)),
+                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('opportunity', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='follow_up', serialize=False, to='pipeline.opportunity')),
+            ],
+            options={
+                'verbose_name': 'opportunity follow-up state',
+                'verbose_name_plural': 'opportunity follow-up states',
+                'indexes': [models.Index(fields=['last_contact_at'], name='oppfu_last_idx')],
+            },
+        ),
+        migrations.AddField(
+            model_name='breach',
+            name='sweep_run',
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='breaches', to='rules.sweeprun', verbose_name='found by sweep'),
+        ),
+        migrations.AddIndex(
+            model_name='breach',
+            index=models.Index(condition=models.Q(('resolved_at__isnull', True)), fields=['rule', 'lead'], name='breach_open_rule_lead'),
+        ),
+        migrations.AddIndex(
+            model_name='breach',
+            index=models.Index(condition=models.Q(('resolved_at__isnull', True)), fields=['rule', 'account'], name='breach_open_rule_account'),
+        ),
+        migrations.AddIndex(
+            model_name='breach',
+            index=models.Index(condition=models.Q(('resolved_at__isnull', True)), fields=['rule', 'opportunity'], name='breach_open_rule_opp'),
+        ),
+        migrations.AddIndex(
+            model_name='breach',
+            index=models.Index(fields=['due_at', 'owner'], name='breach_due_owner'),
+        ),
     ]

@@ -1,0 +1,515 @@
+"""Requirement evaluators: one per kind of requirement, in a registry (``EVALUATORS``).
+
+Each evaluator answers three questions for one rule at one moment, every one of them
+with a query the database runs over the whole set (never a loop over subjects):
+
+- ``scope(rule)``: the records the rule applies to now (owned, open, its conditions);
+- ``candidates(rule, ctx)``: the records that newly fail it (rows of id, owner, clock
+  start, due time) — only these come to Python, to be stored as breaches;
+- ``resolutions(rule, ctx)``: for each resolution code, the condition under which an
+  open breach of the rule is settled; :func:`resolve` applies them with one UPDATE each.
+
+In an incremental sweep ``ctx.since`` is the previous run's moment, and the time-based
+requirements only look at records whose clock crossed the line since then (an index
+range); a full sweep looks at everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db.models import DateTimeField, Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from loudou.customers.models import Account, Contact
+from loudou.leads.choices import OPEN_STATUSES
+from loudou.leads.models import Lead
+from loudou.pipeline.choices import StageKind, Status
+from loudou.pipeline.models import Opportunity, Stage
+
+from .calendar import Calendar, due_after, latest_start
+from .models import (
+    AccountFollowUp,
+    AppliesTo,
+    Breach,
+    FollowUpRule,
+    LeadFollowUp,
+    OpportunityFollowUp,
+    Requirement,
+    Resolution,
+)
+
+# "First contact within N hours" looks back this far: a lead left alone for longer is a
+# matter for "a contact every N days", not a new-lead alarm for every old record.
+FIRST_CONTACT_LOOKBACK = timedelta(days=30)
+# A greeting breach that was not met closes itself this long after its day.
+GREETING_GRACE = timedelta(days=7)
+
+
+@dataclass
+class Context:
+    now: datetime
+    calendar: Calendar
+    since: datetime | None = None  # incremental: the previous run's moment
+
+
+@dataclass(frozen=True)
+class Subject:
+    kind: str
+    model: type
+    field: str  # the Breach field
+    letter: str  # in breach keys
+    state: type
+
+    @property
+    def column(self) -> str:
+        return f"{self.field}_id"
+
+
+SUBJECTS = {
+    AppliesTo.LEAD: Subject("lead", Lead, "lead", "l", LeadFollowUp),
+    AppliesTo.ACCOUNT: Subject("account", Account, "account", "a", AccountFollowUp),
+    AppliesTo.OPPORTUNITY: Subject("opportunity", Opportunity, "opportunity", "o",
+                                   OpportunityFollowUp),
+}  # fmt: skip
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%d%H%M%S%f")
+
+
+def breach_key(rule, subject: Subject, pk: int, basis: datetime, owner_id: int) -> str:
+    return f"{rule.pk}:{subject.letter}{pk}:{stamp(basis)}:{owner_id}"
+
+
+# --- scope ---------------------------------------------------------------------------------
+
+
+def scope(rule: FollowUpRule) -> QuerySet:
+    """Owned, open records of the rule's kind that match its conditions."""
+    kind = rule.applies_to
+    if kind == AppliesTo.LEAD:
+        qs = Lead.objects.filter(owner__isnull=False, pool__isnull=True)
+        statuses = [s for s in rule.condition("lead_statuses", OPEN_STATUSES) if s in OPEN_STATUSES]
+        qs = qs.filter(status__in=statuses or list(OPEN_STATUSES))
+        if rule.condition("sources"):
+            qs = qs.filter(source__in=rule.condition("sources"))
+        return qs
+    if kind == AppliesTo.ACCOUNT:
+        qs = Account.objects.filter(owner__isnull=False)
+        if rule.condition("grades") is not None:
+            qs = qs.filter(grade__in=rule.condition("grades"))
+        return qs
+    if kind == AppliesTo.OPPORTUNITY:
+        qs = Opportunity.objects.filter(status=Status.OPEN, owner__isnull=False)
+        if rule.condition("pipelines"):
+            qs = qs.filter(pipeline_id__in=rule.condition("pipelines"))
+        if rule.condition("stages"):
+            qs = qs.filter(stage_id__in=rule.condition("stages"))
+        return qs
+    raise ValueError(f"rule {rule.pk} applies to {kind!r}, which has no records to sweep")
+
+
+def matches(rule: FollowUpRule, obj) -> bool:
+    """Whether ``obj`` (one record) is in the rule's scope: the same conditions as
+    :func:`scope`, read from the object without a query."""
+    if rule.applies_to == AppliesTo.OPPORTUNITY and isinstance(obj, Opportunity):
+        pipelines, stages = rule.condition("pipelines"), rule.condition("stages")
+        return (not pipelines or obj.pipeline_id in pipelines) and (
+            not stages or obj.stage_id in stages
+        )
+    return False
+
+
+def start_expr(subject: Subject):
+    """When a record's clock starts: a lead's when its owner got it (else created)."""
+    if subject.kind == "lead":
+        return Coalesce(F("owned_since"), F("created_at"), output_field=DateTimeField())
+    return F("created_at")
+
+
+def start_range_q(subject: Subject, low, high) -> Q:
+    """``low <= start < high`` written so that indexes serve it."""
+    if subject.kind == "lead":
+        return Q(owned_since__gte=low, owned_since__lt=high) | Q(
+            owned_since__isnull=True, created_at__gte=low, created_at__lt=high
+        )
+    return Q(created_at__gte=low, created_at__lt=high)
+
+
+def without_open_breach(qs: QuerySet, rule, subject: Subject) -> QuerySet:
+    return qs.filter(
+        ~Exists(Breach.objects.open().filter(rule=rule, **{subject.field: OuterRef("pk")}))
+    )
+
+
+# --- evaluators ------------------------------------------------------------------------------
+
+
+class Evaluator:
+    requirement = ""
+    sweeps = True  # checked by the periodic sweep
+    contact_based = True  # an activity after the clock start meets it
+    applies_to = (AppliesTo.LEAD, AppliesTo.ACCOUNT, AppliesTo.OPPORTUNITY)
+
+    def subject(self, rule) -> Subject:
+        return SUBJECTS[rule.applies_to]
+
+    def candidates(self, rule, ctx: Context) -> list[dict]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def still_due(self, rule, ctx: Context) -> QuerySet | None:
+        """Records that fail the rule now, whatever their breaches (None: do not settle
+        breaches as "no longer applies")."""
+        return None
+
+    def resolutions(self, rule, ctx: Context) -> list[tuple[str, Q]]:
+        """(code, condition on Breach rows) in the order they are tried."""
+        subject = self.subject(rule)
+        ref = OuterRef(subject.column)
+        found = []
+        if self.contact_based:
+            met = subject.state.objects.filter(pk=ref, last_contact_at__gt=OuterRef("basis_at"))
+            found.append((Resolution.MET, Q(Exists(met))))
+        if subject.kind == "lead":
+            found.append((Resolution.CLOSED, ~Q(Exists(
+                Lead.objects.filter(pk=ref, status__in=OPEN_STATUSES)
+            ))))  # fmt: skip
+        elif subject.kind == "opportunity":
+            found.append((Resolution.CLOSED, ~Q(Exists(
+                Opportunity.objects.filter(pk=ref, status=Status.OPEN)
+            ))))  # fmt: skip
+        owned = subject.model.objects.filter(pk=ref, owner_id=OuterRef("owner_id"))
+        found.append((Resolution.OWNER_CHANGED, ~Q(Exists(owned))))
+        found += self.more_resolutions(rule, ctx, subject)
+        due = self.still_due(rule, ctx)
+        if due is not None:
+            found.append((Resolution.OUT_OF_SCOPE, ~Q(Exists(due.filter(pk=ref)))))
+        return found
+
+    def more_resolutions(self, rule, ctx, subject) -> list[tuple[str, Q]]:
+        return []
+
+    @staticmethod
+    def rows(qs, subject: Subject, due, rule, extra_cols=()) -> list[dict]:
+        """Candidate rows from ``qs`` annotated with ``_basis``; ``due(basis, extra)`` is
+        the due time (``extra``: the values of ``extra_cols``)."""
+        out = []
+        for pk, owner_id, basis, *extra in qs.values_list("pk", "owner_id", "_basis", *extra_cols):
+            out.append({
+                subject.column: pk, "owner_id": owner_id, "basis_at": basis,
+                "due_at": due(basis, extra), "key": breach_key(rule, subject, pk, basis, owner_id),
+            })  # fmt: skip
+        return out
+
+
+class FirstContact(Evaluator):
+    """Contacted within N hours (working hours when the rule says so) of the record
+    arriving: a lead when its owner got it, an account or opportunity when created."""
+
+    requirement = Requirement.FIRST_CONTACT_WITHIN
+
+    def _latest(self, rule, moment, ctx):
+        return latest_start(
+            moment, rule.amount or 0, working=rule.use_working_hours, calendar=ctx.calendar
+        )
+
+    def _not_contacted(self, qs):
+        return qs.filter(Q(follow_up__isnull=True) | Q(follow_up__last_contact_at__lt=F("_basis")))
+
+    def candidates(self, rule, ctx):
+        subject = self.subject(rule)
+        latest = self._latest(rule, ctx.now, ctx)
+        low = ctx.now - FIRST_CONTACT_LOOKBACK
+        if ctx.since is not None:
+            low = max(low, self._latest(rule, ctx.since, ctx))
+        # The start range as an index range (a hair past ``latest``: inclusive).
+        qs = scope(rule).filter(start_range_q(subject, low, latest + timedelta(microseconds=1)))
+        qs = self._not_contacted(qs.annotate(_basis=start_expr(subject)))
+        qs = without_open_breach(qs, rule, subject)
+
+        def due(basis, _extra):
+            return due_after(
+                basis, rule.amount or 0, working=rule.use_working_hours, calendar=ctx.calendar
+            )
+
+        return self.rows(qs, subject, due, rule)
+
+    def still_due(self, rule, ctx):
+        subject = self.subject(rule)
+        latest = self._latest(rule, ctx.now, ctx)
+        return self._not_contacted(
+            scope(rule).annotate(_basis=start_expr(subject)).filter(_basis__lte=latest)
+        )
+
+
+class ContactEvery(Evaluator):
+    """A contact at least every N days: the clock starts at the last contact (or, never
+    contacted, when the record arrived)."""
+
+    requirement = Requirement.CONTACT_EVERY
+
+    def days(self, rule) -> int:
+        return rule.amount or 0
+
+    def scope(self, rule):
+        return scope(rule)
+
+    def basis(self, subject):
+        return Coalesce(
+            F("follow_up__last_contact_at"), start_expr(subject), output_field=DateTimeField()
+        )
+
+    def overdue_q(self, rule, ctx, low=None) -> Q:
+        cutoff = ctx.now - timedelta(days=self.days(rule))
+        q = Q(_basis__lt=cutoff)
+        if low is not None:
+            q &= Q(_basis__gte=low - timedelta(days=self.days(rule)))
+        return q
+
+    def candidates(self, rule, ctx):
+        subject = self.subject(rule)
+        base = self.scope(rule)
+        if ctx.since is None:
+            parts = [base.annotate(_basis=self.basis(subject)).filter(self.overdue_q(rule, ctx))]
+        else:
+            # Two index ranges instead of one scan: contacted records by their last
+            # contact, never-contacted ones by their start.
+            days = timedelta(days=self.days(rule))
+            low, high = ctx.since - days, ctx.now - days
+            parts = [
+                base.filter(
+                    follow_up__last_contact_at__gte=low, follow_up__last_contact_at__lt=high
+                ).annotate(_basis=F("follow_up__last_contact_at")),
+                base.filter(follow_up__isnull=True)
+                .filter(start_range_q(subject, low, high))
+                .annotate(_basis=start_expr(subject)),
+            ]
+        rows = []
+        for qs in parts:
+            qs = without_open_breach(qs, rule, subject)
+            rows += self.rows(qs, subject, self.due_function(rule), rule)
+        return rows
+
+    def due_function(self, rule):
+        days = timedelta(days=self.days(rule))
+        return lambda basis, _extra: basis + days
+
+    def still_due(self, rule, ctx):
+        subject = self.subject(rule)
+        return (
+            self.scope(rule).annotate(_basis=self.basis(subject)).filter(self.overdue_q(rule, ctx))
+        )
+
+
+class Revisit(ContactEvery):
+    """Accounts with a revisit class (20/40/60/80 days, DOMAIN §4) are contacted within
+    their interval, unless their revisit status is "pause"."""
+
+    requirement = Requirement.REVISIT
+    applies_to = (AppliesTo.ACCOUNT,)
+    CLASSES = (20, 40, 60, 80)
+
+    def scope(self, rule):
+        from loudou.customers.choices import RevisitStatus
+
+        return (
+            scope(rule)
+            .exclude(revisit_status=RevisitStatus.PAUSE)
+            .filter(revisit_class__in=[str(c) for c in self.CLASSES])
+        )
+
+    def overdue_q(self, rule, ctx, low=None) -> Q:
+        q = Q(pk__in=[])
+        for days in self.CLASSES:
+            part = Q(revisit_class=str(days), _basis__lt=ctx.now - timedelta(days=days))
+            if low is not None:
+                part &= Q(_basis__gte=low - timedelta(days=days))
+            q |= part
+        return q
+
+    def candidates(self, rule, ctx):
+        subject = self.subject(rule)
+        qs = self.scope(rule).annotate(_basis=self.basis(subject))
+        qs = without_open_breach(qs.filter(self.overdue_q(rule, ctx, ctx.since)), rule, subject)
+        return self.rows(qs, subject, self.due_function(rule), rule, ("revisit_class",))
+
+    def due_function(self, rule):
+        return lambda basis, extra: basis + timedelta(days=int(extra[0]))
+
+
+class Stale(Evaluator):
+    """Open opportunities stay in a stage at most the stage's "stale after" days
+    (DOMAIN §3); moving on, winning or losing settles it."""
+
+    requirement = Requirement.STALE_IN_STAGE
+    contact_based = False
+    applies_to = (AppliesTo.OPPORTUNITY,)
+
+    def limits(self, rule) -> dict[int, int]:
+        stages = Stage.objects.filter(stale_after_days__isnull=False, kind=StageKind.OPEN)
+        if rule.condition("pipelines"):
+            stages = stages.filter(pipeline_id__in=rule.condition("pipelines"))
+        if rule.condition("stages"):
+            stages = stages.filter(pk__in=rule.condition("stages"))
+        return dict(stages.values_list("pk", "stale_after_days"))
+
+    def overdue_q(self, limits, ctx, low=None) -> Q:
+        q = Q(pk__in=[])
+        for stage_id, days in limits.items():
+            part = Q(stage_id=stage_id, stage_entered_at__lt=ctx.now - timedelta(days=days))
+            if low is not None:
+                part &= Q(stage_entered_at__gte=low - timedelta(days=days))
+            q |= part
+        return q
+
+    def candidates(self, rule, ctx):
+        subject = self.subject(rule)
+        limits = self.limits(rule)
+        qs = scope(rule).filter(self.overdue_q(limits, ctx, ctx.since))
+        qs = without_open_breach(qs.annotate(_basis=F("stage_entered_at")), rule, subject)
+
+        def due(basis, extra):
+            return basis + timedelta(days=limits[extra[0]])
+
+        return self.rows(qs, subject, due, rule, ("stage_id",))
+
+    def more_resolutions(self, rule, ctx, subject):
+        same_stay = Opportunity.objects.filter(
+            pk=OuterRef("opportunity_id"), stage_entered_at=OuterRef("basis_at")
+        )
+        return [(Resolution.MOVED, ~Q(Exists(same_stay)))]
+
+    def still_due(self, rule, ctx):
+        return scope(rule).filter(self.overdue_q(self.limits(rule), ctx))
+
+
+class Greeting(Evaluator):
+    """Birthdays of an account's contacts and the account's company anniversary: a
+    reminder N days ahead, met by a contact with the account from the day before; it
+    is late if nobody got in touch by the end of the day (DOMAIN §4, 成交 customers)."""
+
+    requirement = Requirement.GREETING
+    applies_to = (AppliesTo.ACCOUNT,)
+    OCCASIONS = ("birthday", "anniversary")
+
+    def occasions(self, rule):
+        wanted = rule.condition("occasions", list(self.OCCASIONS))
+        return [o for o in self.OCCASIONS if o in wanted]
+
+    @staticmethod
+    def _days(ctx, ahead: int) -> list[date]:
+        today = timezone.localdate(ctx.now)
+        return [today + timedelta(days=i) for i in range(ahead + 1)]
+
+    @staticmethod
+    def _month_day_q(field: str, days: list[date]) -> tuple[Q, dict]:
+        """Dates whose month and day fall on ``days`` (29 February on the 28th in other
+        years); also the map (month, day) → occasion."""
+        q, on = Q(pk__in=[]), {}
+        for day in days:
+            q |= Q(**{f"{field}__month": day.month, f"{field}__day": day.day})
+            on[(day.month, day.day)] = day
+            if day.month == 2 and day.day == 28 and not _leap(day.year):
+                q |= Q(**{f"{field}__month": 2, f"{field}__day": 29})
+                on[(2, 29)] = day
+        return q, on
+
+    def candidates(self, rule, ctx):
+        tz = ctx.calendar.zone()
+        days = self._days(ctx, rule.amount or 0)
+        accounts = scope(rule)
+        rows = []
+
+        def window(occasion):
+            basis = datetime.combine(occasion - timedelta(days=1), time(0), tzinfo=tz)
+            due = datetime.combine(occasion + timedelta(days=1), time(0), tzinfo=tz)
+            return basis, due
+
+        if "birthday" in self.occasions(rule):
+            q, on = self._month_day_q("birthday", days)
+            for pk, account_id, owner_id, born in Contact.objects.filter(
+                q, account__in=accounts.values("pk")
+            ).values_list("pk", "account_id", "account__owner_id", "birthday"):
+                occasion = on[(born.month, born.day)]
+                basis, due = window(occasion)
+                rows.append({
+                    "account_id": account_id, "contact_id": pk, "owner_id": owner_id,
+                    "basis_at": basis, "due_at": due,
+                    "key": f"{rule.pk}:c{pk}:{occasion.isoformat()}:{owner_id}",
+                })  # fmt: skip
+        if "anniversary" in self.occasions(rule):
+            q, on = self._month_day_q("founded_on", days)
+            for pk, owner_id, founded in accounts.filter(q).values_list(
+                "pk", "owner_id", "founded_on"
+            ):
+                occasion = on[(founded.month, founded.day)]
+                if founded.year >= occasion.year:
+                    continue
+                basis, due = window(occasion)
+                rows.append({
+                    "account_id": pk, "owner_id": owner_id, "basis_at": basis, "due_at": due,
+                    "key": f"{rule.pk}:a{pk}:{occasion.isoformat()}:{owner_id}",
+                })  # fmt: skip
+        if rows:
+            known = set(
+                Breach.objects.filter(key__in=[r["key"] for r in rows]).values_list(
+                    "key", flat=True
+                )
+            )
+            rows = [r for r in rows if r["key"] not in known]
+        return rows
+
+    def more_resolutions(self, rule, ctx, subject):
+        return [(Resolution.EXPIRED, Q(due_at__lt=ctx.now - GREETING_GRACE))]
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+class ContactsBeforeLost(Evaluator):
+    """Checked when someone closes an opportunity as lost (services.check_before_lose),
+    not by the sweep."""
+
+    requirement = Requirement.CONTACTS_BEFORE_LOST
+    sweeps = False
+    contact_based = False
+    applies_to = (AppliesTo.OPPORTUNITY,)
+
+
+class TaskOnOutcome(Evaluator):
+    """Tasks created the moment an activity with the outcome is logged
+    (services.on_activity); the sweep only catches up activities written in bulk."""
+
+    requirement = Requirement.TASK_ON_OUTCOME
+    sweeps = False
+    contact_based = False
+    applies_to = (AppliesTo.ANY, AppliesTo.LEAD, AppliesTo.ACCOUNT, AppliesTo.OPPORTUNITY)
+
+
+EVALUATORS: dict[str, Evaluator] = {
+    e.requirement: e
+    for e in (
+        FirstContact(), ContactEvery(), Revisit(), Stale(), Greeting(), ContactsBeforeLost(),
+        TaskOnOutcome(),
+    )
+}  # fmt: skip
+
+# Requirements met by a contact with the record (the activity listener settles them).
+CONTACT_BASED = tuple(r for r, e in EVALUATORS.items() if e.sweeps and e.contact_based)
+
+
+def resolve(rule, ctx: Context, *, breaches: QuerySet | None = None) -> dict[str, int]:
+    """Settle the rule's open breaches that are met or no longer apply; one UPDATE per
+    resolution code. ``breaches`` narrows the rows looked at (the listeners)."""
+    evaluator = EVALUATORS[rule.requirement]
+    rows = (breaches if breaches is not None else Breach.objects).open().filter(rule=rule)
+    counts = {}
+    for code, condition in evaluator.resolutions(rule, ctx):
+        n = rows.filter(condition).update(resolved_at=ctx.now, resolution=code)
+        if n:
+            counts[code] = n
+    return counts

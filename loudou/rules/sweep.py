@@ -1,0 +1,170 @@
+"""The rule sweep: settle what is met, find what newly fails, act on it.
+
+One run, in one transaction:
+
+1. take the sweep lock (PostgreSQL: a transaction-level advisory lock, so a second
+   worker waits and then finds nothing left to do; SQLite: the IMMEDIATE transaction
+   already serialises writers);
+2. bring the follow-up state up to date: the subjects of every activity written since
+   the previous run's watermark (bulk imports emit no event), or all of them on the
+   first run and with ``rebuild``;
+3. for each rule: settle its open breaches (engine.resolve), store the new ones with
+   ``ON CONFLICT DO NOTHING`` on their key, then run the rule's actions for the breaches
+   this run stored (actions.perform);
+4. create the outcome tasks of activities written in bulk in the last day;
+5. record the run (:class:`SweepRun`): its moment, mode, watermark and counts.
+
+Incremental runs look only at records whose clock crossed a line since the previous
+run; a full run (``full``, the first run, any rule edited, the clock going backwards, or
+the last full run older than :data:`FULL_EVERY`) looks at everything, which also catches
+records whose scope changed (a new grade, a stage limit).
+"""
+
+from __future__ import annotations
+
+import time as clock
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from loudou.activities.models import Activity
+
+from . import actions, state
+from .calendar import load_calendar
+from .engine import EVALUATORS, SUBJECTS, Context, resolve
+from .models import Breach, FollowUpRule, Requirement, Resolution, SweepRun
+
+FULL_EVERY = timedelta(hours=1)
+# Overlap between runs: rows whose transaction committed a little after the previous run
+# looked, and clocks that differ a little between workers.
+MARGIN = timedelta(minutes=10)
+# Outcome tasks for activities written in bulk: only the recent ones still need doing.
+OUTCOME_BACKFILL = timedelta(days=1)
+LOCK_KEY = 0x6C6F7564  # "loud"
+
+
+def _lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+
+
+def _mode(now, *, full, rebuild, partial, previous, evaluated) -> str:
+    if rebuild or previous is None:
+        return SweepRun.Mode.REBUILD
+    if full or partial or evaluated is None or now < evaluated.now:
+        return SweepRun.Mode.FULL
+    last_full = (
+        SweepRun.objects.filter(finished_at__isnull=False, partial=False)
+        .exclude(mode=SweepRun.Mode.INCREMENTAL)
+        .order_by("-pk")
+        .first()
+    )
+    if last_full is None or now - last_full.now >= FULL_EVERY:
+        return SweepRun.Mode.FULL
+    if FollowUpRule.objects.filter(updated_at__gt=evaluated.started_at).exists():
+        return SweepRun.Mode.FULL
+    return SweepRun.Mode.INCREMENTAL
+
+
+def open_breaches(rule, rows: list[dict], run) -> int:
+    """Store the candidate rows as breaches of ``rule`` found by ``run``; rows whose key
+    exists are skipped by the database. Returns how many this run stored."""
+    if not rows:
+        return 0
+    Breach.objects.bulk_create(
+        [Breach(rule=rule, sweep_run=run, opened_at=run.now, **row) for row in rows],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
+    return Breach.objects.filter(sweep_run=run, rule=rule).count()
+
+
+def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) -> SweepRun:
+    """Run the follow-up rules once at ``now`` (default: the current time); returns the
+    recorded run. Safe to run twice and from several workers at once: a breach is
+    stored once per key and only the run that stored it acts on it."""
+    now = now or timezone.now()
+    say = progress or (lambda message: None)
+    started = clock.monotonic()
+    with transaction.atomic():
+        _lock()
+        finished = SweepRun.objects.filter(finished_at__isnull=False)
+        previous = finished.order_by("-pk").first()
+        evaluated = finished.filter(partial=False).order_by("-pk").first()
+        mode = _mode(
+            now, full=full, rebuild=rebuild, partial=bool(rule_ids), previous=previous,
+            evaluated=evaluated,
+        )  # fmt: skip
+        watermark = Activity.objects.aggregate(top=Max("pk"))["top"] or 0
+        run = SweepRun.objects.create(
+            now=now, mode=mode, activity_watermark=watermark, partial=bool(rule_ids)
+        )
+        counts: dict = {"rules": {}}
+
+        # 2. follow-up state
+        if mode == SweepRun.Mode.REBUILD:
+            state.rebuild(now=now)
+            changed = Activity.objects.all()
+        else:
+            since_rows = previous.started_at - MARGIN
+            state.catch_up(after_id=previous.activity_watermark, since=since_rows, now=now)
+            changed = state.changed_activities(
+                after_id=previous.activity_watermark, since=since_rows
+            )
+        say(f"state: {mode}, activities up to #{watermark}")
+
+        # 3. rules
+        ctx = Context(now=now, calendar=load_calendar())
+        if mode == SweepRun.Mode.INCREMENTAL:
+            ctx.since = evaluated.now - MARGIN
+        rules = FollowUpRule.objects.all()
+        if rule_ids:
+            rules = rules.filter(pk__in=rule_ids)
+        off = Breach.objects.open().filter(rule__in=rules.filter(is_active=False))
+        resolved_total = off.update(resolved_at=now, resolution=Resolution.RULE_INACTIVE)
+        opened_total = 0
+        for rule in rules.filter(is_active=True):
+            evaluator = EVALUATORS[rule.requirement]
+            if not evaluator.sweeps or rule.applies_to not in SUBJECTS:
+                continue
+            t0 = clock.monotonic()
+            resolved = resolve(rule, ctx)
+            opened = open_breaches(rule, evaluator.candidates(rule, ctx), run)
+            done = actions.perform(rule, run, now) if opened else {}
+            entry = {"opened": opened, "resolved": resolved, "actions": done,
+                     "seconds": round(clock.monotonic() - t0, 3)}  # fmt: skip
+            counts["rules"][str(rule.pk)] = entry
+            opened_total += opened
+            resolved_total += sum(resolved.values())
+            say(f"{rule.name}: {opened} opened, {sum(resolved.values())} resolved")
+
+        # 4. outcome tasks of activities written in bulk
+        counts["outcome_activities"] = _outcome_backfill(rules, changed, ctx)
+
+        run.opened, run.resolved = opened_total, resolved_total
+        counts["seconds"] = round(clock.monotonic() - started, 3)
+        run.counts = counts
+        run.finished_at = timezone.now()
+        run.save(update_fields=["opened", "resolved", "counts", "finished_at"])
+    return run
+
+
+def _outcome_backfill(rules, changed, ctx) -> int:
+    """Outcome tasks for recent activities the listener did not see; create_task's key
+    makes those it did see a no-op."""
+    n = 0
+    recent = changed.filter(occurred_at__gte=ctx.now - OUTCOME_BACKFILL)
+    for rule in rules.filter(is_active=True, requirement=Requirement.TASK_ON_OUTCOME):
+        rows = recent
+        if rule.condition("activity_kinds"):
+            rows = rows.filter(kind__in=rule.condition("activity_kinds"))
+        if rule.condition("outcomes"):
+            rows = rows.filter(outcome__in=rule.condition("outcomes"))
+        rows = rows.select_related("owner", "lead", "account", "contact", "opportunity")
+        for activity in rows.iterator(chunk_size=500):
+            if actions.outcome_tasks(rule, activity, calendar=ctx.calendar, now=ctx.now):
+                n += 1
+    return n
