@@ -2,7 +2,7 @@
 changing with permission and version checks, done / reopen / delete, who sees a task,
 the list filters, reminders and the hand-over of assignments."""
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from unittest import mock
 
 import pytest
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 def at(day_offset=0, hour=10, minute=0):
     """An aware local moment ``day_offset`` days from today."""
     day = timezone.localdate() + timedelta(days=day_offset)
-    return timezone.make_aware(datetime(day.year, day.month, day.day, hour, minute))
+    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
 
 
 def task_for(actor, **kwargs):
