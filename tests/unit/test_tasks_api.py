@@ -111,9 +111,7 @@ def test_create_refusals_are_422_on_the_field(api, body, field, english):
 
 def test_create_other_teams_assignee_is_422(api, org):
     """An assignee from another team is refused for a rep."""
-    response = api(
-        "post", "/api/v1/tasks", json={"title": "x", "assignee_ids": [org.south_rep.pk]}
-    )
+    response = api("post", "/api/v1/tasks", json={"title": "x", "assignee_ids": [org.south_rep.pk]})
     assert response.status_code == 422 and not Task.objects.exists()
 
 
@@ -146,9 +144,7 @@ def test_patch_version_conflict_and_refusal(api, org):
     stale = api("patch", f"/api/v1/tasks/{task.pk}", json={"version": 1, "title": "旧"})
     assert stale.status_code == 409 and stale.json()["code"] == "version_conflict"
     task.shared_with.add(org.south_rep)
-    forbidden = api(
-        "patch", f"/api/v1/tasks/{task.pk}", org.south_rep, json={"title": "别人改的"}
-    )
+    forbidden = api("patch", f"/api/v1/tasks/{task.pk}", org.south_rep, json={"title": "别人改的"})
     assert forbidden.status_code == 403
     assert Task.objects.get(pk=task.pk).title == "新"
 
