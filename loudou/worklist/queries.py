@@ -9,10 +9,10 @@ for the reasons behind every rule; the numbers below are the ones it names.
 Bands, top to bottom:
 
 1. ``orders`` — orders in hand and old customers' care: active contracts and orders with
-   nothing left to collect (to be delivered and completed), then won customers (grade
-   成交) whose care is due: a birthday or company anniversary in the next
-   ``GREETING_DAYS`` days, or no contact for ``CARE_DAYS`` days (at least one call a
-   month, DOMAIN §4).
+   nothing left to collect (to be delivered and completed), then customers (grade 成交,
+   or no grade but a signed contract or order) whose care is due: a birthday or company
+   anniversary in the next ``GREETING_DAYS`` days, or no contact for ``CARE_DAYS`` days
+   (at least one call a month, DOMAIN §4).
 2. ``unpaid`` — signed but unpaid: signed contracts with money outstanding; overdue
    first (most days overdue, then the larger overdue amount), then by next due date.
 3. ``closing`` — about to order: open opportunities at ``CLOSING_PROBABILITY`` % or more,
@@ -22,8 +22,8 @@ Bands, top to bottom:
    in within ``RECENT_DAYS`` days; never contacted first (longest waiting first), then
    longest since the last contact.
 5. ``development`` — new development: older open leads and accounts without any open
-   or won deal; never contacted first, then longest since the last contact; and the
-   public pool to claim from.
+   or won deal or signed contract; never contacted first, then longest since the last
+   contact; and the public pool to claim from.
 
 Within each band, records with an open rule breach or a task due today or earlier come
 first (earliest due first), and they are always shown even beyond the band's limit.
@@ -65,7 +65,7 @@ from loudou.leads.models import Lead
 from loudou.pipeline.choices import Status
 from loudou.pipeline.models import Opportunity
 from loudou.rules.models import Breach
-from loudou.sales.choices import ContractStatus, ShipmentStatus
+from loudou.sales.choices import SIGNED_STATUSES, ContractStatus, ShipmentStatus
 from loudou.sales.models import Contract
 from loudou.sales.queries import receivables, with_overdue
 from loudou.tasks.models import Task
@@ -320,12 +320,20 @@ def _month_day_q(field_name: str, days) -> Q:
     return condition
 
 
+def _signed_contracts():
+    return Contract.objects.filter(account=OuterRef("pk"), status__in=SIGNED_STATUSES)
+
+
 def _care_accounts(user, now, today, ids, limit):
+    """Customers — won grade, or no grade but a signed contract or order — whose care
+    is due."""
     days = _greeting_days(today)
     birthdays = Contact.objects.filter(_month_day_q("birthday", days), account=OuterRef("pk"))
     anniversary = _month_day_q("founded_on", days)
     qs = (
-        Account.objects.filter(owner=user, grade=Grade.WON)
+        Account.objects.filter(owner=user)
+        .annotate(signed=Exists(_signed_contracts()))
+        .filter(Q(grade=Grade.WON) | Q(grade=Grade.NONE, signed=True))
         .annotate(
             last_contact=_last_contact("account"),
             birthday=Subquery(birthdays.order_by("name", "pk").values("birthday")[:1]),
@@ -432,6 +440,7 @@ def _cold_accounts(user, ids, limit):
         Account.objects.filter(owner=user)
         .exclude(grade=Grade.WON)
         .exclude(Exists(live))
+        .exclude(Exists(_signed_contracts()))
         .annotate(last_contact=_last_contact("account"), urgent=_urgent(ids))
         .filter(Q(urgent=0) | ~Q(revisit_status=RevisitStatus.PAUSE))
     )
@@ -488,15 +497,15 @@ def _care_item(a, today) -> Item:
     else:
         days = _days_since(a.last_contact, today)
         if days is None:
-            reason = _("Won customer with no contact on record: call at least once a month")
+            reason = _("Customer with no contact on record: call at least once a month")
         elif days < CARE_DAYS:
-            reason = _("Won customer · %(contact)s") % {
+            reason = _("Customer · %(contact)s") % {
                 "contact": _contact_reason(a.last_contact, a.created_at, today)
             }
         else:
             reason = ngettext(
-                "Won customer, no contact for %(days)s day: call at least once a month",
-                "Won customer, no contact for %(days)s days: call at least once a month",
+                "Customer, no contact for %(days)s day: call at least once a month",
+                "Customer, no contact for %(days)s days: call at least once a month",
                 days,
             ) % {"days": days}
     last = a.last_contact.timestamp() if a.last_contact else 0
