@@ -164,5 +164,156 @@ def load_activities(rng: random.Random, ctx: dict) -> None:
     ctx["activities"] = len(rows)
 
 
+# Where the demo's provinces do business (a city centre each): accounts without
+# coordinates get a point within about 15 km of their province's centre.
+CENTRES = {
+    "上海": (31.2304, 121.4737), "江苏": (31.2990, 120.5853), "浙江": (30.2741, 120.1551),
+    "广东": (23.1291, 113.2644), "福建": (26.0745, 119.2965),
+}  # fmt: skip
+VISIT_TOPICS = [
+    "演示新版本", "了解年度采购计划", "送样品", "技术交流", "商务谈判", "回访使用情况",
+    "拜访新任采购经理", "现场勘查",
+]  # fmt: skip
+VISIT_NOTES = [
+    "见了采购和技术负责人，对方案有兴趣", "客户提出价格顾虑，下周发报价", "看了产线，需求明确",
+    "演示顺利，约了下次技术交流", "客户临时开会，只见了助理", "送了样品，客户试用后反馈",
+]  # fmt: skip
+VISIT_WEEKS = 12
+VISIT_OUTCOME_WEIGHTS = [
+    (Outcome.VISITED, 85),
+    (Outcome.MEETING_HELD, 10),
+    (Outcome.NOT_REACHED, 5),
+]
+
+
+def _near(rng, lat, lng, metres):
+    """A point about ``metres`` from (lat, lng), in a random direction."""
+    import math
+
+    angle = rng.random() * 2 * math.pi
+    d_lat = metres * math.cos(angle) / 111_195
+    d_lng = metres * math.sin(angle) / (111_195 * math.cos(math.radians(lat)))
+    return round(lat + d_lat, 6), round(lng + d_lng, 6)
+
+
+def _place_accounts(rng) -> None:
+    """Coordinates for the demo accounts that have none (their province's area)."""
+    from decimal import Decimal
+
+    from loudou.customers.models import Account
+
+    accounts = list(
+        Account.objects.filter(latitude__isnull=True).select_related("region").order_by("pk")
+    )
+    for account in accounts:
+        centre = CENTRES.get(getattr(account.region, "name", ""), CENTRES["上海"])
+        lat, lng = _near(rng, *centre, rng.uniform(500, 15_000))
+        account.latitude, account.longitude = Decimal(str(lat)), Decimal(str(lng))
+    # Demo set-up, not a user's edit: no version bump or history, like the bulk inserts.
+    Account.objects.bulk_update(accounts, ["latitude", "longitude"], batch_size=500)
+
+
+def _visit_time(rng, monday):
+    """A working-day moment of the week of ``monday`` (local)."""
+    day = monday + timedelta(days=rng.randrange(5))
+    tz = timezone.get_current_timezone()
+    return datetime.combine(day, time(rng.choice([9, 10, 10, 11, 14, 14, 15, 16]), 0), tzinfo=tz)
+
+
+def _plan(rng, rep, accounts, when):
+    from .visits import services
+
+    account = rng.choice(accounts)
+    contacts = list(account.contacts.all())
+    return services.plan_visit(
+        rep, account=account, planned_for=when, topic=rng.choice(VISIT_TOPICS),
+        contact=rng.choice(contacts) if contacts and rng.random() < 0.7 else None,
+    )  # fmt: skip
+
+
+def _do_visit(rng, rep, visit, when):
+    """Check in (mostly near, a few far, some not at all) and record ``visit``."""
+    from .visits import services
+
+    account = visit.account
+    if rng.random() < 0.85:
+        far = rng.random() < 0.08
+        metres = rng.uniform(2_000, 8_000) if far else abs(rng.gauss(0, 150))
+        lat, lng = _near(rng, float(account.latitude), float(account.longitude), metres)
+        arrived = when + timedelta(minutes=rng.randint(-15, 20))
+        visit = services.check_in(
+            visit, actor=rep, latitude=lat, longitude=lng, accuracy=rng.randint(5, 60),
+            at=arrived,
+        )  # fmt: skip
+        left = arrived + timedelta(minutes=rng.randint(30, 120))
+        return services.record_visit(
+            visit, actor=rep, outcome=_pick(rng, VISIT_OUTCOME_WEIGHTS),
+            notes=rng.choice(VISIT_NOTES), check_out=True, at=left,
+            gave_what=rng.choice(GIFTS) if rng.random() < 0.5 else "",
+        )  # fmt: skip
+    return services.record_visit(
+        visit, actor=rep, notes=rng.choice(VISIT_NOTES), duration_minutes=rng.randint(30, 90),
+        at=when + timedelta(hours=rng.randint(2, 6)),
+    )  # fmt: skip
+
+
 def load_visits(rng, ctx) -> None:
-    """Planned and done visits with check-ins (filled in by the visits builder)."""
+    """Twelve weeks of visits for every rep on their own accounts — most done with a
+    check-in near the address, a few far from it, some without check-in, some cancelled
+    — and visits planned for today and the rest of this week (with their tasks). Gives
+    the accounts without coordinates a place in their province first.
+
+    Draws from a copy of ``rng``: the steps after this one get the same numbers whether
+    or not visits are loaded."""
+    from loudou.customers.models import Account
+
+    from .queries import week_start
+    from .visits import services
+
+    sub = random.Random()
+    sub.setstate(rng.getstate())
+    _place_accounts(sub)
+    now = timezone.now()
+    today = timezone.localdate()
+    this_monday = week_start(today)
+    count = 0
+    for rep in ctx["reps"]:
+        accounts = list(
+            Account.objects.filter(owner=rep).prefetch_related("contacts").order_by("pk")
+        )
+        if not accounts:
+            continue
+
+        for weeks_ago in range(VISIT_WEEKS, -1, -1):
+            monday = this_monday - timedelta(days=7 * weeks_ago)
+            for _ in range(sub.randint(1, 4)):
+                when = _visit_time(sub, monday)
+                if when > now - timedelta(hours=3):
+                    continue  # the future is planned below
+                visit = _plan(sub, rep, accounts, when)
+                fate = sub.random()
+                if fate < 0.1:
+                    services.cancel_visit(
+                        visit,
+                        actor=rep,
+                        reason=sub.choice(["客户临时出差", "客户改期", "天气原因"]),
+                    )
+                elif fate < 0.97:
+                    _do_visit(sub, rep, visit, when)
+                count += 1  # the rest stays planned: overdue, as in real life
+        # Today (two visits, later than now when the day allows) and the rest of the week.
+        local_now = timezone.localtime(now)
+        for hour in (10, 15):
+            when = local_now.replace(hour=hour, minute=0, second=0, microsecond=0)
+            if when < now:
+                when = min(now + timedelta(hours=1), local_now.replace(hour=23, minute=0))
+            _plan(sub, rep, accounts, when)
+            count += 1
+        for days in range(1, 7 - today.weekday()):
+            if sub.random() < 0.6:
+                day = local_now + timedelta(days=days)
+                hour = sub.choice([9, 10, 14, 16])
+                when = day.replace(hour=hour, minute=0, second=0, microsecond=0)
+                _plan(sub, rep, accounts, when)
+                count += 1
+    ctx["visits"] = count

@@ -193,8 +193,3 @@ def activity_list(request):
             ],  # fmt: skip
         },
     )
-
-
-@login_required
-def visit_list(request):
-    return render(request, "web/placeholder.html", {"nav": "activities"})

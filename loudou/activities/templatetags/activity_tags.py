@@ -2,6 +2,8 @@
 ``activities/_panel.html`` and need no view change."""
 
 from django import template
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 
 from ..choices import Kind
 from ..forms import ActivityForm, now_value
@@ -23,6 +25,19 @@ ICONS = {
 @register.filter
 def activity_icon(kind) -> str:
     return ICONS.get(kind, "bi-three-dots")
+
+
+@register.filter
+def distance(metres) -> str:
+    """``320 m`` below a kilometre, ``2.4 km`` above (one decimal up to 10 km)."""
+    if metres is None:
+        return ""
+    metres = int(metres)
+    if metres < 1000:
+        return _("%(n)s m") % {"n": metres}
+    km = metres / 1000
+    text = number_format(round(km, 1) if km < 10 else round(km), 1 if km < 10 else 0)
+    return _("%(n)s km") % {"n": text}
 
 
 def panel_context(subject, user, form=None, *, saved=False) -> dict:
@@ -55,3 +70,23 @@ def activity_panel(context, subject):
 def activity_timeline(context, subject):
     """The merged timeline (activities and stage changes) of ``subject``."""
     return {"entries": merged(subject, context["request"].user), "subject": subject}
+
+
+@register.inclusion_tag("activities/visits/_account_visits.html", takes_context=True)
+def visit_card(context, subject):
+    """On an account's page: its next planned visits the user may see and a "Plan a
+    visit" button. Nothing on other pages."""
+    if subject._meta.model_name != "account":
+        return {"show": False}
+    from ..models import Visit
+
+    user = context["request"].user
+    planned = (
+        Visit.objects.visible_to(user)
+        .planned()
+        .filter(account=subject)
+        .select_related("owner")
+        .order_by("planned_for", "pk")[:5]
+    )
+    request = context["request"]
+    return {"show": True, "account": subject, "planned": list(planned), "request": request}
