@@ -183,6 +183,29 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 # --- background work ----------------------------------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
+# --- notifications: e-mail and chat webhooks (loudou.notifications; docs/notifications.md)
+# The address people reach Loudou at, for the links in e-mails and chat messages.
+LOUDOU_BASE_URL = os.environ.get("LOUDOU_BASE_URL", "") or "http://127.0.0.1:8000"
+# E-mail notifications exist only when an SMTP server is configured.
+LOUDOU_SMTP_HOST = os.environ.get("LOUDOU_SMTP_HOST", "")
+LOUDOU_EMAIL_NOTIFICATIONS = bool(LOUDOU_SMTP_HOST)
+if LOUDOU_SMTP_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = LOUDOU_SMTP_HOST
+    EMAIL_PORT = int(os.environ.get("LOUDOU_SMTP_PORT", "") or "587")
+    EMAIL_HOST_USER = os.environ.get("LOUDOU_SMTP_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("LOUDOU_SMTP_PASSWORD", "")
+    EMAIL_USE_SSL = env_bool("LOUDOU_SMTP_SSL", EMAIL_PORT == 465)  # implicit TLS
+    EMAIL_USE_TLS = not EMAIL_USE_SSL and env_bool("LOUDOU_SMTP_TLS", True)  # STARTTLS
+    EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("LOUDOU_SMTP_FROM", "") or "loudou@localhost"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Webhooks to private/loopback addresses (and plain http) are refused unless this is on.
+LOUDOU_WEBHOOK_ALLOW_PRIVATE = env_bool("LOUDOU_WEBHOOK_ALLOW_PRIVATE", False)
+LOUDOU_NOTIFY_MAX_ATTEMPTS = int(os.environ.get("LOUDOU_NOTIFY_MAX_ATTEMPTS", "") or "5")
+LOUDOU_NOTIFY_RETRY_SECONDS = int(os.environ.get("LOUDOU_NOTIFY_RETRY_SECONDS", "") or "60")
+# --- end of notifications -------------------------------------------------------------
+
 # --- security -----------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

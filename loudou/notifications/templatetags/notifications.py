@@ -22,3 +22,11 @@ def unread_notifications(context) -> int:
     if request is not None:
         request._loudou_unread = count
     return count
+
+
+@register.filter
+def kind_label(name: str) -> str:
+    """The label of a notification kind (the name itself when no app registered it)."""
+    from ..kinds import label
+
+    return label(name)
