@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import DateTimeField, Exists, F, OuterRef, Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import DateTimeField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from loudou.customers.models import Account, Contact
@@ -153,17 +153,46 @@ class Evaluator:
     sweeps = True  # checked by the periodic sweep
     contact_based = True  # an activity after the clock start meets it
     applies_to = (AppliesTo.LEAD, AppliesTo.ACCOUNT, AppliesTo.OPPORTUNITY)
+    extra_cols: tuple = ()  # columns the due time needs besides the clock start
 
     def subject(self, rule) -> Subject:
         return SUBJECTS[rule.applies_to]
 
-    def candidates(self, rule, ctx: Context) -> list[dict]:  # pragma: no cover - abstract
+    def parts(self, rule, ctx: Context) -> list[QuerySet]:  # pragma: no cover - abstract
+        """Querysets (annotated with ``_basis``, the clock start) of the records that
+        fail the rule: everything in a full run, what crossed the line since
+        ``ctx.since`` in an incremental one."""
         raise NotImplementedError
 
     def still_due(self, rule, ctx: Context) -> QuerySet | None:
-        """Records that fail the rule now, whatever their breaches (None: do not settle
-        breaches as "no longer applies")."""
+        """Records that fail the rule now, whatever their breaches, annotated with
+        ``_basis`` (None: do not settle breaches as "no longer applies")."""
         return None
+
+    def due_function(self, rule, ctx: Context):
+        """``due(basis, extra)``: when a record with this clock start was due."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def candidates(self, rule, ctx: Context) -> list[dict]:
+        """The records that newly fail the rule, as breach rows. An incremental run
+        also looks again at the records whose breach was settled since the previous
+        run for another reason than being met (a new owner, a scope that changed): they
+        may fail the rule again at once."""
+        subject = self.subject(rule)
+        parts = self.parts(rule, ctx)
+        if ctx.since is not None:
+            settled = Breach.objects.filter(
+                rule=rule, resolved_at__gte=ctx.since,
+                resolution__in=[Resolution.OWNER_CHANGED, Resolution.OUT_OF_SCOPE],
+            ).values(subject.column)  # fmt: skip
+            parts.append(self.still_due(rule, ctx).filter(pk__in=settled))
+        rows = {}
+        due = self.due_function(rule, ctx)
+        for qs in parts:
+            qs = without_open_breach(qs, rule, subject)
+            for row in self.rows(qs, subject, due, rule, self.extra_cols):
+                rows[row["key"]] = row
+        return list(rows.values())
 
     def resolutions(self, rule, ctx: Context) -> list[tuple[str, Q]]:
         """(code, condition on Breach rows) in the order they are tried."""
@@ -219,7 +248,7 @@ class FirstContact(Evaluator):
     def _not_contacted(self, qs):
         return qs.filter(Q(follow_up__isnull=True) | Q(follow_up__last_contact_at__lt=F("_basis")))
 
-    def candidates(self, rule, ctx):
+    def parts(self, rule, ctx):
         subject = self.subject(rule)
         latest = self._latest(rule, ctx.now, ctx)
         low = ctx.now - FIRST_CONTACT_LOOKBACK
@@ -227,15 +256,15 @@ class FirstContact(Evaluator):
             low = max(low, self._latest(rule, ctx.since, ctx))
         # The start range as an index range (a hair past ``latest``: inclusive).
         qs = scope(rule).filter(start_range_q(subject, low, latest + timedelta(microseconds=1)))
-        qs = self._not_contacted(qs.annotate(_basis=start_expr(subject)))
-        qs = without_open_breach(qs, rule, subject)
+        return [self._not_contacted(qs.annotate(_basis=start_expr(subject)))]
 
+    def due_function(self, rule, ctx):
         def due(basis, _extra):
             return due_after(
                 basis, rule.amount or 0, working=rule.use_working_hours, calendar=ctx.calendar
             )
 
-        return self.rows(qs, subject, due, rule)
+        return due
 
     def still_due(self, rule, ctx):
         subject = self.subject(rule)
@@ -269,31 +298,25 @@ class ContactEvery(Evaluator):
             q &= Q(_basis__gte=low - timedelta(days=self.days(rule)))
         return q
 
-    def candidates(self, rule, ctx):
+    def parts(self, rule, ctx):
         subject = self.subject(rule)
         base = self.scope(rule)
         if ctx.since is None:
-            parts = [base.annotate(_basis=self.basis(subject)).filter(self.overdue_q(rule, ctx))]
-        else:
-            # Two index ranges instead of one scan: contacted records by their last
-            # contact, never-contacted ones by their start.
-            days = timedelta(days=self.days(rule))
-            low, high = ctx.since - days, ctx.now - days
-            parts = [
-                base.filter(
-                    follow_up__last_contact_at__gte=low, follow_up__last_contact_at__lt=high
-                ).annotate(_basis=F("follow_up__last_contact_at")),
-                base.filter(follow_up__isnull=True)
-                .filter(start_range_q(subject, low, high))
-                .annotate(_basis=start_expr(subject)),
-            ]
-        rows = []
-        for qs in parts:
-            qs = without_open_breach(qs, rule, subject)
-            rows += self.rows(qs, subject, self.due_function(rule), rule)
-        return rows
+            return [base.annotate(_basis=self.basis(subject)).filter(self.overdue_q(rule, ctx))]
+        # Two index ranges instead of one scan: contacted records by their last contact,
+        # never-contacted ones by their start.
+        days = timedelta(days=self.days(rule))
+        low, high = ctx.since - days, ctx.now - days
+        return [
+            base.filter(
+                follow_up__last_contact_at__gte=low, follow_up__last_contact_at__lt=high
+            ).annotate(_basis=F("follow_up__last_contact_at")),
+            base.filter(follow_up__isnull=True)
+            .filter(start_range_q(subject, low, high))
+            .annotate(_basis=start_expr(subject)),
+        ]
 
-    def due_function(self, rule):
+    def due_function(self, rule, ctx):
         days = timedelta(days=self.days(rule))
         return lambda basis, _extra: basis + days
 
@@ -311,6 +334,7 @@ class Revisit(ContactEvery):
     requirement = Requirement.REVISIT
     applies_to = (AppliesTo.ACCOUNT,)
     CLASSES = (20, 40, 60, 80)
+    extra_cols = ("revisit_class",)
 
     def scope(self, rule):
         from loudou.customers.choices import RevisitStatus
@@ -330,13 +354,11 @@ class Revisit(ContactEvery):
             q |= part
         return q
 
-    def candidates(self, rule, ctx):
-        subject = self.subject(rule)
-        qs = self.scope(rule).annotate(_basis=self.basis(subject))
-        qs = without_open_breach(qs.filter(self.overdue_q(rule, ctx, ctx.since)), rule, subject)
-        return self.rows(qs, subject, self.due_function(rule), rule, ("revisit_class",))
+    def parts(self, rule, ctx):
+        qs = self.scope(rule).annotate(_basis=self.basis(self.subject(rule)))
+        return [qs.filter(self.overdue_q(rule, ctx, ctx.since))]
 
-    def due_function(self, rule):
+    def due_function(self, rule, ctx):
         return lambda basis, extra: basis + timedelta(days=int(extra[0]))
 
 
@@ -347,6 +369,7 @@ class Stale(Evaluator):
     requirement = Requirement.STALE_IN_STAGE
     contact_based = False
     applies_to = (AppliesTo.OPPORTUNITY,)
+    extra_cols = ("stage_id",)
 
     def limits(self, rule) -> dict[int, int]:
         stages = Stage.objects.filter(stale_after_days__isnull=False, kind=StageKind.OPEN)
@@ -365,16 +388,13 @@ class Stale(Evaluator):
             q |= part
         return q
 
-    def candidates(self, rule, ctx):
-        subject = self.subject(rule)
+    def parts(self, rule, ctx):
+        qs = scope(rule).filter(self.overdue_q(self.limits(rule), ctx, ctx.since))
+        return [qs.annotate(_basis=F("stage_entered_at"))]
+
+    def due_function(self, rule, ctx):
         limits = self.limits(rule)
-        qs = scope(rule).filter(self.overdue_q(limits, ctx, ctx.since))
-        qs = without_open_breach(qs.annotate(_basis=F("stage_entered_at")), rule, subject)
-
-        def due(basis, extra):
-            return basis + timedelta(days=limits[extra[0]])
-
-        return self.rows(qs, subject, due, rule, ("stage_id",))
+        return lambda basis, extra: basis + timedelta(days=limits[extra[0]])
 
     def more_resolutions(self, rule, ctx, subject):
         same_stay = Opportunity.objects.filter(
@@ -383,7 +403,8 @@ class Stale(Evaluator):
         return [(Resolution.MOVED, ~Q(Exists(same_stay)))]
 
     def still_due(self, rule, ctx):
-        return scope(rule).filter(self.overdue_q(self.limits(rule), ctx))
+        qs = scope(rule).filter(self.overdue_q(self.limits(rule), ctx))
+        return qs.annotate(_basis=F("stage_entered_at"))
 
 
 class Greeting(Evaluator):
@@ -502,14 +523,22 @@ EVALUATORS: dict[str, Evaluator] = {
 CONTACT_BASED = tuple(r for r, e in EVALUATORS.items() if e.sweeps and e.contact_based)
 
 
-def resolve(rule, ctx: Context, *, breaches: QuerySet | None = None) -> dict[str, int]:
+def met_at(subject: Subject, now):
+    """When a met breach was met: the record's last contact (so that a breach met
+    before it was due is not late), at the latest ``now``."""
+    last = subject.state.objects.filter(pk=OuterRef(subject.column)).values("last_contact_at")
+    return Least(Value(now, output_field=DateTimeField()), Subquery(last[:1]))
+
+
+def resolve(rule, ctx: Context) -> dict[str, int]:
     """Settle the rule's open breaches that are met or no longer apply; one UPDATE per
-    resolution code. ``breaches`` narrows the rows looked at (the listeners)."""
+    resolution code."""
     evaluator = EVALUATORS[rule.requirement]
-    rows = (breaches if breaches is not None else Breach.objects).open().filter(rule=rule)
+    rows = Breach.objects.open().filter(rule=rule)
     counts = {}
     for code, condition in evaluator.resolutions(rule, ctx):
-        n = rows.filter(condition).update(resolved_at=ctx.now, resolution=code)
+        when = met_at(evaluator.subject(rule), ctx.now) if code == Resolution.MET else ctx.now
+        n = rows.filter(condition).update(resolved_at=when, resolution=code)
         if n:
             counts[code] = n
     return counts

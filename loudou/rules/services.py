@@ -290,7 +290,7 @@ def resolve_met(*, leads=(), accounts=(), opportunities=(), now=None) -> int:
             Breach.objects.open()
             .filter(**{f"{subject.column}__in": ids}, rule__requirement__in=engine.CONTACT_BASED)
             .filter(Exists(met))
-            .update(resolved_at=now, resolution=Resolution.MET)
+            .update(resolved_at=engine.met_at(subject, now), resolution=Resolution.MET)
         )
     return total
 
