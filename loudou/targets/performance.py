@@ -57,9 +57,11 @@ def column_labels() -> dict[str, str]:
 
 
 def breaches_by_owner(start: date, end: date, *, owners=None) -> dict[int, int] | None:
-    """Follow-up rule breaches per owner. Follow-up rules arrive with issue 6; until then
-    this returns None and the performance list shows no breaches column."""
-    return None
+    """Late follow-up rule breaches per owner, due in [start, end) (loudou.rules.queries:
+    one GROUP BY)."""
+    from loudou.rules.queries import breaches_by_owner as late_breaches
+
+    return late_breaches(start, end, owners=owners)
 
 
 # --- raw figures per owner ----------------------------------------------------------------
