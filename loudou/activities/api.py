@@ -167,3 +167,9 @@ def delete_activity(request, activity_id: RowId, query: Query[ActivityDeleteQuer
     activity = _get(request, activity_id)
     services.delete_activity(activity, actor=request.auth, version=query.version)
     return Status(204, None)
+
+
+# Visits live in this app; their endpoints (/visits...) are mounted on this router.
+from .visits.api import router as visits_router  # noqa: E402
+
+router.add_router("", visits_router)

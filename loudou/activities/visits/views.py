@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -134,8 +135,12 @@ def visit_list(request):
     if fmt in {"csv", "xlsx"}:
         return _download(fmt, stats, rows)
 
-    visits = Visit.objects.visible_to(user).filter(owner__in=[p.pk for p in people])
-    visits = visits.select_related("account", "owner", "contact")
+    visits = Visit.objects.visible_to(user).select_related("account", "owner", "contact")
+    if owner_id is not None:
+        visits = visits.filter(owner_id=owner_id)
+    elif scope == "mine":
+        shared = Visit.shared_with.through.objects.filter(user=user).values("visit_id")
+        visits = visits.filter(Q(owner=user) | Q(pk__in=shared))
     start = local_midnight(timezone.localdate())
     end = start + timedelta(days=1)
     planned = visits.planned().order_by("planned_for", "pk")
