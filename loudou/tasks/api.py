@@ -71,7 +71,7 @@ class TaskPatch(Schema):
     opportunity_id: RowId | None = None
 
 
-class TaskOut(Schema):
+class TaskRecordOut(Schema):
     id: int
     title: str
     kind: str
@@ -102,11 +102,11 @@ class TaskOut(Schema):
         return sorted(a.pk for a in obj.assignees.all())
 
 
-class VersionQuery(Schema):
+class TaskVersionQuery(Schema):
     version: int | None = Version
 
 
-class FeedOut(Schema):
+class CalendarFeedOut(Schema):
     token: str
     https_url: str
     webcal_url: str
@@ -159,7 +159,7 @@ def _fresh(task) -> Task:
     return Task.objects.prefetch_related("assignees").get(pk=task.pk)
 
 
-@router.get("/tasks", response=list[TaskOut])
+@router.get("/tasks", response=list[TaskRecordOut])
 @paginate(LimitOffsetPagination)
 def list_tasks(request, filters: Query[TaskFilter]):
     """Tasks the caller may see, narrowed by the filters (default: my open tasks),
@@ -167,7 +167,7 @@ def list_tasks(request, filters: Query[TaskFilter]):
     return filters.apply(_tasks(request), request.auth).order_by(*filters.ordering())
 
 
-@router.post("/tasks", response={201: TaskOut})
+@router.post("/tasks", response={201: TaskRecordOut})
 def create_task(request, payload: TaskIn):
     """Create a task (you are its owner unless ``owner_id`` names a rep of your team)."""
     data = _people(request, _links(request, payload.model_dump()))
@@ -175,12 +175,12 @@ def create_task(request, payload: TaskIn):
     return Status(201, _fresh(task))
 
 
-@router.get("/tasks/{task_id}", response=TaskOut)
+@router.get("/tasks/{task_id}", response=TaskRecordOut)
 def get_task(request, task_id: RowId):
     return _get(request, task_id)
 
 
-@router.patch("/tasks/{task_id}", response=TaskOut)
+@router.patch("/tasks/{task_id}", response=TaskRecordOut)
 def update_task(request, task_id: RowId, payload: TaskPatch):
     """Change a task (owner, assignee, the owner's manager or an admin); 409 on a stale
     version."""
@@ -195,22 +195,22 @@ def update_task(request, task_id: RowId, payload: TaskPatch):
     return _fresh(services.update_task(task, actor=request.auth, version=version, **data))
 
 
-@router.post("/tasks/{task_id}/complete", response=TaskOut)
-def complete_task(request, task_id: RowId, query: Query[VersionQuery]):
+@router.post("/tasks/{task_id}/complete", response=TaskRecordOut)
+def complete_task(request, task_id: RowId, query: Query[TaskVersionQuery]):
     """Mark a task done (nothing changes if it is done already)."""
     task = _get(request, task_id)
     return _fresh(services.complete_task(task, actor=request.auth, version=query.version))
 
 
-@router.post("/tasks/{task_id}/reopen", response=TaskOut)
-def reopen_task(request, task_id: RowId, query: Query[VersionQuery]):
+@router.post("/tasks/{task_id}/reopen", response=TaskRecordOut)
+def reopen_task(request, task_id: RowId, query: Query[TaskVersionQuery]):
     """Mark a done task open again."""
     task = _get(request, task_id)
     return _fresh(services.reopen_task(task, actor=request.auth, version=query.version))
 
 
 @router.delete("/tasks/{task_id}", response={204: None})
-def delete_task(request, task_id: RowId, query: Query[VersionQuery]):
+def delete_task(request, task_id: RowId, query: Query[TaskVersionQuery]):
     """Delete a task (owner, assignee, the owner's manager or an admin)."""
     task = _get(request, task_id)
     services.delete_task(task, actor=request.auth, version=query.version)
@@ -227,14 +227,14 @@ def _feed_out(request, feed) -> dict:
     }
 
 
-@router.get("/calendar-feed", response=FeedOut)
+@router.get("/calendar-feed", response=CalendarFeedOut)
 def get_calendar_feed(request):
     """Your secret calendar address (created on first use): subscribe to it in a phone's
     calendar app to see your tasks there."""
     return _feed_out(request, services.calendar_feed(request.auth))
 
 
-@router.post("/calendar-feed/regenerate", response=FeedOut)
+@router.post("/calendar-feed/regenerate", response=CalendarFeedOut)
 def regenerate_calendar_feed(request):
     """A new secret calendar address; the old one answers 404 from now on."""
     return _feed_out(request, services.regenerate_feed(request.auth))
