@@ -27,7 +27,8 @@ class AssignmentRuleAdmin(admin.ModelAdmin):
 
 @admin.register(PoolEvent)
 class PoolEventAdmin(admin.ModelAdmin):
-    list_display = ["lead", "kind", "pool", "by", "owner", "at"]
+    list_display = ["lead", "account", "kind", "pool", "by", "owner", "at"]
+    raw_id_fields = ["lead", "account", "by", "owner"]
     list_filter = ["kind"]
 
     def has_change_permission(self, request, obj=None):
@@ -36,9 +37,10 @@ class PoolEventAdmin(admin.ModelAdmin):
 
 @admin.register(RecycleRule)
 class RecycleRuleAdmin(admin.ModelAdmin):
-    list_display = ["position", "name", "active", "kind", "days", "warn_days_before", "pool"]
+    list_display = ["position", "name", "active", "applies_to", "kind", "days", "grade",
+                    "product_interest", "warn_days_before", "pool"]  # fmt: skip
     list_display_links = ["name"]
-    list_filter = ["kind", "pool", "active"]
+    list_filter = ["applies_to", "kind", "grade", "pool", "active"]
 
 
 @admin.register(MergeRecord)

@@ -15,6 +15,7 @@ import with a handful of queries. :func:`preview` answers "who would receive thi
 without writing anything.
 """
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -87,6 +88,7 @@ class RuleBook:
     loads: dict = field(default_factory=dict)  # user pk → open leads owned
     moved: set = field(default_factory=set)  # rules whose cursor advanced
     users: dict = field(default_factory=dict)  # user pk → active candidate
+    _rep_ids: dict = field(default_factory=dict)  # rule pk → its reps' sorted ids
 
     @classmethod
     def load(cls, *, lock: bool = False) -> "RuleBook":
@@ -146,24 +148,40 @@ class RuleBook:
             if user is not None and self._has_room(rule, user):
                 return Decision(rule=rule, owner=user)
             return Decision()
-        candidates = [u for u in self.reps.get(rule.pk, []) if self._has_room(rule, u)]
-        if not candidates:
-            return Decision()
+        reps = self.reps.get(rule.pk, [])
         if rule.method == AssignmentMethod.LEAST_LOAD:
+            candidates = [u for u in reps if self._has_room(rule, u)]
+            if not candidates:
+                return Decision()
             user = min(candidates, key=lambda u: (self.loads.get(u.pk, 0), u.pk))
-        else:  # round robin: the first candidate after the cursor, wrapping around
-            after = [u for u in candidates if u.pk > rule.rr_cursor]
-            user = (after or candidates)[0]
-            rule.rr_cursor = user.pk
-            self.moved.add(rule.pk)
-        return Decision(rule=rule, owner=user)
+            return Decision(rule=rule, owner=user)
+        # round robin: the first rep with room after the cursor, wrapping around (the
+        # reps are sorted by id; bisect finds the cursor's place without a scan)
+        if not reps:
+            return Decision()
+        start = bisect_right(self.rep_ids(rule), rule.rr_cursor)
+        for i in range(len(reps)):
+            user = reps[(start + i) % len(reps)]
+            if self._has_room(rule, user):
+                rule.rr_cursor = user.pk
+                self.moved.add(rule.pk)
+                return Decision(rule=rule, owner=user)
+        return Decision()
+
+    def rep_ids(self, rule) -> list[int]:
+        ids = self._rep_ids.get(rule.pk)
+        if ids is None:
+            ids = self._rep_ids[rule.pk] = [u.pk for u in self.reps.get(rule.pk, [])]
+        return ids
 
     def decide(self, facts: Facts) -> Decision:
         """The first matching rule that finds someone; counts the new lead in the
         receiver's load so that the next decision sees it."""
-        for rule in self.rules:
-            if not self.matches(rule, facts):
-                continue
+        return self.decide_among([r for r in self.rules if self.matches(r, facts)])
+
+    def decide_among(self, rules) -> Decision:
+        """:meth:`decide` over rules already known to match, in order."""
+        for rule in rules:
             decision = self._pick(rule)
             if decision.decided:
                 if decision.owner is not None:
@@ -198,19 +216,21 @@ def decide_one(lead_fields) -> Decision:
 
 
 FACT_FIELDS = ("pk", "region_id", "industry", "source", "product_interest_id")
+BATCH = "loudou_assign_batch"
 
 
 @transaction.atomic
 def assign_many(leads, *, actor=None) -> list[Decision]:
     """Assign saved, unowned and unpooled leads by the rules, in bulk. ``leads`` is a
     queryset (only the columns the rules look at are read) or a list of leads (which get
-    their new owner and pool set too). Rules and loads are loaded once; the decisions
-    are written with one UPDATE and one ``INSERT ... SELECT`` of history rows per rule,
-    receiver and 2,000 leads; each receiving rep gets one notification. Leads no rule
-    decides stay as they are. Returns one decision per lead, in order."""
+    their new owner and pool set too). Rules and loads are loaded once, and the rules
+    matching each distinct combination of region, industry, source and product interest
+    are found once. The decisions go into a temporary table (one executemany, or COPY on
+    PostgreSQL), from which one UPDATE moves every lead and one ``INSERT ... SELECT``
+    writes their history — the same handful of queries for ten leads or a hundred
+    thousand. Each receiving rep gets one notification. Leads no rule decides stay as
+    they are. Returns one decision per lead, in order."""
     from django.db.models import QuerySet
-
-    from .recycle import insert_events
 
     objects = None if isinstance(leads, QuerySet) else list(leads)
     if objects is None:
@@ -223,34 +243,81 @@ def assign_many(leads, *, actor=None) -> list[Decision]:
     )
     now = timezone.now()
     decisions = []
-    groups: dict[tuple, list[int]] = {}
+    batch = []
+    counts: dict[int, int] = {}
+    matching: dict[tuple, list] = {}
+    actor_id = getattr(actor, "pk", None)
     for pk, region_id, industry, source, product_id in rows:
-        decision = book.decide(facts_of({"region_id": region_id, "industry": industry,
-                                         "source": source, "product_interest_id": product_id},
-                                        paths))  # fmt: skip
+        key = (region_id, industry, source, product_id)
+        rules = matching.get(key)
+        if rules is None:
+            facts = Facts(paths.get(region_id, ""), industry or "", source or "", product_id)
+            rules = matching[key] = [r for r in book.rules if book.matches(r, facts)]
+        decision = book.decide_among(rules)
         decisions.append(decision)
         if decision.decided:
-            key = (decision.rule.name, decision.owner, decision.pool)
-            groups.setdefault(key, []).append(pk)
-    counts: dict[int, int] = {}
-    for (reason, owner, pool), ids in groups.items():
-        for start in range(0, len(ids), 2000):
-            chunk = Lead.objects.filter(pk__in=ids[start : start + 2000])
-            chunk.update(owner=owner, pool=pool, owned_since=now if owner else None)
-            insert_events(
-                chunk, kind=PoolEventKind.ASSIGN, pool=pool, at=now, reason=reason,
-                owner_id=getattr(owner, "pk", None), by_id=getattr(actor, "pk", None),
-            )  # fmt: skip
-        if owner is not None and owner.pk != getattr(actor, "pk", None):
-            counts[owner.pk] = counts.get(owner.pk, 0) + len(ids)
+            owner_id = decision.owner.pk if decision.owner is not None else None
+            batch.append((pk, owner_id, decision.pool.pk if decision.pool else None,
+                          decision.rule.name[:300]))  # fmt: skip
+            if owner_id is not None and owner_id != actor_id:
+                counts[owner_id] = counts.get(owner_id, 0) + 1
+    if batch:
+        _write(batch, now=now, actor_id=actor_id)
     if objects is not None:
         for lead, decision in zip(objects, decisions, strict=True):
             if decision.decided:
                 lead.owner, lead.pool = decision.owner, decision.pool
                 lead.owned_since = now if decision.owner else None
+                lead.version += 1
     book.save_cursors()
     _notify_receivers(counts, now=now)
     return decisions
+
+
+def _write(batch: list[tuple], *, now, actor_id) -> None:
+    """Move the leads of ``batch`` (id, owner, pool, reason) and write their history."""
+    from django.db import connection
+
+    from .models import PoolEvent
+
+    quote = connection.ops.quote_name
+    lead_table, event_table = quote(Lead._meta.db_table), quote(PoolEvent._meta.db_table)
+    at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {BATCH} "
+                "(id bigint PRIMARY KEY, owner_id bigint, pool_id bigint, reason varchar(300))"
+            )
+            cursor.execute(f"DELETE FROM {BATCH}")
+            with cursor.cursor.copy(
+                f"COPY {BATCH} (id, owner_id, pool_id, reason) FROM STDIN"
+            ) as copy:
+                for row in batch:
+                    copy.write_row(row)
+        else:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {BATCH} "
+                "(id INTEGER PRIMARY KEY, owner_id INTEGER, pool_id INTEGER, reason TEXT)"
+            )
+            cursor.execute(f"DELETE FROM {BATCH}")
+            cursor.executemany(f"INSERT INTO {BATCH} VALUES (%s, %s, %s, %s)", batch)
+        # Correlated look-ups in the batch's primary key: portable to every SQLite and
+        # PostgreSQL version (no UPDATE ... FROM).
+        pick = f"(SELECT b.%s FROM {BATCH} b WHERE b.id = {lead_table}.id)"
+        cursor.execute(
+            f"UPDATE {lead_table} SET owner_id = {pick % 'owner_id'}, "
+            f"pool_id = {pick % 'pool_id'}, "
+            f"owned_since = CASE WHEN {pick % 'owner_id'} IS NULL THEN NULL ELSE %s END, "
+            f"version = version + 1, updated_at = %s "
+            f"WHERE id IN (SELECT id FROM {BATCH})",
+            [at, at],
+        )
+        cursor.execute(
+            f"INSERT INTO {event_table} (lead_id, kind, pool_id, owner_id, by_id, at, reason) "
+            f"SELECT id, %s, pool_id, owner_id, %s, %s, reason FROM {BATCH}",
+            [str(PoolEventKind.ASSIGN), actor_id, at],
+        )
 
 
 def _notify_receivers(counts: dict, *, now) -> None:

@@ -25,6 +25,7 @@ class PoolEventKind(models.TextChoices):
     DISQUALIFY = "disqualify", _("Disqualified")
     HANDOVER = "handover", _("Handed over")
     MERGE = "merge", _("Merged")
+    WARN = "warn", _("Warned before recycling")
 
 
 class AssignmentMethod(models.TextChoices):
@@ -49,3 +50,10 @@ class RecycleKind(models.TextChoices):
     NO_FOLLOW_UP = "no_follow_up", _("No follow-up for N days")
     NOT_CONVERTED = "not_converted", _("Not converted within N days")
     NO_WON_DEAL = "no_won_deal", _("No won deal within N days")
+
+
+class RecycleTarget(models.TextChoices):
+    """Which records a recycle rule returns to its pool."""
+
+    LEADS = "leads", _("Leads")
+    ACCOUNTS = "accounts", _("Accounts")

@@ -12,9 +12,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loudou.core.models import OwnedModel, TimeStampedModel, VersionedModel, VisibleQuerySet
-from loudou.customers.choices import Source
+from loudou.customers.choices import Grade, Source
 
-from .choices import OPEN_STATUSES, AssignmentMethod, LeadStatus, PoolEventKind, RecycleKind
+from .choices import (
+    OPEN_STATUSES,
+    AssignmentMethod,
+    LeadStatus,
+    PoolEventKind,
+    RecycleKind,
+    RecycleTarget,
+)
 
 
 def _path_ids(path: str) -> list[int]:
@@ -131,6 +138,18 @@ class Lead(OwnedModel, VersionedModel):
     into an account, contact and opportunity without losing anything (the row stays and
     links to what it became)."""
 
+    # OwnedModel's owner without its own index: lead_owner_status (owner first) serves
+    # every lookup by owner, and each recycled, claimed or assigned lead would pay for a
+    # second index entry.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        db_index=False,
+    )
     name = models.CharField(_("name"), max_length=100)
     company = models.CharField(_("company"), max_length=200, blank=True)
     title = models.CharField(_("title"), max_length=100, blank=True)
@@ -161,6 +180,8 @@ class Lead(OwnedModel, VersionedModel):
     )
     disqualified_reason = models.CharField(_("disqualified because"), max_length=200, blank=True)
     notes = models.TextField(_("notes"), blank=True)
+    # Indexed by lead_pool_status (pool first): a second index on the pool alone would
+    # only cost every recycle and claim another index write.
     pool = models.ForeignKey(
         PublicPool,
         verbose_name=_("public pool"),
@@ -168,6 +189,7 @@ class Lead(OwnedModel, VersionedModel):
         null=True,
         blank=True,
         related_name="leads",
+        db_index=False,
     )
     # Normalised keys for duplicate detection (normalize.py), kept by the services.
     mobile_key = models.CharField(max_length=30, blank=True, db_index=True, editable=False)
@@ -199,6 +221,7 @@ class Lead(OwnedModel, VersionedModel):
     )
     converted_at = models.DateTimeField(_("converted"), null=True, blank=True)
     owned_since = models.DateTimeField(_("owned since"), null=True, blank=True)
+    # Not indexed: nothing looks leads up by these, and the sweep writes them in bulk.
     last_owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("last owner"),
@@ -206,6 +229,7 @@ class Lead(OwnedModel, VersionedModel):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     released_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -214,6 +238,7 @@ class Lead(OwnedModel, VersionedModel):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     released_at = models.DateTimeField(_("released"), null=True, blank=True)
     claim_blocked_until = models.DateTimeField(
@@ -258,9 +283,13 @@ class Lead(OwnedModel, VersionedModel):
 
 
 class PoolEvent(models.Model):
-    """One line of a lead's (or a pooled account's) ownership history: created, claimed,
-    released, assigned, recycled, converted. Append-only; the daily claim limit counts
-    these rows, for leads and accounts together."""
+    """One line of a lead's (or an account's) ownership history: created, claimed,
+    released, assigned, recycled, warned, handed over, converted. Append-only; the daily
+    claim limit counts these rows, for leads and accounts together.
+
+    Bulk writers (the recycle sweep, hand-over, bulk assignment) insert these rows by the
+    hundred thousand, so the table carries few indexes: the lead's and the account's
+    history (partial: only rows that have one) and the claims of a rep per day."""
 
     lead = models.ForeignKey(
         Lead,
@@ -269,6 +298,7 @@ class PoolEvent(models.Model):
         null=True,
         blank=True,
         related_name="events",
+        db_index=False,
     )
     account = models.ForeignKey(
         "customers.Account",
@@ -277,6 +307,7 @@ class PoolEvent(models.Model):
         null=True,
         blank=True,
         related_name="pool_events",
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=20, choices=PoolEventKind.choices)
     pool = models.ForeignKey(
@@ -286,6 +317,7 @@ class PoolEvent(models.Model):
         null=True,
         blank=True,
         related_name="events",
+        db_index=False,
     )
     by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -294,6 +326,7 @@ class PoolEvent(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -302,6 +335,7 @@ class PoolEvent(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     at = models.DateTimeField(_("at"), default=timezone.now)
     reason = models.CharField(_("reason"), max_length=300, blank=True)
@@ -310,7 +344,22 @@ class PoolEvent(models.Model):
         verbose_name = _("pool event")
         verbose_name_plural = _("pool events")
         ordering = ["at", "pk"]
-        indexes = [models.Index(fields=["by", "kind", "at"], name="poolevent_by_kind_at")]
+        indexes = [
+            # a rep's claims per day; the sweep's rows (no "by") stay out of it
+            models.Index(
+                fields=["by", "kind", "at"],
+                condition=Q(by__isnull=False),
+                name="poolevent_by_kind_at",
+            ),
+            models.Index(
+                fields=["lead", "at"], condition=Q(lead__isnull=False), name="poolevent_lead_at"
+            ),
+            models.Index(
+                fields=["account", "at"],
+                condition=Q(account__isnull=False),
+                name="poolevent_account_at",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} · {self.lead_id}"
@@ -386,16 +435,20 @@ class AssignmentRule(TimeStampedModel):
 
 
 class RecycleRule(TimeStampedModel):
-    """An auto-recycle rule (DOMAIN §5): owned open leads that match its conditions
-    (region and below, product interest; empty matches all, and an empty region means
-    the regions of the target pool) and have had no follow-up, or were not converted,
-    or won no deal, for ``days`` days go back into ``pool``. The owner is warned
-    ``warn_days_before`` days earlier. Rules run in ``position`` order; the pools' own
-    "recycle after" settings run after every explicit rule (recycle.py)."""
+    """An auto-recycle rule (DOMAIN §5): owned open leads — or owned accounts — that
+    match its conditions (region and below, product line, and for accounts the customer
+    grade; empty matches all, and an empty region means the regions of the target pool)
+    and have had no follow-up, or were not converted, or won no deal, for ``days`` days
+    go back into ``pool``. The owner is warned ``warn_days_before`` days earlier. Rules
+    run in ``position`` order; the pools' own "recycle after" settings (leads only) run
+    after every explicit rule (recycle.py)."""
 
     position = models.PositiveIntegerField(_("position"), default=0)
     name = models.CharField(_("name"), max_length=100)
     active = models.BooleanField(_("active"), default=True)
+    applies_to = models.CharField(
+        _("recycles"), max_length=10, choices=RecycleTarget.choices, default=RecycleTarget.LEADS
+    )
     kind = models.CharField(_("condition"), max_length=20, choices=RecycleKind.choices)
     days = models.PositiveIntegerField(_("days"))
     warn_days_before = models.PositiveIntegerField(
@@ -422,6 +475,14 @@ class RecycleRule(TimeStampedModel):
         null=True,
         blank=True,
         related_name="+",
+        help_text=_("Leads: their product interest. Accounts: those with a deal in it."),
+    )
+    grade = models.CharField(
+        _("customer grade"),
+        max_length=5,
+        choices=Grade.choices,
+        blank=True,
+        help_text=_("Accounts only. Empty: every grade."),
     )
 
     class Meta:
@@ -431,6 +492,16 @@ class RecycleRule(TimeStampedModel):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.grade and self.applies_to != RecycleTarget.ACCOUNTS:
+            raise ValidationError({"grade": _("Only rules for accounts look at the grade.")})
+
+    @property
+    def for_accounts(self) -> bool:
+        return self.applies_to == RecycleTarget.ACCOUNTS
 
 
 class MergeRecord(models.Model):

@@ -1,35 +1,47 @@
-"""The auto-recycle sweep (DOMAIN §5): owned open leads that a rule says were neglected
-go back into a public pool; their owners are warned some days before.
+"""The auto-recycle sweep (DOMAIN §5): owned open leads, and owned accounts, that a rule
+says were neglected go back into a public pool; their owners are warned some days before.
 
-Rules: the active :class:`~loudou.leads.models.RecycleRule` rows in order, then each
-active pool's own "recycle after N days without follow-up / not converted" settings,
-which apply to the leads of the pool's regions. Conditions, for a lead owned since
-``owned_since`` (or created, when that is empty), ``days`` = N and the sweep's ``now``:
+Rules: the active :class:`~loudou.leads.models.RecycleRule` rows in order (each for
+leads or for accounts; by region, product line and, for accounts, customer grade), then
+each active pool's own "recycle after N days without follow-up / not converted" settings,
+which apply to the leads of the pool's regions. For a record owned since a moment
+``since``, ``days`` = N and the sweep's ``now``, with ``cutoff`` = now − N days:
 
-- no follow-up: owned and last changed (``updated_at``) more than N days ago, and no
-  activity (call, visit... of the activities app, looked up by name so that this module
-  does not import it) on the lead in the last N days;
-- not converted: owned more than N days and still open;
-- no won deal: the same as "not converted" for a lead, which has no deal until it
-  converts (the difference matters for pooled accounts, not built yet).
+- no follow-up: owned since before the cutoff and no activity (call, visit... of the
+  activities app, looked up by name so that this module does not import it) on the record
+  since the cutoff; for a lead also not edited (``updated_at``) since;
+- not converted: owned since before the cutoff and — a lead — still open, or — an
+  account — no deal of it ever won;
+- no won deal: owned since before the cutoff and — a lead — still open (a lead has no
+  deal until it converts), or — an account — no deal won since the cutoff.
 
-The sweep is set-based: for each rule it walks the lead table in primary-key ranges of
-:data:`CHUNK` rows, and in each range, in one transaction, locks the matching rows
-(``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's IMMEDIATE transaction
-serialises writers), moves them with one UPDATE and writes their history with one
-``INSERT ... SELECT``. A second sweep, or one running in parallel, finds nothing left to
-do: recycled leads are pooled, warned leads carry ``recycle_warned_at``, and the
+A lead's ``since`` is ``owned_since`` (or its creation); an account's is its latest pool
+history row that gave it an owner (claim, assignment, hand-over), or its creation.
+A lead's warning is marked in ``recycle_warned_at``; an account's is a "warned" pool
+history row. Either is due again only after a new owner or a follow-up since.
+
+The sweep is set-based and evaluates each rule's conditions once per row: for each rule
+it walks the table in primary-key ranges of :data:`CHUNK` rows and, in each range, in one
+transaction, copies the ids and owners of the rows due now or due for a warning into a
+temporary table (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so a parallel
+sweep skips them; SQLite's IMMEDIATE transaction serialises writers), then writes the
+history with one ``INSERT ... SELECT`` and moves or marks the rows with one UPDATE each,
+reading the ids from that table. No id passes through Python; the number of queries per
+range does not depend on the number of rows. A second sweep, or one running in parallel,
+finds nothing left to do: recycled records are pooled, warned ones are marked, and the
 notifications carry a dedupe key. Owners receive one summary notification per rule.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.apps import apps
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, Max, Min, OuterRef, Q, Value
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Value, When
 from django.db.models import fields as model_fields
+from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -40,6 +52,9 @@ from .choices import OPEN_STATUSES, PoolEventKind, RecycleKind
 from .models import Lead, PoolEvent, PublicPool, RecycleRule
 
 CHUNK = 100_000
+TEMP = "loudou_recycle_batch"
+# Pool history kinds that give an account a (new) owner: its "owned since" moment.
+OWNING_KINDS = (PoolEventKind.CLAIM, PoolEventKind.ASSIGN, PoolEventKind.HANDOVER)
 
 
 @dataclass
@@ -48,6 +63,7 @@ class RuleOutcome:
     pool: str
     kind: str
     days: int
+    applies_to: str = "leads"
     recycled: int = 0
     warned: int = 0
     owners_recycled: dict = field(default_factory=dict)
@@ -75,8 +91,8 @@ class SweepResult:
             "recycled": self.recycled,
             "warned": self.warned,
             "rules": [
-                {"rule": o.rule, "pool": o.pool, "kind": o.kind, "days": o.days,
-                 "recycled": o.recycled, "warned": o.warned}
+                {"rule": o.rule, "pool": o.pool, "applies_to": o.applies_to, "kind": o.kind,
+                 "days": o.days, "recycled": o.recycled, "warned": o.warned}
                 for o in self.outcomes
             ],
         }  # fmt: skip
@@ -84,7 +100,7 @@ class SweepResult:
 
 def effective_rules() -> list[RecycleRule]:
     """The rules in the order they run: explicit rules by position, then every active
-    pool's own settings as unsaved rules (no follow-up first, then not converted)."""
+    pool's own settings as unsaved lead rules (no follow-up first, then not converted)."""
     rules = list(
         RecycleRule.objects.filter(active=True, pool__is_active=True)
         .select_related("pool", "region")
@@ -109,14 +125,20 @@ def rule_key(rule: RecycleRule) -> str:
     return f"r{rule.pk}" if rule.pk else f"p{rule.pool_id}-{rule.kind}"
 
 
-def _activity_model():
-    """The activities app's Activity model once it exists with a lead link, else None."""
+def model_of(rule: RecycleRule):
+    """The model a rule recycles: Lead or customers.Account."""
+    return apps.get_model("customers", "Account") if rule.for_accounts else Lead
+
+
+def _activity_model(link: str = "lead"):
+    """The activities app's Activity model when it exists with a ``link`` field (lead or
+    account), else None."""
     try:
         model = apps.get_model("activities", "Activity")
     except LookupError:
         return None
     names = {f.name for f in model._meta.get_fields()}
-    return model if {"lead", "occurred_at"} <= names else None
+    return model if {link, "occurred_at"} <= names else None
 
 
 def _region_ids(paths: list[str]) -> list[int]:
@@ -126,10 +148,21 @@ def _region_ids(paths: list[str]) -> list[int]:
     return list(Region.objects.filter(q).values_list("pk", flat=True))
 
 
+def _won_deals(**filters):
+    opportunity = apps.get_model("pipeline", "Opportunity")
+    return opportunity._base_manager.filter(account=OuterRef("pk"), status="won", **filters)
+
+
 def scope_q(rule: RecycleRule) -> Q:
-    """Owned open leads the rule applies to: its region (and below) or else its pool's
-    regions (none: every region), and its product line."""
-    q = Q(owner__isnull=False, pool__isnull=True, status__in=list(OPEN_STATUSES))
+    """Owned records the rule applies to (open leads; accounts of its grade): its region
+    (and below) or else its pool's regions (none: every region), and its product line (a
+    lead's product interest; an account with a deal in that line)."""
+    if rule.for_accounts:
+        q = Q(owner__isnull=False, pool__isnull=True)
+        if rule.grade:
+            q &= Q(grade=rule.grade)
+    else:
+        q = Q(owner__isnull=False, pool__isnull=True, status__in=list(OPEN_STATUSES))
     if rule.region_id:
         q &= Q(region_id__in=_region_ids([rule.region.path]))
     else:
@@ -137,100 +170,131 @@ def scope_q(rule: RecycleRule) -> Q:
         if paths:
             q &= Q(region_id__in=_region_ids(paths))
     if rule.product_interest_id:
-        q &= Q(product_interest_id=rule.product_interest_id)
+        if rule.for_accounts:
+            opportunity = apps.get_model("pipeline", "Opportunity")
+            q &= Exists(
+                opportunity._base_manager.filter(
+                    account=OuterRef("pk"), product_line_id=rule.product_interest_id
+                )
+            )
+        else:
+            q &= Q(product_interest_id=rule.product_interest_id)
     return q
 
 
+def _owned_before(rule: RecycleRule, cutoff) -> Q:
+    if rule.for_accounts:
+        newer_owner = PoolEvent.objects.filter(
+            account=OuterRef("pk"), kind__in=OWNING_KINDS, at__gte=cutoff
+        )
+        return Q(created_at__lt=cutoff) & ~Exists(newer_owner)
+    return Q(owned_since__lt=cutoff) | Q(owned_since__isnull=True, created_at__lt=cutoff)
+
+
 def due_q(rule: RecycleRule, at) -> Q:
-    """Leads the rule recycles at moment ``at``."""
+    """Records (of the rule's model) the rule recycles at moment ``at``."""
     cutoff = at - timedelta(days=rule.days)
-    q = Q(owned_since__lt=cutoff) | Q(owned_since__isnull=True, created_at__lt=cutoff)
+    q = _owned_before(rule, cutoff)
+    link = "account" if rule.for_accounts else "lead"
     if rule.kind == RecycleKind.NO_FOLLOW_UP:
-        q &= Q(updated_at__lt=cutoff)
-        activity = _activity_model()
+        if not rule.for_accounts:
+            q &= Q(updated_at__lt=cutoff)
+        activity = _activity_model(link)
         if activity is not None:
-            q &= ~Exists(activity.objects.filter(lead=OuterRef("pk"), occurred_at__gte=cutoff))
+            recent = activity._base_manager.filter(
+                **{link: OuterRef("pk")}, occurred_at__gte=cutoff
+            )
+            q &= ~Exists(recent)
+    elif rule.for_accounts and rule.kind == RecycleKind.NOT_CONVERTED:
+        q &= ~Exists(_won_deals())
+    elif rule.for_accounts and rule.kind == RecycleKind.NO_WON_DEAL:
+        q &= ~Exists(_won_deals(closed_at__gte=cutoff))
     return q
 
 
 def needs_warning_q(rule: RecycleRule) -> Q:
-    """Leads whose owner has not been warned since they got the lead or last followed
-    it up."""
+    """Records whose owner has not been warned since they got the record or last
+    followed it up."""
+    if rule.for_accounts:
+        warnings = PoolEvent.objects.filter(account=OuterRef("pk"), kind=PoolEventKind.WARN)
+        warnings = warnings.exclude(
+            Exists(
+                PoolEvent.objects.filter(
+                    account=OuterRef("account"), kind__in=OWNING_KINDS, at__gt=OuterRef("at")
+                )
+            )
+        )
+        activity = _activity_model("account")
+        if rule.kind == RecycleKind.NO_FOLLOW_UP and activity is not None:
+            warnings = warnings.exclude(
+                Exists(
+                    activity._base_manager.filter(
+                        account=OuterRef("account"), occurred_at__gt=OuterRef("at")
+                    )
+                )
+            )
+        return ~Exists(warnings)
     q = Q(recycle_warned_at__isnull=True) | Q(recycle_warned_at__lt=F("owned_since"))
     if rule.kind == RecycleKind.NO_FOLLOW_UP:
         q |= Q(recycle_warned_at__lt=F("updated_at"))
-        activity = _activity_model()
+        activity = _activity_model("lead")
         if activity is not None:
             q |= Exists(
-                activity.objects.filter(
+                activity._base_manager.filter(
                     lead=OuterRef("pk"), occurred_at__gt=OuterRef("recycle_warned_at")
                 )
             )
     return q
 
 
-def _chunks(qs):
-    bounds = qs.aggregate(lo=Min("pk"), hi=Max("pk"))
-    if bounds["lo"] is None:
-        return
-    lo = bounds["lo"]
-    while lo <= bounds["hi"]:
-        yield lo, lo + CHUNK
-        lo += CHUNK
+def candidates(rule: RecycleRule, now):
+    """The rule's records due now (``_due`` = 1) or due within the warning days and not
+    yet warned (``_due`` = 0), as one queryset: the sweep evaluates it once per range."""
+    model = model_of(rule)
+    now_q = due_q(rule, now)
+    qs = model._base_manager.filter(scope_q(rule))
+    if rule.warn_days_before:
+        ahead = now + timedelta(days=min(rule.warn_days_before, rule.days))
+        qs = qs.filter(due_q(rule, ahead)).filter(now_q | needs_warning_q(rule))
+    else:
+        qs = qs.filter(now_q)
+    flag = Case(When(now_q, then=Value(1)), default=Value(0), output_field=IntegerField())
+    return qs.annotate(_due=flag).order_by()
 
 
-def _claim_chunk(qs):
-    """The rows of ``qs`` this transaction may change, as a queryset to reuse. On
-    PostgreSQL the matching rows are locked and read (``FOR UPDATE SKIP LOCKED``): a
-    parallel sweep skips them, and they are passed on by id. Elsewhere (SQLite) the
-    IMMEDIATE transaction already excludes every other writer, so ``qs`` itself is used
-    as a subquery and no id travels through Python. None when nothing is locked."""
-    if connection.features.has_select_for_update_skip_locked:
-        ids = list(
-            qs.select_for_update(skip_locked=True, of=("self",))
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-        return Lead.objects.filter(pk__in=ids) if ids else None
-    return qs
+def insert_events(
+    leads, *, kind, pool, at, reason, owner_id=None, by_id=None, column="lead_id"
+) -> None:
+    """One INSERT ... SELECT: a history row of ``kind`` for every record of the queryset
+    ``leads`` — leads, or accounts with ``column="account_id"`` (the rows never pass
+    through Python)."""
+    select = leads.order_by().annotate(**_event_values(kind, pool, at, reason, owner_id, by_id))
+    sql, params = select.values_list("pk", *EVENT_ALIASES).query.sql_with_params()
+    _insert_event_rows(column, sql, params)
 
 
-def _count_owners(rows, into: dict) -> int:
-    """Add the rows per owner to ``into``; returns how many rows there are."""
-    from django.db.models import Count
-
-    total = 0
-    for owner_id, n in (
-        rows.order_by().values("owner_id").annotate(n=Count("pk")).values_list("owner_id", "n")
-    ):
-        into[owner_id] = into.get(owner_id, 0) + n
-        total += n
-    return total
+EVENT_ALIASES = ("_kind", "_pool", "_owner", "_by", "_at", "_reason")
 
 
-def insert_events(leads, *, kind, pool, at, reason, owner_id=None, by_id=None) -> None:
-    """One INSERT ... SELECT: a history row of ``kind`` for every lead of the queryset
-    ``leads`` (the rows never pass through Python)."""
-    select = (
-        leads.order_by()
-        .annotate(
-            _kind=Value(str(kind), output_field=model_fields.CharField()),
-            _pool=Value(getattr(pool, "pk", None), output_field=model_fields.BigIntegerField()),
-            _owner=Value(owner_id, output_field=model_fields.BigIntegerField()),
-            _by=Value(by_id, output_field=model_fields.BigIntegerField()),
-            _at=Value(at, output_field=model_fields.DateTimeField()),
-            _reason=Value(reason[:300], output_field=model_fields.CharField()),
-        )
-        .values_list("pk", "_kind", "_pool", "_owner", "_by", "_at", "_reason")
-    )
-    sql, params = select.query.sql_with_params()
+def _event_values(kind, pool, at, reason, owner_id, by_id) -> dict:
+    return {
+        "_kind": Value(str(kind), output_field=model_fields.CharField()),
+        "_pool": Value(getattr(pool, "pk", pool), output_field=model_fields.BigIntegerField()),
+        "_owner": Value(owner_id, output_field=model_fields.BigIntegerField()),
+        "_by": Value(by_id, output_field=model_fields.BigIntegerField()),
+        "_at": Value(at, output_field=model_fields.DateTimeField()),
+        "_reason": Value(reason[:300], output_field=model_fields.CharField()),
+    }
+
+
+def _insert_event_rows(column: str, select_sql: str, params) -> None:
     table = connection.ops.quote_name(PoolEvent._meta.db_table)
     columns = ", ".join(
         connection.ops.quote_name(c)
-        for c in ("lead_id", "kind", "pool_id", "owner_id", "by_id", "at", "reason")
+        for c in (column, "kind", "pool_id", "owner_id", "by_id", "at", "reason")
     )
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({columns}) {sql}", params)
+        cursor.execute(f"INSERT INTO {table} ({columns}) {select_sql}", params)
 
 
 def describe(rule: RecycleRule) -> str:
@@ -242,52 +306,122 @@ def describe(rule: RecycleRule) -> str:
     return labels[rule.kind] % {"days": rule.days}
 
 
-def _recycle(rule, outcome, now, dry_run) -> None:
-    base = Lead.objects.filter(scope_q(rule))
-    due = base.filter(due_q(rule, now))
+# --- the batch table ---------------------------------------------------------------------
+
+
+@contextmanager
+def _batch_table():
+    """A per-connection temporary table (id, owner_id, due) holding one range's rows.
+    On SQLite the connection's page cache is raised while the sweep runs: a range's
+    UPDATE touches index pages all over the table, and the default 2 MB cache would
+    spill them to disk again and again."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA cache_size")
+            cache = cursor.fetchone()[0]
+            cursor.execute("PRAGMA cache_size = -262144")  # 256 MB, as pages need it
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {TEMP} "
+                "(id INTEGER PRIMARY KEY, owner_id INTEGER, due INTEGER)"
+            )
+        else:
+            cache = None
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {TEMP} "
+                "(id bigint PRIMARY KEY, owner_id bigint, due integer)"
+            )
+    try:
+        yield
+    finally:
+        if cache is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA cache_size = {int(cache)}")
+
+
+def _fill_batch(qs) -> dict:
+    """Copy ``qs``'s (id, owner, _due) into the batch table, locking the rows on
+    PostgreSQL (``FOR UPDATE SKIP LOCKED``: rows a parallel sweep holds are left to it).
+    Returns {(owner_id, due): count}."""
+    select = qs.values_list("pk", "owner_id", "_due")
+    if connection.features.has_select_for_update_skip_locked:
+        select = select.select_for_update(skip_locked=True, of=("self",))
+    sql, params = select.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {TEMP}")
+        cursor.execute(f"INSERT INTO {TEMP} (id, owner_id, due) {sql}", params)
+        cursor.execute(f"SELECT owner_id, due, COUNT(*) FROM {TEMP} GROUP BY owner_id, due")
+        return {(owner, due): n for owner, due, n in cursor.fetchall()}
+
+
+def _batch_ids(due: int) -> RawSQL:
+    return RawSQL(f"SELECT id FROM {TEMP} WHERE due = %s", (due,))  # noqa: S611
+
+
+def _batch_events(column, due, *, kind, pool, at, reason) -> None:
+    sql = f"SELECT id, %s, %s, NULL, NULL, %s, %s FROM {TEMP} WHERE due = %s"  # noqa: S608
+    at_value = connection.ops.adapt_datetimefield_value(at)
+    _insert_event_rows(column, sql, [str(kind), pool.pk, at_value, reason[:300], due])
+
+
+def _chunks(model):
+    """Ranges of CHUNK ids over the whole table. The bounds are read with two queries:
+    SQLite answers a lone MIN or MAX of the primary key from the index's end, but scans
+    the table for both at once."""
+    ids = model._base_manager.order_by("pk").values_list("pk", flat=True)
+    lo, hi = ids.first(), ids.last()
+    if lo is None:
+        return
+    while lo <= hi:
+        yield lo, lo + CHUNK
+        lo += CHUNK
+
+
+def _run_rule(rule, outcome, now, dry_run) -> None:
+    model = model_of(rule)
+    rows = candidates(rule, now)
     if dry_run:
-        outcome.recycled = due.count()
+        from django.db.models import Count, Sum
+
+        totals = rows.aggregate(n=Count("pk"), due=Sum("_due"))
+        outcome.recycled = totals["due"] or 0
+        outcome.warned = totals["n"] - outcome.recycled
         return
     pool = rule.pool
+    column = "account_id" if rule.for_accounts else "lead_id"
     reason = _("Recycled: %(rule)s (%(condition)s)") % {
         "rule": rule.name,
         "condition": describe(rule),
     }
-    for lo, hi in _chunks(due):
+    for lo, hi in _chunks(model):
         with transaction.atomic():
-            rows = _claim_chunk(due.filter(pk__gte=lo, pk__lt=hi))
-            if rows is None or not _count_owners(rows, outcome.owners_recycled):
-                continue
-            # History first: afterwards the rows no longer match ``due``.
-            insert_events(rows, kind=PoolEventKind.RECYCLE, pool=pool, at=now, reason=reason)
-            moved = rows.update(
-                last_owner=F("owner"), owner=None, pool=pool, owned_since=None,
-                released_by=None, released_at=now, recycle_warned_at=None,
-                claim_blocked_until=now + timedelta(days=pool.reclaim_block_days),
-                version=F("version") + 1, updated_at=now,
-            )  # fmt: skip
-            outcome.recycled += moved
-
-
-def _warn(rule, outcome, now, dry_run) -> None:
-    if not rule.warn_days_before:
-        return
-    ahead = now + timedelta(days=min(rule.warn_days_before, rule.days))
-    soon = (
-        Lead.objects.filter(scope_q(rule))
-        .filter(due_q(rule, ahead))
-        .exclude(due_q(rule, now))
-        .filter(needs_warning_q(rule))
-    )
-    if dry_run:
-        outcome.warned = soon.count()
-        return
-    for lo, hi in _chunks(soon):
-        with transaction.atomic():
-            rows = _claim_chunk(soon.filter(pk__gte=lo, pk__lt=hi))
-            if rows is None or not _count_owners(rows, outcome.owners_warned):
-                continue
-            outcome.warned += rows.update(recycle_warned_at=now)
+            counts = _fill_batch(rows.filter(pk__gte=lo, pk__lt=hi))
+            due = sum(n for (_owner, d), n in counts.items() if d)
+            warned = sum(n for (_owner, d), n in counts.items() if not d)
+            for (owner, d), n in counts.items():
+                into = outcome.owners_recycled if d else outcome.owners_warned
+                into[owner] = into.get(owner, 0) + n
+            if due:
+                # History first: afterwards the rows are pooled.
+                _batch_events(column, 1, kind=PoolEventKind.RECYCLE, pool=pool, at=now,
+                              reason=reason)  # fmt: skip
+                changes = {
+                    "last_owner": F("owner"), "owner": None, "pool": pool,
+                    "claim_blocked_until": now + timedelta(days=pool.reclaim_block_days),
+                    "version": F("version") + 1, "updated_at": now,
+                }  # fmt: skip
+                if not rule.for_accounts:
+                    changes.update(owned_since=None, released_by=None, released_at=now,
+                                   recycle_warned_at=None)  # fmt: skip
+                outcome.recycled += model._base_manager.filter(pk__in=_batch_ids(1)).update(
+                    **changes
+                )
+            if warned:
+                if rule.for_accounts:
+                    _batch_events(column, 0, kind=PoolEventKind.WARN, pool=pool, at=now,
+                                  reason=describe(rule))  # fmt: skip
+                else:
+                    Lead.objects.filter(pk__in=_batch_ids(0)).update(recycle_warned_at=now)
+                outcome.warned += warned
 
 
 def _notify_owners(rule, outcome, now) -> None:
@@ -298,28 +432,41 @@ def _notify_owners(rule, outcome, now) -> None:
     languages = dict(User.objects.filter(pk__in=owners).values_list("pk", "language"))
     items = []
     key = rule_key(rule)
+    accounts = rule.for_accounts
     for owner_id in sorted(owners):
         with translation.override(languages.get(owner_id) or settings.LANGUAGE_CODE):
+            values = {"pool": rule.pool, "days": rule.warn_days_before,
+                      "condition": describe(rule)}  # fmt: skip
             n = outcome.owners_warned.get(owner_id)
             if n:
-                items.append({
-                    "user": owner_id, "kind": "recycle_warning",
-                    "key": f"recycle-warning:{key}:{owner_id}:{stamp}",
-                    "url": reverse("leads:leads") + "?recycle_warned=true",
-                    "text": _(
+                if accounts:
+                    text = _(
+                        "%(n)d of your accounts go back to pool %(pool)s within %(days)d days "
+                        "unless you follow them up (%(condition)s)."
+                    )
+                    url = reverse("leads:recycle-due")
+                else:
+                    text = _(
                         "%(n)d of your leads go back to pool %(pool)s within %(days)d days "
                         "unless you follow them up (%(condition)s)."
-                    ) % {"n": n, "pool": rule.pool, "days": rule.warn_days_before,
-                         "condition": describe(rule)},
+                    )
+                    url = reverse("leads:leads") + "?recycle_warned=true"
+                items.append({
+                    "user": owner_id, "kind": "recycle_warning", "url": url,
+                    "key": f"recycle-warning:{key}:{owner_id}:{stamp}",
+                    "text": text % {"n": n, **values},
                 })  # fmt: skip
             n = outcome.owners_recycled.get(owner_id)
             if n:
+                if accounts:
+                    text = _("%(n)d of your accounts went back to pool %(pool)s (%(condition)s).")
+                else:
+                    text = _("%(n)d of your leads went back to pool %(pool)s (%(condition)s).")
                 items.append({
                     "user": owner_id, "kind": "recycled",
                     "key": f"recycled:{key}:{owner_id}:{stamp}",
                     "url": reverse("leads:pool", args=[rule.pool_id]),
-                    "text": _("%(n)d of your leads went back to pool %(pool)s (%(condition)s).")
-                    % {"n": n, "pool": rule.pool, "condition": describe(rule)},
+                    "text": text % {"n": n, **values},
                 })  # fmt: skip
     notify_many(items)
 
@@ -330,11 +477,34 @@ def sweep(now=None, *, dry_run: bool = False) -> SweepResult:
     again at the same or a later moment recycles and warns nothing twice."""
     now = now or timezone.now()
     result = SweepResult(now=now, dry_run=dry_run)
-    for rule in effective_rules():
-        outcome = RuleOutcome(rule=rule.name, pool=str(rule.pool), kind=rule.kind, days=rule.days)
-        _recycle(rule, outcome, now, dry_run)
-        _warn(rule, outcome, now, dry_run)
-        if not dry_run:
-            _notify_owners(rule, outcome, now)
-        result.outcomes.append(outcome)
+    rules = effective_rules()
+    with _batch_table() if not dry_run else _nothing():
+        for rule in rules:
+            outcome = RuleOutcome(rule=rule.name, pool=str(rule.pool), kind=rule.kind,
+                                  days=rule.days, applies_to=rule.applies_to)  # fmt: skip
+            _run_rule(rule, outcome, now, dry_run)
+            if not dry_run:
+                _notify_owners(rule, outcome, now)
+            result.outcomes.append(outcome)
     return result
+
+
+@contextmanager
+def _nothing():
+    yield
+
+
+def warned_accounts(accounts):
+    """The owned accounts of ``accounts`` whose latest pool history row is a recycle
+    warning (nothing gave them a new owner since), annotated with ``recycle_warned_at``."""
+    from django.db.models import Subquery
+
+    latest = PoolEvent.objects.filter(account=OuterRef("pk")).order_by("-at", "-pk")
+    return (
+        accounts.filter(owner__isnull=False, pool__isnull=True)
+        .annotate(
+            last_pool_event_kind=Subquery(latest.values("kind")[:1]),
+            recycle_warned_at=Subquery(latest.values("at")[:1]),
+        )
+        .filter(last_pool_event_kind=PoolEventKind.WARN)
+    )

@@ -512,31 +512,48 @@ def sweep(now=None, *, dry_run: bool = False):
 
 def hand_over_leads(from_user, *, to=None, pool=None, by=None, now=None, reason="") -> dict:
     """Move every lead ``from_user`` owns: the open ones into ``pool`` when one is given,
-    everything else to ``to``. Two UPDATEs and two INSERT ... SELECTs of history rows
-    (kind "handover"), whatever the number of leads. The caller (org/handover.py) holds
-    the transaction and has checked who may do this. Returns the counts moved."""
-    from .recycle import insert_events
-
+    everything else to ``to``. Set-based (see :func:`move_for_handover`). The caller
+    holds the transaction and has checked who may do this. Returns the counts moved."""
     now = now or timezone.now()
     owned = Lead.objects.filter(owner=from_user)
     moved = {"into_pool": 0, "to_receiver": 0}
+    args = {"from_user": from_user, "by": by, "now": now, "reason": reason}
     if pool is not None:
         leaving = owned.filter(status__in=list(OPEN_STATUSES))
-        insert_events(leaving, kind=PoolEventKind.HANDOVER, pool=pool, at=now, reason=reason,
-                      by_id=getattr(by, "pk", None))  # fmt: skip
-        moved["into_pool"] = leaving.update(
-            owner=None, pool=pool, last_owner=from_user, owned_since=None, released_at=now,
-            released_by=by, claim_blocked_until=None, recycle_warned_at=None,
-            version=F("version") + 1, updated_at=now,
-        )  # fmt: skip
+        moved["into_pool"] = move_for_handover(leaving, pool=pool, **args)
     if to is not None:
-        insert_events(owned, kind=PoolEventKind.HANDOVER, pool=None, at=now, reason=reason,
-                      owner_id=to.pk, by_id=getattr(by, "pk", None))  # fmt: skip
-        moved["to_receiver"] = owned.update(
-            owner=to, last_owner=from_user, owned_since=now, recycle_warned_at=None,
-            version=F("version") + 1, updated_at=now,
-        )  # fmt: skip
+        moved["to_receiver"] = move_for_handover(owned, to=to, **args)
     return moved
+
+
+def move_for_handover(records, *, from_user, to=None, pool=None, by=None, now=None,
+                      reason="") -> int:  # fmt: skip
+    """Hand the leads or accounts of the queryset ``records`` (owned by ``from_user``)
+    to ``to``, or put them into ``pool``: one ``INSERT ... SELECT`` of "handed over"
+    history rows and one UPDATE, whatever their number. A record given to a person
+    starts a new ownership (its recycle clock restarts); a pooled one remembers
+    ``from_user`` as its last owner, who is not blocked from claiming it. The caller
+    (org/handover.py) holds the transaction. Returns how many records moved."""
+    from .recycle import insert_events
+
+    now = now or timezone.now()
+    is_lead = records.model is Lead
+    column = "lead_id" if is_lead else "account_id"
+    events = {"kind": PoolEventKind.HANDOVER, "at": now, "reason": reason,
+              "by_id": getattr(by, "pk", None), "column": column}  # fmt: skip
+    changes = {"last_owner": from_user, "version": F("version") + 1, "updated_at": now}
+    if pool is not None:
+        insert_events(records, pool=pool, **events)
+        changes.update(owner=None, pool=pool, claim_blocked_until=None)
+        if is_lead:
+            changes.update(owned_since=None, released_at=now, released_by=by,
+                           recycle_warned_at=None)  # fmt: skip
+    else:
+        insert_events(records, pool=None, owner_id=to.pk, **events)
+        changes["owner"] = to
+        if is_lead:
+            changes.update(owned_since=now, recycle_warned_at=None)
+    return records.update(**changes)
 
 
 # --- pools -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ urlpatterns = [
     path("pool/", views.pool_page, name="pool-default"),
     path("pool/<int:pk>/", views.pool_page, name="pool"),
     path("rules/", views.rules_page, name="rules"),
+    path("due/", views.recycle_due, name="recycle-due"),
     path("merge/", views.merge_page, name="merge"),
     path("accounts/<int:pk>/claim/", views.account_claim, name="account-claim"),
     path("accounts/<int:pk>/release/", views.account_release, name="account-release"),

@@ -17,7 +17,7 @@ from loudou.org.models import Region, User
 from loudou.web.helpers import read_filters, save_with_service
 
 from . import assignment, services
-from .choices import LeadStatus
+from .choices import OPEN_STATUSES, LeadStatus
 from .dedupe import find_duplicates
 from .filters import LeadFilter
 from .forms import ConvertForm, LeadForm, ReasonForm
@@ -407,4 +407,28 @@ def merge_page(request):
             "rows": rows,
             "candidates": merge.candidates(keep, request.user) if lose is None else [],
         },
+    )
+
+
+@login_required
+def recycle_due(request):
+    """What goes back to a pool soon unless followed up: the user's leads and accounts
+    whose owner was warned by the recycle sweep (and, for a manager, their team's)."""
+    from .recycle import warned_accounts
+
+    leads = (
+        Lead.objects.visible_to(request.user)
+        .filter(owner__isnull=False, recycle_warned_at__isnull=False, status__in=OPEN_STATUSES)
+        .select_related("owner", "region")
+        .order_by("recycle_warned_at", "pk")
+    )
+    accounts = (
+        warned_accounts(Account.objects.visible_to(request.user))
+        .select_related("owner", "region")
+        .order_by("recycle_warned_at", "pk")
+    )
+    return render(
+        request,
+        "leads/recycle_due.html",
+        {"nav": "pool", "leads": leads[:200], "accounts": accounts[:200]},
     )

@@ -206,7 +206,11 @@ def assignable_owners(actor: User):
 
 class HandOver(models.Model):
     """One hand-over of everything a rep owned (DOMAIN §10): to whom, into which pool,
-    how many records of each kind. Written by org/handover.py; append-only."""
+    how many records of each kind. Written by org/handover.py; append-only.
+
+    ``to_user`` is the receiver when one person received everything; a split hand-over
+    leaves it empty and ``shares`` says who (or which pool) received how many of each
+    kind; :class:`HandOverItem` rows name every record moved and where it went."""
 
     from_user = models.ForeignKey(
         User, verbose_name=_("from"), on_delete=models.PROTECT, related_name="handovers_given"
@@ -221,6 +225,8 @@ class HandOver(models.Model):
     )
     pool_name = models.CharField(_("open leads into pool"), max_length=100, blank=True)
     counts = models.JSONField(_("records moved"), default=dict)
+    # [{"label": "customers.account", "to_id": 5 | None, "pool_id": 2 | None, "count": 3}]
+    shares = models.JSONField(_("who received what"), default=list, blank=True)
     deactivated = models.BooleanField(_("deactivated the user"), default=False)
     by = models.ForeignKey(
         User,
@@ -248,3 +254,43 @@ class HandOver(models.Model):
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    @property
+    def receiver_ids(self) -> list[int]:
+        """Everyone who received records, in order of their first share."""
+        seen = [s["to_id"] for s in self.shares if s.get("to_id")]
+        return list(dict.fromkeys(seen)) or ([self.to_user_id] if self.to_user_id else [])
+
+    def moved_to(self, label: str) -> dict[int, int | None]:
+        """{object id: receiving user id (None: into a pool)} for the records of kind
+        ``label`` ("tasks.task") this hand-over moved."""
+        return dict(self.items.filter(model=label).values_list("object_id", "to_user_id"))
+
+
+class HandOverItem(models.Model):
+    """One record a hand-over moved: its kind and id, and who (or which pool) got it —
+    the record's own hand-over history. Written in bulk by org/handover.py."""
+
+    handover = models.ForeignKey(
+        HandOver, verbose_name=_("hand-over"), on_delete=models.CASCADE, related_name="items"
+    )
+    model = models.CharField(_("record type"), max_length=100)
+    object_id = models.PositiveBigIntegerField(_("record"))
+    to_user = models.ForeignKey(
+        User,
+        verbose_name=_("to"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    pool_id = models.PositiveBigIntegerField(_("into pool"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("handed-over record")
+        verbose_name_plural = _("handed-over records")
+        indexes = [models.Index(fields=["model", "object_id"], name="handoveritem_record")]
+
+    def __str__(self):
+        return f"{self.model} {self.object_id}"

@@ -98,49 +98,83 @@ def _may_hand_over(user) -> bool:
 
 @login_required
 def handover(request):
-    """Choose the leaving rep, see what they own, choose the receiver (and a pool for the
-    open leads), confirm. Managers and admins only; a manager within their subtree."""
+    """Choose the leaving rep, see what they own, choose the receivers (one person, a
+    split among several, per-kind receivers, pools), preview who gets what, confirm.
+    Managers and admins only; a manager within their subtree."""
+    from loudou.core.exceptions import ServiceError
     from loudou.leads.models import PublicPool
 
     from . import handover as service
-    from .forms import HandOverForm
+    from .forms import HandOverForm, kind_field_name
 
     if not _may_hand_over(request.user):
         raise Http404
     data = request.POST if request.method == "POST" else (request.GET or None)
-    form = HandOverForm(data, actor=request.user, pools=PublicPool.objects.filter(is_active=True))
-    lines = None
+    kinds = [(m._meta.label_lower, m._meta.verbose_name_plural) for m in service.owned_models()]
+    form = HandOverForm(
+        data, actor=request.user, pools=PublicPool.objects.filter(is_active=True), kinds=kinds
+    )
+    lines = shares = None
     if form.is_bound and form.is_valid():
         source = form.cleaned_data["from_user"]
         lines = service.inventory(source)
         if request.method == "POST":
-            if not form.cleaned_data.get("confirm"):
-                form.add_error("confirm", _("Tick the box to confirm the hand-over."))
-            else:
-                record = save_with_service(
-                    form,
-                    lambda: service.hand_over(
-                        source, actor=request.user, to=form.cleaned_data.get("to"),
-                        pool=form.cleaned_data.get("pool"),
-                        deactivate=form.cleaned_data.get("deactivate", False),
-                        left_on=form.cleaned_data.get("left_on"),
-                    ),
-                )  # fmt: skip
-                if record:
-                    messages.success(request, _("Hand-over done."))
-                    return redirect(record)
+            try:
+                service.check_allowed(request.user, source)
+                the_plan = service.preview(source, **form.options())
+                shares = _share_rows(the_plan.shares(), the_plan.unplaced)
+            except ServiceError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            if shares is not None and "preview" not in request.POST:
+                if not form.cleaned_data.get("confirm"):
+                    form.add_error("confirm", _("Tick the box to confirm the hand-over."))
+                else:
+                    record = save_with_service(
+                        form,
+                        lambda: service.hand_over(
+                            source, actor=request.user, **form.options(),
+                            deactivate=form.cleaned_data.get("deactivate", False),
+                            left_on=form.cleaned_data.get("left_on"),
+                        ),
+                    )  # fmt: skip
+                    if record:
+                        messages.success(request, _("Hand-over done."))
+                        return redirect(record)
     past = HandOver.objects.select_related("from_user", "to_user", "by")
     if not request.user.sees_everything:
         past = past.filter(from_user__in=User.objects.visible_to(request.user))
+    kind_fields = []
+    if lines:
+        kind_fields = [form[kind_field_name(line.label)] for line in lines if line.count]
     return render(
         request,
         "org/handover.html",
         {
-            "nav": "org", "form": form, "lines": lines,
-            "total": sum(line.count for line in lines) if lines else 0,
+            "nav": "org", "form": form, "lines": lines, "kind_fields": kind_fields,
+            "shares": shares, "total": sum(line.count for line in lines) if lines else 0,
             "past": past[:20],
         },
     )  # fmt: skip
+
+
+def _share_rows(shares: list[dict], unplaced: int = 0) -> list[tuple]:
+    """(receiver or pool name, kind name, count) for the page, receivers together."""
+    from loudou.leads.models import PublicPool
+
+    from . import handover as service
+
+    names = {m._meta.label_lower: m._meta.verbose_name_plural for m in service.owned_models()}
+    users = {u.pk: u for u in User.objects.filter(pk__in={s["to_id"] for s in shares} - {None})}
+    pools = {p.pk: p for p in PublicPool.objects.filter(
+        pk__in={s["pool_id"] for s in shares} - {None})}  # fmt: skip
+    rows = []
+    for share in shares:
+        if share["to_id"]:
+            who = users.get(share["to_id"], share["to_id"])
+        else:
+            who = _("pool %(name)s") % {"name": pools.get(share["pool_id"], share["pool_id"])}
+        rows.append((str(who), names.get(share["label"], share["label"]), share["count"]))
+    return sorted(rows, key=lambda row: row[0])
 
 
 @login_required
@@ -163,5 +197,7 @@ def handover_detail(request, pk):
         base, _sep, where = label.partition(":")
         rows.append((names.get(base, base), where == "pool", n))
     return render(
-        request, "org/handover_detail.html", {"nav": "org", "record": record, "rows": rows}
+        request,
+        "org/handover_detail.html",
+        {"nav": "org", "record": record, "rows": rows, "shares": _share_rows(record.shares)},
     )

@@ -62,7 +62,10 @@ def test_hand_over_moves_everything_and_nothing_else(org, book):
     assert owned_by(org.sub_rep) == (2, 1, 3)
     assert owned_by(org.east_rep2) == before_other
     assert record.counts == {"customers.account": 2, "pipeline.opportunity": 1, "leads.lead": 3}
-    assert PoolEvent.objects.filter(kind="handover", owner=org.sub_rep).count() == 3
+    handed = PoolEvent.objects.filter(kind="handover", owner=org.sub_rep)
+    assert handed.filter(lead__isnull=False).count() == 3
+    assert handed.filter(account__isnull=False).count() == 2
+    assert record.items.count() == 6 and record.to_user == org.sub_rep
     assert Lead.objects.filter(owner=org.sub_rep, last_owner=org.east_rep).count() == 3
     assert Notification.objects.filter(user=org.sub_rep, kind="handover").count() == 1
 
