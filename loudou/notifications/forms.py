@@ -57,7 +57,9 @@ class WebhookForm(_MarkServiceErrors, BootstrapMixin, forms.Form):
         help_text=_("A team webhook posts the notifications of the team's members."),
     )
     include_subteams = forms.BooleanField(
-        label=_("Also the members of its sub-teams"), required=False
+        label=_("Also the members of its sub-teams"),
+        required=False,
+        help_text=_("Team webhooks only."),
     )
     url = forms.CharField(
         label=_("Webhook URL"),

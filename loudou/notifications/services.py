@@ -224,7 +224,11 @@ def update_webhook(channel: Channel, *, actor, version=None, **fields) -> Channe
     if unknown:
         raise TypeError(f"unknown channel fields: {sorted(unknown)}")
     with transaction.atomic():
-        locked = Channel.objects.select_for_update().select_related("team").get(pk=channel.pk)
+        locked = (
+            Channel.objects.select_for_update(of=("self",))
+            .select_related("team")
+            .get(pk=channel.pk)
+        )
         if locked.is_email:
             raise ValidationFailed(_("This is not a webhook."))
         _check_edit(locked, actor)
@@ -245,7 +249,11 @@ def update_webhook(channel: Channel, *, actor, version=None, **fields) -> Channe
 def delete_channel(channel: Channel, *, actor, version=None) -> None:
     """Remove a webhook and its delivery history."""
     with transaction.atomic():
-        locked = Channel.objects.select_for_update().select_related("team").get(pk=channel.pk)
+        locked = (
+            Channel.objects.select_for_update(of=("self",))
+            .select_related("team")
+            .get(pk=channel.pk)
+        )
         _check_edit(locked, actor)
         check_version(locked, version)
         locked.delete()
