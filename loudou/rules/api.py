@@ -262,4 +262,3 @@ def breach_counts(request, filters: Query[BreachFilter]):
 @router.get("/breaches/{breach_id}", response=BreachOut)
 def get_breach(request, breach_id: RowId):
     return get_object_or_404(queries.with_related(queries.visible(request.auth)), pk=breach_id)
-
