@@ -128,6 +128,63 @@ def completed_by_owner(
     raise ValueError(f"unknown basis {basis!r}; use one of {BASES}")
 
 
+# --- completed revenue per period (one query per source, not one per period) -------------
+
+
+def period_case(field: str, bounds) -> Case:
+    """The index of the period ``field`` falls in, for ascending ``bounds`` [b0, b1, …,
+    bn] (period i = [b_i, b_i+1)): a CASE over plain comparisons, so the database never
+    converts a time zone per row and one GROUP BY answers every period. Rows outside
+    [b0, bn) must be filtered out by the caller."""
+    whens = [When(**{f"{field}__lt": upper}, then=Value(i)) for i, upper in enumerate(bounds[1:])]
+    return Case(*whens, default=Value(None), output_field=BigIntegerField())
+
+
+def _sum_by_period(qs, field: str, bounds, column: str = "amount") -> dict[int, Decimal]:
+    rows = (
+        qs.filter(**{f"{field}__gte": bounds[0], f"{field}__lt": bounds[-1]})
+        .order_by()
+        .annotate(period=period_case(field, bounds))
+        .values("period")
+        .annotate(cents=Sum(Cents(column)))
+    )
+    return {row["period"]: cents_to_decimal(row["cents"]) for row in rows}
+
+
+def _local_bounds(days) -> list[datetime]:
+    tz = timezone.get_current_timezone()
+    return [datetime.combine(day, time.min, tzinfo=tz) for day in days]
+
+
+def signed_by_period(days, *, owners=None, product_line=None) -> dict[int, Decimal]:
+    """:func:`signed_by_owner` summed over ``owners`` for each period between the
+    consecutive local dates of ``days`` ([d0, d1), [d1, d2), …): {period index: total},
+    periods without revenue absent. Two queries whatever the number of periods. Like the
+    per-owner figures, rows without an owner are left out."""
+    days = list(days)
+    won = Opportunity.objects.filter(status=OpportunityStatus.WON, owner__isnull=False)
+    orders = Contract.objects.filter(
+        kind=ContractKind.ORDER, status__in=SIGNED_STATUSES, owner__isnull=False
+    )
+    if product_line is not None:
+        won = won.filter(product_line=product_line)
+        orders = orders.filter(product_line=product_line)
+    return _add(
+        _sum_by_period(_by_owners(won, owners), "closed_at", _local_bounds(days)),
+        _sum_by_period(_by_owners(orders, owners), "sign_date", days),
+    )
+
+
+def collected_by_period(days, *, owners=None, product_line=None) -> dict[int, Decimal]:
+    """:func:`collected_by_owner` summed over ``owners`` for each period between the
+    consecutive local dates of ``days``: {period index: total}. One query. Payments of
+    contracts without an owner are left out, as in the per-owner figures."""
+    qs = Payment.objects.filter(contract__owner__isnull=False)
+    if product_line is not None:
+        qs = qs.filter(contract__product_line=product_line)
+    return _sum_by_period(_by_owners(qs, owners, "contract__owner"), "paid_on", list(days))
+
+
 # --- receivables ------------------------------------------------------------------------
 
 

@@ -19,7 +19,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from loudou.activities.choices import Kind as ActivityKind
-from loudou.activities.queries import counts_by_owner
+from loudou.activities.models import Activity
+from loudou.activities.queries import local_midnight
 from loudou.analytics.periods import Period
 from loudou.core.db import Cents
 from loudou.org.models import Team, User
@@ -72,8 +73,9 @@ def _bounds(start: date, end: date):
 
 
 def raw_by_owner(start: date, end: date, *, owners, product_line=None) -> dict[int, dict]:
-    """{user_id: components} for the users of ``owners`` (a User queryset): sums and
-    counts that add up across a team (amounts, counts, seconds). Nine queries."""
+    """{user_id: components} for the users of ``owners`` (a User queryset, or None for
+    every owner): sums and counts that add up across a team (amounts, counts, seconds).
+    Eight queries (nine with breaches)."""
     low, high = _bounds(start, end)
     raw: dict[int, dict] = {}
 
@@ -83,12 +85,13 @@ def raw_by_owner(start: date, end: date, *, owners, product_line=None) -> dict[i
 
     put("signed", signed_by_owner(start, end, owners=owners, product_line=product_line))
     put("collected", collected_by_owner(start, end, owners=owners, product_line=product_line))
-    opps = Opportunity.objects.filter(owner_id__in=owners.values("pk"))
+    opps = Opportunity.objects.order_by()
+    if owners is not None:
+        opps = opps.filter(owner_id__in=owners.values("pk"))
     if product_line is not None:
         opps = opps.filter(product_line=product_line)
     closed = (
         opps.filter(closed_at__gte=low, closed_at__lt=high, status__in=[Status.WON, Status.LOST])
-        .order_by()
         .values("owner_id")
         .annotate(
             won=Count("pk", filter=Q(status=Status.WON)),
@@ -97,31 +100,56 @@ def raw_by_owner(start: date, end: date, *, owners, product_line=None) -> dict[i
         )
     )
     for row in closed:
+        if row["owner_id"] is None:
+            continue
         entry = raw.setdefault(row["owner_id"], {})
         entry["won_count"] = row["won"]
         entry["lost_count"] = row["lost"]
         entry["won_amount"] = (Decimal(row["cents"] or 0) / 100).quantize(CENT)
-    won = opps.filter(status=Status.WON, closed_at__gte=low, closed_at__lt=high)
-    cycles = (
-        StageChange.objects.filter(opportunity__in=won.values("pk"), stay_seconds__isnull=False)
-        .order_by()
-        .values("opportunity__owner_id")
-        .annotate(s=Sum("stay_seconds"))
-    )
-    put("cycle_seconds", {r["opportunity__owner_id"]: int(r["s"] or 0) for r in cycles})
+    # the stays of the deals won in the period, reached through a join (the won deals
+    # first, from their index, then their stage changes)
+    changes = StageChange.objects.filter(
+        opportunity__status=Status.WON, opportunity__closed_at__gte=low,
+        opportunity__closed_at__lt=high, stay_seconds__isnull=False,
+    )  # fmt: skip
+    if owners is not None:
+        changes = changes.filter(opportunity__owner_id__in=owners.values("pk"))
+    if product_line is not None:
+        changes = changes.filter(opportunity__product_line=product_line)
+    cycles = changes.order_by().values("opportunity__owner_id").annotate(s=Sum("stay_seconds"))
+    put(
+        "cycle_seconds",
+        {r["opportunity__owner_id"]: int(r["s"] or 0) for r in cycles
+         if r["opportunity__owner_id"] is not None},
+    )  # fmt: skip
     created = (
         opps.filter(created_at__gte=low, created_at__lt=high)
-        .order_by()
         .values("owner_id")
         .annotate(n=Count("pk"))
     )
-    put("new_opportunities", {r["owner_id"]: r["n"] for r in created})
-    put("activities", counts_by_owner(start, end, owners=owners))
-    put("visits", counts_by_owner(start, end, owners=owners, kinds=[ActivityKind.VISIT]))
+    put("new_opportunities", {r["owner_id"]: r["n"] for r in created if r["owner_id"] is not None})
+    put_activities(put, start, end, owners)
     breaches = breaches_by_owner(start, end, owners=owners)
     if breaches is not None:
         put("breaches", breaches)
     return raw
+
+
+def put_activities(put, start: date, end: date, owners) -> None:
+    """Activities and visits per owner in one pass over the activities of the period
+    (the figures of ``activities.queries.counts_by_owner`` without and with
+    ``kinds=[visit]``)."""
+    acts = Activity.objects.filter(
+        occurred_at__gte=local_midnight(start), occurred_at__lt=local_midnight(end),
+        owner_id__isnull=False,
+    ).order_by()  # fmt: skip
+    if owners is not None:
+        acts = acts.filter(owner_id__in=owners.values("pk"))
+    rows = acts.values("owner_id").annotate(
+        n=Count("pk"), visits=Count("pk", filter=Q(kind=ActivityKind.VISIT))
+    )
+    put("activities", {row["owner_id"]: row["n"] for row in rows})
+    put("visits", {row["owner_id"]: row["visits"] for row in rows if row["visits"]})
 
 
 ADDITIVE = ("signed", "collected", "won_count", "lost_count", "won_amount", "cycle_seconds",
@@ -238,13 +266,20 @@ def rate(standards, level, values: dict, line_values: dict, period: Period) -> l
     return ratings
 
 
-def _line_figures(standards, period: Period, owners) -> dict[int, dict]:
+def _only(raw: dict, people) -> dict:
+    ids = {person.pk for person in people}
+    return {owner: parts for owner, parts in raw.items() if owner in ids}
+
+
+def _line_figures(standards, period: Period, owners, people) -> dict[int, dict]:
     """{user_id: {(line_id, measure): actual}} for the product-line standards: one set of
     queries per product line that a standard names (a handful)."""
     result: dict[int, dict] = {}
     lines = {s.product_line_id for s in standards if s.product_line_id}
     for line in lines:
-        raw = raw_by_owner(period.start, period.end, owners=owners, product_line=line)
+        raw = _only(
+            raw_by_owner(period.start, period.end, owners=owners, product_line=line), people
+        )
         for owner, parts in raw.items():
             values = figures(parts)
             for measure in PRODUCT_LINE_MEASURES:
@@ -333,7 +368,10 @@ def build_report(viewer, period: Period, *, group="rep", team=None, rep=None) ->
             "team__path",
         )  # fmt: skip
     )
-    raw = raw_by_owner(period.start, period.end, owners=people_qs)
+    # Everyone in scope: aggregate every owner, then keep the people of the list — a
+    # range over the period's index instead of a lookup per person (the same figures).
+    scope = None if viewer.sees_everything and team is None else people_qs
+    raw = _only(raw_by_owner(period.start, period.end, owners=scope), people)
     has_breaches = any("breaches" in parts for parts in raw.values())
     standards = list(Standard.objects.select_related("product_line"))
     is_rep_view = not (viewer.sees_everything or viewer.managed_team_path)
@@ -341,7 +379,7 @@ def build_report(viewer, period: Period, *, group="rep", team=None, rep=None) ->
     if group == "team":
         rows = _team_rows(viewer, people, raw, period, team)
     else:
-        line_values = _line_figures(standards, period, people_qs) if standards else {}
+        line_values = _line_figures(standards, period, scope, people) if standards else {}
         ids = [p.pk for p in people]
         targets = targets_for_reps(
             measures=TARGET_MEASURES, start=period.start, end=period.end, user_ids=ids

@@ -10,11 +10,10 @@ period): about 40 queries for a whole year, whatever the data volume.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal
 
 from django.db.models import Count, Q
-from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from loudou.activities.choices import Kind as ActivityKind
@@ -23,9 +22,15 @@ from loudou.analytics.periods import Period, containing
 from loudou.org.models import Team, User
 from loudou.pipeline.choices import Status
 from loudou.pipeline.models import Opportunity
-from loudou.sales.queries import collected_by_owner, signed_by_owner
+from loudou.sales.queries import (
+    collected_by_owner,
+    collected_by_period,
+    period_case,
+    signed_by_owner,
+    signed_by_period,
+)
 
-from .models import Measure, PeriodKind, Target, TargetLevel, period_end
+from .models import Measure, PeriodKind, Target, TargetLevel
 from .services import Tiers, resolve_rows
 
 CENT = Decimal("0.01")
@@ -113,42 +118,45 @@ def period_actuals(start: date, end: date, *, owners=None, product_line=None) ->
 
 
 def monthly_actuals(year: int, *, owners=None, product_line=None) -> dict[int, dict]:
-    """{month 1–12: {measure: total}} of ``owners`` over the year."""
+    """{month 1–12: {measure: total}} of ``owners`` over the year: the figures of
+    :func:`period_actuals` for each month, in five queries instead of six per month. Each
+    source is read once and grouped by the month its date falls in, found by comparing
+    with the local midnights of the months (no time zone conversion per row)."""
+    days = [date(year, m, 1) for m in range(1, 13)] + [date(year + 1, 1, 1)]
     tz = timezone.get_current_timezone()
-    start, end = date(year, 1, 1), date(year + 1, 1, 1)
-    low, high = Period(start, end, "").bounds()
+    bounds = [datetime.combine(day, time.min, tzinfo=tz) for day in days]
     result = {m: {measure: 0 for measure in Measure.values} for m in range(1, 13)}
     opps = Opportunity.objects.order_by()
-    acts = Activity.objects.filter(occurred_at__gte=low, occurred_at__lt=high).order_by()
+    acts = Activity.objects.order_by()
     if owners is not None:
         opps = opps.filter(owner_id__in=_ids(owners))
         acts = acts.filter(owner_id__in=_ids(owners))
     if product_line is not None:
         opps = opps.filter(product_line=product_line)
 
-    def by_month(qs, field, measure, **filters):
+    def by_month(qs, field, **counts):
         rows = (
-            qs.filter(**{f"{field}__gte": low, f"{field}__lt": high}, **filters)
-            .annotate(month=TruncMonth(field, tzinfo=tz))
+            qs.filter(**{f"{field}__gte": bounds[0], f"{field}__lt": bounds[-1]})
+            .annotate(month=period_case(field, bounds))
             .values("month")
-            .annotate(n=Count("pk"))
+            .annotate(**counts)
         )
         for row in rows:
-            month = row["month"]
-            month = timezone.localtime(month, tz).month if hasattr(month, "hour") else month.month
-            result[month][measure] += row["n"]
+            for measure in counts:
+                result[row["month"] + 1][measure] += row[measure]
 
-    by_month(opps, "closed_at", Measure.WON_COUNT, status=Status.WON)
-    by_month(opps, "created_at", Measure.NEW_OPPORTUNITIES)
+    by_month(opps.filter(status=Status.WON), "closed_at", **{Measure.WON_COUNT: Count("pk")})
+    by_month(opps, "created_at", **{Measure.NEW_OPPORTUNITIES: Count("pk")})
     if product_line is None:
-        by_month(acts, "occurred_at", Measure.ACTIVITIES)
-        by_month(acts, "occurred_at", Measure.VISITS, kind=ActivityKind.VISIT)
+        by_month(acts, "occurred_at", **{
+            Measure.ACTIVITIES: Count("pk"),
+            Measure.VISITS: Count("pk", filter=Q(kind=ActivityKind.VISIT)),
+        })  # fmt: skip
+    kw = dict(owners=owners, product_line=product_line)
+    signed, collected = signed_by_period(days, **kw), collected_by_period(days, **kw)
     for m in range(1, 13):
-        first = date(year, m, 1)
-        last = period_end(PeriodKind.MONTH, first)
-        kw = dict(owners=owners, product_line=product_line)
-        result[m][Measure.SIGNED] = _total(signed_by_owner(first, last, **kw))
-        result[m][Measure.COLLECTED] = _total(collected_by_owner(first, last, **kw))
+        result[m][Measure.SIGNED] = signed.get(m - 1, Decimal(0)).quantize(CENT)
+        result[m][Measure.COLLECTED] = collected.get(m - 1, Decimal(0)).quantize(CENT)
     return result
 
 

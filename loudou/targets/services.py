@@ -178,10 +178,16 @@ def targets_for_reps(*, measures, start: date, end: date, user_ids) -> dict:
     except ValidationFailed:
         return {}
     rows = Target.objects.filter(
-        level=TargetLevel.REP, user_id__in=user_ids, measure__in=measures,
-        product_line__isnull=True, start__gte=start, start__lt=end,
+        level=TargetLevel.REP,
+        user_id__in=user_ids,
+        measure__in=measures,
+        product_line__isnull=True,
+        start__gte=start,
+        start__lt=end,
         period__in={kind, PeriodKind.MONTH},
-    ).only("user_id", "measure", "period", "start", "target", "stretch", "challenge")  # fmt: skip
+    ).values_list(
+        "user_id", "measure", "period", "start", "target", "stretch", "challenge", named=True
+    )  # plain rows, not model instances: a year of month targets is thousands of rows
     grouped: dict = {}
     for row in rows:
         grouped.setdefault((row.user_id, row.measure), []).append(row)
@@ -203,9 +209,14 @@ def targets_for_teams(*, measures, start: date, end: date, team_ids) -> dict:
 
     rows = Target.objects.filter(
         Q(level=TargetLevel.TEAM, team_id__in=team_ids) | Q(level=TargetLevel.COMPANY),
-        measure__in=measures, product_line__isnull=True, start__gte=start, start__lt=end,
+        measure__in=measures,
+        product_line__isnull=True,
+        start__gte=start,
+        start__lt=end,
         period__in={kind, PeriodKind.MONTH},
-    ).only("team_id", "measure", "period", "start", "target", "stretch", "challenge")  # fmt: skip
+    ).values_list(
+        "team_id", "measure", "period", "start", "target", "stretch", "challenge", named=True
+    )
     grouped: dict = {}
     for row in rows:
         grouped.setdefault((row.team_id, row.measure), []).append(row)
