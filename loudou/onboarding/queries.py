@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from loudou.core.db import Cents
@@ -98,30 +98,56 @@ def _midnight(day: date):
     return local_midnight(day)
 
 
-def _weekly_activity(weeks, ids, metrics) -> dict[int, dict[date, dict[str, Decimal]]]:
-    """Activity metrics per owner and week: one query per metric (a conditional
-    aggregate per week, from ``loudou.activities.queries``)."""
+# The activity metrics: (aggregate, condition, divisor). A count or a sum of minutes over
+# the activities that meet the condition (the figures of loudou.activities.queries'
+# counts_by_owner and minutes_by_owner with that kind or purpose), shown in hours.
+def _activity_metrics():
     from loudou.activities.choices import Kind, Purpose
-    from loudou.activities.queries import counts_by_owner_and_week, minutes_by_owner_and_week
 
-    parts = {  # metric: (function, filter, divisor)
-        Metric.VISITS: (counts_by_owner_and_week, {"kinds": [Kind.VISIT]}, 1),
-        Metric.VISIT_HOURS: (minutes_by_owner_and_week, {"kinds": [Kind.VISIT]}, MINUTES),
+    return {
+        Metric.VISITS: (Count, "pk", Q(kind=Kind.VISIT), 1),
+        Metric.VISIT_HOURS: (Sum, "duration_minutes", Q(kind=Kind.VISIT), MINUTES),
         Metric.PROSPECTING_HOURS: (
-            minutes_by_owner_and_week, {"purposes": [Purpose.PROSPECTING]}, MINUTES
+            Sum, "duration_minutes", Q(purpose=Purpose.PROSPECTING), MINUTES
         ),
-        Metric.ACCOUNTS_RESEARCHED: (counts_by_owner_and_week, {"kinds": [Kind.RESEARCH]}, 1),
+        Metric.ACCOUNTS_RESEARCHED: (Count, "pk", Q(kind=Kind.RESEARCH), 1),
     }  # fmt: skip
+
+
+def _weekly_activity(weeks, ids, metrics) -> dict[int, dict[date, dict[str, Decimal]]]:
+    """Activity metrics per owner and week, in one query whatever the metrics: one pass
+    over the owners' activities of those weeks, a conditional aggregate per metric and
+    week (bounded by local midnights computed here: no time zone conversion per row)."""
+    from loudou.activities.models import Activity
+
+    parts = _activity_metrics()
+    wanted = [m for m in parts if m in metrics]
     result: dict = defaultdict(lambda: defaultdict(dict))
-    if not weeks:
+    if not weeks or not wanted or not ids:
         return result
-    start, end = weeks[0], weeks[-1] + timedelta(days=7)
-    for metric in metrics & parts.keys():
-        function, filters, divisor = parts[metric]
-        for owner, by_week in function(start, end, owners=ids, **filters).items():
-            for week, value in by_week.items():
-                cell = result[owner][week]
-                cell[metric] = cell.get(metric, Decimal(0)) + Decimal(value) / divisor
+    columns = {}
+    for i, week in enumerate(weeks):
+        when = Q(occurred_at__gte=_midnight(week), occurred_at__lt=_midnight(week + timedelta(7)))
+        for j, metric in enumerate(wanted):
+            aggregate, column, condition, _divisor = parts[metric]
+            columns[f"m{j}w{i}"] = aggregate(column, filter=condition & when)
+    rows = (
+        Activity.objects.filter(
+            owner_id__in=ids,
+            occurred_at__gte=_midnight(weeks[0]),
+            occurred_at__lt=_midnight(weeks[-1] + timedelta(days=7)),
+        )
+        .values("owner_id")
+        .annotate(**columns)
+        .order_by()
+    )
+    for row in rows:
+        for i, week in enumerate(weeks):
+            for j, metric in enumerate(wanted):
+                value = row[f"m{j}w{i}"]
+                if value:
+                    cell = result[row["owner_id"]][week]
+                    cell[metric] = cell.get(metric, Decimal(0)) + Decimal(value) / parts[metric][3]
     return result
 
 
@@ -154,18 +180,27 @@ def _per_week(model, owner_field, when_field, weeks, ids, **filters):
     }
 
 
-def _since_hire(model, owner_field, when_field, ids, since, **filters) -> dict[int, int]:
-    """Rows per owner from the owner's hire date (local date) on: one query. ``since``
-    (the earliest of those hire dates) lets the database use its date index."""
-    rows = (
-        model.objects.filter(
-            **{
-                f"{owner_field}_id__in": ids,
-                f"{when_field}__gte": _midnight(since),
-                f"{when_field}__date__gte": F(f"{owner_field}__hire_date"),
-            },
-            **filters,
+def _hired_since(owner_field: str, when_field: str, hires: dict[int, date]) -> Q:
+    """Rows of each owner from their hire date (local midnight) on: one condition per
+    hire date, each a range on the (owner, time) index — no join to the users and no time
+    zone conversion per row."""
+    by_day: dict[date, list[int]] = defaultdict(list)
+    for owner, hired in hires.items():
+        by_day[hired].append(owner)
+    condition = Q(pk__in=[])
+    for hired, owners in sorted(by_day.items()):
+        condition |= Q(
+            **{f"{owner_field}_id__in": sorted(owners), f"{when_field}__gte": _midnight(hired)}
         )
+    return condition
+
+
+def _since_hire(model, owner_field, when_field, hires: dict[int, date], **filters):
+    """Rows per owner from the owner's hire date (local date) on: one query."""
+    if not hires:
+        return {}
+    rows = (
+        model.objects.filter(_hired_since(owner_field, when_field, hires), **filters)
         .values(f"{owner_field}_id")
         .annotate(n=Count("pk"))
         .order_by()
@@ -173,28 +208,16 @@ def _since_hire(model, owner_field, when_field, ids, since, **filters) -> dict[i
     return {row[f"{owner_field}_id"]: row["n"] for row in rows}
 
 
-def _activity_since_hire(ids, since, metrics) -> dict[int, dict[str, Decimal]]:
-    """Activity metrics per owner since the owner's hire date: one query. The
-    activities module offers totals for one period only, and every rep's period starts
-    on their own hire date, so this reads the Activity table itself."""
-    from loudou.activities.choices import Kind, Purpose
+def _activity_since_hire(hires: dict[int, date], metrics) -> dict[int, dict[str, Decimal]]:
+    """Activity metrics per owner since the owner's hire date: one query."""
     from loudou.activities.models import Activity
 
-    sums = {
-        Metric.VISITS: Count("pk", filter=Q(kind=Kind.VISIT)),
-        Metric.VISIT_HOURS: Sum("duration_minutes", filter=Q(kind=Kind.VISIT)),
-        Metric.PROSPECTING_HOURS: Sum("duration_minutes", filter=Q(purpose=Purpose.PROSPECTING)),
-        Metric.ACCOUNTS_RESEARCHED: Count("pk", filter=Q(kind=Kind.RESEARCH)),
-    }
-    wanted = {str(m): sums[m] for m in metrics & sums.keys()}
-    if not wanted:
+    parts = _activity_metrics()
+    wanted = {str(m): parts[m][0](parts[m][1], filter=parts[m][2]) for m in parts if m in metrics}
+    if not wanted or not hires:
         return {}
     rows = (
-        Activity.objects.filter(
-            owner_id__in=ids,
-            occurred_at__gte=_midnight(since),
-            occurred_at__date__gte=F("owner__hire_date"),
-        )
+        Activity.objects.filter(_hired_since("owner", "occurred_at", hires))
         .values("owner_id")
         .annotate(**wanted)
         .order_by()
@@ -284,8 +307,7 @@ def collect_facts(reps, bands: list[BandSpec], today: date) -> dict[int, Facts]:
         and any(s.scope == Scope.GOAL and s.metric in FLOW_METRICS
                 for s in current[rep.pk].standards)
     }  # fmt: skip
-    goal_ids, since = list(hires), min(hires.values(), default=today)
-    for owner, values in _activity_since_hire(goal_ids, since, flow_goals).items():
+    for owner, values in _activity_since_hire(hires, flow_goals).items():
         facts[owner].since_hire.update(values)
 
     def add_since(metric, counts):
@@ -294,13 +316,13 @@ def collect_facts(reps, bands: list[BandSpec], today: date) -> dict[int, Facts]:
             total[metric] = total.get(metric, Decimal(0)) + Decimal(n)
 
     if flow_goals & {Metric.NEW_ACCOUNTS, Metric.ACCOUNTS_RESEARCHED}:
-        created = _since_hire(Account, "created_by", "created_at", goal_ids, since)
+        created = _since_hire(Account, "created_by", "created_at", hires)
         for metric in flow_goals & {Metric.NEW_ACCOUNTS, Metric.ACCOUNTS_RESEARCHED}:
             add_since(metric, created)
     if Metric.SALES in flow_goals:
         add_since(
             Metric.SALES,
-            _since_hire(Opportunity, "owner", "closed_at", goal_ids, since, status=Status.WON),
+            _since_hire(Opportunity, "owner", "closed_at", hires, status=Status.WON),
         )
 
     # the pipeline now
