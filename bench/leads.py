@@ -1,15 +1,20 @@
-"""Benchmark: the pool recycle sweep over 1,000,000 leads, and assigning 100,000 new
-leads through the assignment rules.
+"""Benchmark: the pool recycle sweep over 1,000,000 leads and accounts, and assigning
+100,000 new leads through the assignment rules.
 
-    .venv/bin/python -m bench.leads --leads 1000000 --assign 100000 --db sqlite
+    .venv/bin/python -m bench.leads --leads 900000 --accounts 100000 --assign 100000 \
+        --db sqlite postgres
 
 For each database: an empty, migrated database; 100 reps in 4 regions; a pool per region
-with a 30-day "no follow-up" rule warning 3 days ahead; ``--leads`` owned open leads
-(one INSERT per 5,000 rows through the cursor), owned since a uniformly random moment of
-the last 40 days and untouched since (so about a quarter are due and a tenth of the rest
-are inside the warning window). Timed: the first sweep (recycles and warns the backlog),
-the second sweep at the same moment (finds nothing: the idempotent steady state), and a
-dry run. Then ``--assign`` new unowned leads are inserted and given out by
+with a 30-day "no follow-up" rule for leads and a 60-day "no follow-up" rule for
+accounts, both warning 3 days ahead; ``--leads`` owned open leads (one INSERT per 5,000
+rows through the cursor), owned since a uniformly random moment of the last 40 days and
+untouched since (so about a quarter are due and 7.5 % are inside the warning window);
+``--accounts`` owned accounts created a uniformly random moment of the last 80 days ago
+(a quarter due, 3.75 % to warn). Timed: a dry run; the first sweep (recycles and warns
+the whole backlog at once: the day a rule is switched on); the same sweep again (finds
+nothing: idempotent); and the hourly sweep an hour later (what the scheduler does every
+hour once the backlog is gone: the records that became due or warnable in that hour).
+Then ``--assign`` new unowned leads are inserted and given out by
 ``assignment.assign_many`` (round robin in two regions, least load in one, a pool for
 the rest) — loading the rows, deciding, writing owners and history, notifying.
 """
@@ -41,6 +46,9 @@ def build_org(reps: int):
         pool.regions.set([region])
         RecycleRule.objects.create(name=f"{region.name}30天未跟进", pool=pool,
                                    kind="no_follow_up", days=30, warn_days_before=3)  # fmt: skip
+        RecycleRule.objects.create(name=f"{region.name}客户60天未跟进", pool=pool,
+                                   applies_to="accounts", kind="no_follow_up", days=60,
+                                   warn_days_before=3)  # fmt: skip
         pools.append(pool)
     by_region = {r.pk: [u for u in users if u.region_id == r.pk] for r in regions}
     for i, (region, method) in enumerate(
@@ -98,12 +106,46 @@ def insert_leads(n: int, *, regions, users, seed: int, owned: bool) -> float:
     return time.monotonic() - started
 
 
+def insert_accounts(n: int, *, users, seed: int) -> float:
+    """Insert ``n`` owned accounts, created a random moment of the last 80 days."""
+    from datetime import timedelta
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from loudou.core.db import insert_rows
+    from loudou.customers.models import Account
+
+    rng = random.Random(seed)
+    now = timezone.now()
+    span = 80 * 24 * 3600
+    started = time.monotonic()
+    with transaction.atomic():
+        for offset in range(0, n, 5000):
+            rows = []
+            for i in range(offset, min(offset + 5000, n)):
+                owner = rng.choice(users)
+                when = now - timedelta(seconds=rng.randrange(span))
+                rows.append({"name": f"客户公司{i}", "name_key": f"客户公司{i}",
+                             "owner_id": owner.pk, "region_id": owner.region_id,
+                             "created_at": when, "updated_at": when, "version": 1})  # fmt: skip
+            insert_rows(Account, rows)
+    with connection.cursor() as cursor:
+        table = Account._meta.db_table
+        cursor.execute(f"ANALYZE {table}" if connection.vendor == "postgresql" else "ANALYZE")
+    return time.monotonic() - started
+
+
 def measure(args) -> None:
     setup_django()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
 
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.urls import reverse
     from django.utils import timezone
 
     from loudou.leads import assignment, services
@@ -113,7 +155,14 @@ def measure(args) -> None:
     regions, users = build_org(args.reps)
     seconds = insert_leads(args.leads, regions=regions, users=users, seed=5, owned=True)
     print(f"  {args.leads:,} owned leads inserted in {seconds:.1f} s", flush=True)
+    if args.accounts:
+        seconds = insert_accounts(args.accounts, users=users, seed=7)
+        print(f"  {args.accounts:,} owned accounts inserted in {seconds:.1f} s", flush=True)
     now = timezone.now()
+    # Load the URL configuration (and the API schemas it imports) as a running worker
+    # has: the sweep's notifications reverse() their links, and the first reverse() of
+    # a process costs seconds that belong to start-up, not to the sweep.
+    reverse("leads:leads")
 
     def clock(fn):
         started, cpu = time.perf_counter(), time.process_time()
@@ -123,14 +172,17 @@ def measure(args) -> None:
     dry, dry_s, dry_cpu = clock(lambda: services.sweep(now=now, dry_run=True))
     first, first_s, first_cpu = clock(lambda: services.sweep(now=now))
     second, second_s, second_cpu = clock(lambda: services.sweep(now=now))
-    print(f"  first sweep {first_s} s: recycled {first.recycled:,}, warned {first.warned:,}",
-          flush=True)  # fmt: skip
+    later = now + timedelta(hours=1)
+    hourly, hourly_s, hourly_cpu = clock(lambda: services.sweep(now=later))
+    print(f"  first sweep {first_s} s ({first_cpu} CPU): recycled {first.recycled:,}, "
+          f"warned {first.warned:,}; hourly {hourly_s} s ({hourly_cpu} CPU): recycled "
+          f"{hourly.recycled:,}, warned {hourly.warned:,}", flush=True)  # fmt: skip
 
     insert_leads(args.assign, regions=regions, users=users, seed=6, owned=False)
     new = Lead.objects.filter(owner__isnull=True, pool__isnull=True)
     decisions, assign_s, assign_cpu = clock(lambda: assignment.assign_many(new))
     results = {
-        "leads": args.leads,
+        "leads": args.leads, "accounts": args.accounts, "vendor": connection.vendor,
         "reps": args.reps,
         "sweep_dry_run_s": dry_s, "sweep_dry_run_cpu_s": dry_cpu,
         "sweep_first_s": first_s, "sweep_first_cpu_s": first_cpu,
@@ -138,6 +190,9 @@ def measure(args) -> None:
         "dry_run_counts": [dry.recycled, dry.warned],
         "sweep_second_s": second_s, "sweep_second_cpu_s": second_cpu,
         "second_changes": [second.recycled, second.warned],
+        "sweep_hourly_s": hourly_s, "sweep_hourly_cpu_s": hourly_cpu,
+        "hourly_changes": [hourly.recycled, hourly.warned],
+        "accounts_recycled": sum(o.recycled for o in first.outcomes if o.applies_to == "accounts"),
         "recycle_events": PoolEvent.objects.filter(kind="recycle").count(),
         "notifications": Notification.objects.count(),
         "assigned": sum(1 for d in decisions if d.decided),
@@ -148,8 +203,8 @@ def measure(args) -> None:
 
 
 def main(argv=None) -> int:
-    options = {"leads": 1_000_000, "assign": 100_000, "reps": 100}
-    header = "{leads:,} leads, {assign:,} to assign"
+    options = {"leads": 900_000, "accounts": 100_000, "assign": 100_000, "reps": 100}
+    header = "{leads:,} leads, {accounts:,} accounts, {assign:,} to assign"
     return bench_main("bench.leads", __doc__, options, measure, header, argv)
 
 

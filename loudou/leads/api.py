@@ -567,6 +567,37 @@ def release_account(request, account_id: RowId, payload: ReleaseIn):
     return services.release_account(account, rep=request.auth, reason=payload.reason, pool=pool)
 
 
+class PooledAccountIn(Schema):
+    name: str
+    industry: str = ""
+    region_id: RowId | None = None
+    source: str = ""
+    phone: str = ""
+    address: str = ""
+    notes: str = ""
+
+
+@router.post("/pools/{pool_id}/accounts", response={201: PooledAccountOut})
+def create_pooled_account(request, pool_id: RowId, payload: PooledAccountIn):
+    """Create an account straight into a pool (managers and administrators)."""
+    pool = get_object_or_404(PublicPool.objects.visible_to(request.auth), pk=pool_id)
+    data = payload.dict()
+    region_id = data.pop("region_id")
+    if region_id is not None:
+        data["region"] = Region.objects.filter(pk=region_id).first()
+        if data["region"] is None:
+            raise ValidationFailed(_("No such region."), field="region_id")
+    return Status(201, services.create_pooled_account(actor=request.auth, pool=pool, **data))
+
+
+@router.get("/accounts/{account_id}/pool-history", response=list[PoolEventOut])
+def account_pool_history(request, account_id: RowId):
+    """An account's pool history, oldest first: created into a pool, claimed, released,
+    warned, recycled, handed over."""
+    account = _get_account(request, account_id)
+    return PoolEvent.objects.filter(account=account).order_by("at", "pk")
+
+
 @router.get("/pools/{pool_id}/accounts", response=list[PooledAccountOut])
 @paginate(LimitOffsetPagination)
 def pooled_accounts(request, pool_id: RowId):

@@ -77,7 +77,7 @@ def _load_recycling(rng: random.Random, ctx: dict, pools: dict, owned: list) -> 
     from loudou.notifications.services import notify
     from loudou.pipeline.models import ProductLine
 
-    from .choices import RecycleKind
+    from .choices import RecycleKind, RecycleTarget
     from .models import Lead, RecycleRule
 
     cloud = ProductLine.objects.filter(code="cloud").first()
@@ -88,6 +88,15 @@ def _load_recycling(rng: random.Random, ctx: dict, pools: dict, owned: list) -> 
     RecycleRule.objects.create(
         position=20, name="华南线索60天未转化收回", kind=RecycleKind.NOT_CONVERTED, days=60,
         warn_days_before=7, pool=pools["华南区"], region=pools["华南区"].regions.first(),
+    )  # fmt: skip
+    RecycleRule.objects.create(
+        position=30, name="华东D级客户90天未跟进收回", applies_to=RecycleTarget.ACCOUNTS,
+        grade="D", kind=RecycleKind.NO_FOLLOW_UP, days=90, warn_days_before=7,
+        pool=pools["华东区"],
+    )  # fmt: skip
+    RecycleRule.objects.create(
+        position=40, name="客户一年无成交收回", applies_to=RecycleTarget.ACCOUNTS,
+        kind=RecycleKind.NO_WON_DEAL, days=365, warn_days_before=14, pool=pools["华东区"],
     )  # fmt: skip
     now = timezone.now()
     for lead, days in zip(owned[:6], (28, 28, 29, 27, 35, 40), strict=False):

@@ -468,6 +468,28 @@ def claim_account(account, *, rep):
 
 
 @transaction.atomic
+def create_pooled_account(*, actor, pool: PublicPool, **data):
+    """Create an account straight into ``pool`` (unowned, a "created" pool history row),
+    for reps of the pool's regions to claim. Managers and administrators only, into a
+    pool they may see. The customers service validates the fields; a refusal leaves
+    nothing behind."""
+    from loudou.customers.models import Account
+    from loudou.customers.services import create_account
+
+    if not (actor.sees_everything or actor.managed_team_path):
+        raise NotPermitted(_("Only a manager or an administrator may fill a pool."))
+    if not PublicPool.objects.visible_to(actor).filter(pk=pool.pk, is_active=True).exists():
+        raise ValidationFailed(_("Choose an open pool you may see."), field="pool")
+    data.pop("owner", None)
+    account = create_account(actor=actor, **data)
+    now = timezone.now()
+    Account.objects.filter(pk=account.pk).update(owner=None, pool=pool, updated_at=now)
+    PoolEvent.objects.create(account=account, kind=PoolEventKind.CREATE, by=actor, pool=pool,
+                             at=now)  # fmt: skip
+    return Account.objects.get(pk=account.pk)
+
+
+@transaction.atomic
 def release_account(account, *, rep, reason: str, pool: PublicPool | None = None):
     """Put an owned account into a pool (``pool``, or the first active pool open to its
     region) with a reason; the releasing owner may not claim it again for the pool's

@@ -86,7 +86,10 @@ def lead_detail(request, pk):
 
 @login_required
 def lead_create(request):
-    form = LeadForm(request.POST or None, actor=request.user)
+    """A new lead; ``?pool=<id>`` (the pool page's "New lead in this pool") preselects
+    the pool."""
+    initial = {"pool": request.GET["pool"]} if request.GET.get("pool", "").isdigit() else {}
+    form = LeadForm(request.POST or None, actor=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k not in {"version"}}
         owner, pool = data.pop("owner", None), data.pop("pool", None)

@@ -44,3 +44,32 @@ def test_claim_from_pool_then_bell_shows_an_assignment(page, demo, login, screen
     item.click()
     page.wait_for_url(re.compile(rf"/leads/{given.pk}/$"))
     assert bell_count(page) == before
+
+
+def test_manager_previews_and_splits_a_leavers_records(page, demo, login, screenshot):
+    """The manager chooses the leaving rep, splits their records between two reps,
+    previews who gets what (nothing moves), confirms, and lands on the hand-over record
+    with its shares; every account went to one of the two, deals with their accounts."""
+    from loudou.customers.models import Account
+    from loudou.pipeline.models import Opportunity
+
+    leaver = User.objects.get(username=REP)
+    a, b = User.objects.get(username="lina"), User.objects.get(username="liuyang")
+    owned = list(Account.objects.filter(owner=leaver).values_list("pk", flat=True))
+    assert owned
+    login(page, MANAGER, DEMO_PASSWORD)
+    page.goto(f"/org/handover/?from_user={leaver.pk}")
+    page.select_option("#id_receivers", [str(a.pk), str(b.pk)])
+    page.get_by_test_id("handover-preview-button").click()
+    page.get_by_test_id("handover-preview").wait_for()
+    assert Account.objects.filter(owner=leaver).count() == len(owned)
+    screenshot(page, "handover-split-zh.png")
+    page.check("#id_confirm")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_test_id("handover-submit").click()
+    page.get_by_test_id("handover-shares").wait_for()
+    assert set(Account.objects.filter(pk__in=owned).values_list("owner_id", flat=True)) == {
+        a.pk, b.pk
+    }  # fmt: skip
+    for opp in Opportunity.objects.filter(account_id__in=owned).select_related("account"):
+        assert opp.owner_id in (a.pk, b.pk)

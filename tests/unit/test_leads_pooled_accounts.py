@@ -125,3 +125,21 @@ def test_pooled_account_cannot_be_merged_by_a_rep(org, pool):
     with pytest.raises(NotPermitted):
         merge.merge("account", mine.pk, waiting.pk, actor=org.east_rep)
     assert Account.objects.filter(pk__in=[mine.pk, waiting.pk]).count() == 2
+
+
+def test_create_account_straight_into_a_pool(client, org, pool, bearer):
+    """A manager creates an account straight into a pool through the API (unowned, one
+    "created" pool history row, claimable by a rep of the region); a rep is refused with
+    403 and nothing is created; the account's pool history lists the later claim."""
+    body = {"name": "新建入池客户", "region_id": org.shanghai.pk, "industry": "制造"}
+    r = client.post(f"/api/v1/pools/{pool.pk}/accounts", body, content_type="application/json",
+                    headers=bearer(org.east_rep))  # fmt: skip
+    assert r.status_code == 403 and not Account.objects.filter(name="新建入池客户").exists()
+    r = client.post(f"/api/v1/pools/{pool.pk}/accounts", body, content_type="application/json",
+                    headers=bearer(org.east_mgr))  # fmt: skip
+    assert r.status_code == 201, r.content
+    account = Account.objects.get(pk=r.json()["id"])
+    assert (account.owner_id, account.pool_id) == (None, pool.pk)
+    services.claim_account(account, rep=org.east_rep)
+    r = client.get(f"/api/v1/accounts/{account.pk}/pool-history", headers=bearer(org.east_rep))
+    assert [e["kind"] for e in r.json()] == ["create", "claim"]

@@ -291,3 +291,18 @@ def test_recycle_batch_table_is_per_range(org, pool, monkeypatch):
     accounts = [account(org, days_ago=40, name=f"a{i}") for i in range(5)]
     assert services.sweep(now=NOW).recycled == 5
     assert PoolEvent.objects.filter(account__in=accounts, kind="recycle").count() == 5
+
+
+def test_pool_page_links_new_lead_import_and_due(client, org, pool):
+    """The pool page offers a new lead straight into this pool (the form comes with the
+    pool chosen), the import (managers and admins) and the "going back soon" list."""
+    client.force_login(org.east_mgr)
+    page = client.get(f"/leads/pool/{pool.pk}/").content.decode()
+    actions = page[page.index('data-testid="pool-actions"') :].split("</div>")[0]
+    assert f"/leads/new/?pool={pool.pk}" in actions and "/leads/due/" in actions
+    assert "/imports/" in actions
+    form = client.get(f"/leads/new/?pool={pool.pk}").content.decode()
+    assert f'<option value="{pool.pk}" selected' in form
+    client.force_login(org.east_rep)
+    page = client.get(f"/leads/pool/{pool.pk}/").content.decode()
+    assert "/imports/" not in page[page.index('data-testid="pool-actions"') :].split("</div>")[0]
