@@ -7,7 +7,7 @@ member's for a manager (an administrator: anyone's); someone outside that scope 
 on the caller's own plan. A plan not yet stored reads as an empty plan with version 0.
 """
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -80,8 +80,8 @@ class SectionOut(Schema):
 
 
 class ProspectingOut(Schema):
-    start: time
-    end: time
+    start: str = Field(pattern=r"^\d{2}:\d{2}$", description="HH:MM, local time")
+    end: str = Field(pattern=r"^\d{2}:\d{2}$", description="HH:MM, local time")
 
 
 class WorklistOut(Schema):
@@ -211,7 +211,7 @@ def get_worklist(request, query: Query[UserQuery]):
         "user_id": target.pk,
         "date": wl.today,
         "now": wl.now,
-        "prospecting": {"start": block.start, "end": block.end},
+        "prospecting": {"start": f"{block.start:%H:%M}", "end": f"{block.end:%H:%M}"},
         "pool_count": wl.pool_count,
         "sections": [
             {

@@ -24,7 +24,7 @@ def test_worklist_sections_in_order(client, org, bearer):
     closing = next(s for s in body["sections"] if s["key"] == "closing")
     assert closing["items"][0]["urgent"] is True
     assert closing["items"][0]["breaches"][0]["rule"] == "Contact every 7 days"
-    assert body["prospecting"] == {"start": "09:30:00", "end": "11:00:00"}
+    assert body["prospecting"] == {"start": "09:30", "end": "11:00"}
 
 
 @pytest.mark.parametrize(
