@@ -350,8 +350,15 @@ def test_api_webhook_lifecycle(client, org, bearer, english):
     assert r.status_code == 409 and r.json()["code"] == "version_conflict"
     r = client.post(f"/api/v1/notification-channels/{pk}/test", headers=headers)
     assert r.status_code == 202 and r.json()["status"] == "pending" and r.json()["is_test"] is True
-    r = client.get(f"/api/v1/notification-deliveries/{r.json()['id']}", headers=headers)
+    test_id = r.json()["id"]
+    r = client.get(f"/api/v1/notification-deliveries/{test_id}", headers=headers)
     assert r.status_code == 200 and r.json()["channel_id"] == pk
+    other = bearer(org.south_mgr)  # another team's manager: neither the channel nor its delivery
+    r = client.get(f"/api/v1/notification-deliveries/{test_id}", headers=other)
+    assert r.status_code == 404
+    assert client.get("/api/v1/notification-deliveries", headers=other).json()["count"] == 0
+    r = client.post(f"/api/v1/notification-channels/{pk}/test", headers=other)
+    assert r.status_code == 404
     r = client.get("/api/v1/notification-deliveries?status=pending", headers=headers)
     assert [d["channel_id"] for d in r.json()["items"]] == [pk]
     r = client.delete(f"/api/v1/notification-channels/{pk}?version=2", headers=headers)

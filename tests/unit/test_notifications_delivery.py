@@ -538,3 +538,23 @@ def test_claim_is_exclusive(org, robot, django_capture_on_commit_callbacks):
     assert delivery.claim(d.pk, now + delivery.LEASE - timedelta(seconds=1)) is None
     again = delivery.claim(d.pk, now + delivery.LEASE + timedelta(seconds=1))
     assert again is not None and again.attempts == 2
+
+
+def test_cli_deliver_and_status(org, robot, django_capture_on_commit_callbacks):
+    """``loudou notifications deliver`` sends what is due and ``status`` counts the
+    deliveries per state."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    services.create_webhook(org.east_rep, name="r", flavour="wecom", url=robot.url())
+    _notify(django_capture_on_commit_callbacks, org.east_rep, "one")
+    _notify(django_capture_on_commit_callbacks, org.east_rep, "two")
+    out = StringIO()
+    call_command("notifications", "deliver", stdout=out)
+    assert out.getvalue() == "delivered: sent 2\n"
+    assert len(robot.requests) == 2
+    out = StringIO()
+    call_command("notifications", "status", stdout=out)
+    lines = dict(line.split() for line in out.getvalue().splitlines())
+    assert lines == {"pending": "0", "sending": "0", "sent": "2", "failed": "0", "gave_up": "0"}
