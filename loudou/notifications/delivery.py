@@ -83,12 +83,6 @@ def targets_for(notifications) -> list[tuple[Notification, Channel, str]]:
     if not notifications:
         return []
     user_ids = {n.user_id for n in notifications}
-    users = {
-        u.pk: u
-        for u in User.objects.filter(pk__in=user_ids)
-        .select_related("team")
-        .only("pk", "email", "language", "is_active", "team__path")
-    }
     mail = email_configured()
     channels = Channel.objects.filter(active=True).filter(
         Q(user_id__in=user_ids) | Q(team__isnull=False)
@@ -100,6 +94,14 @@ def targets_for(notifications) -> list[tuple[Notification, Channel, str]]:
             teams.append(channel)
         elif not channel.is_email or mail:
             personal.setdefault(channel.user_id, []).append(channel)
+    if not personal and not teams:  # the common case: one query, nothing to deliver
+        return []
+    users = {
+        u.pk: u
+        for u in User.objects.filter(pk__in=user_ids).select_related("team").only(
+            "pk", "email", "language", "is_active", "team__path"
+        )
+    }
     found = []
     for n in notifications:
         user = users.get(n.user_id)

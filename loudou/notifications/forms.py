@@ -3,6 +3,7 @@ input; the services (which check URLs, kinds and permissions) decide."""
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from loudou.web.forms import BootstrapMixin
 
@@ -42,12 +43,12 @@ class WebhookForm(_MarkServiceErrors, BootstrapMixin, forms.Form):
     webhook to (empty: personal webhooks only); ``channel``: the one being edited."""
 
     name = forms.CharField(
-        label=_("Name"),
+        label=pgettext_lazy("notification channel", "Name"),
         max_length=100,
         widget=forms.TextInput(attrs={"placeholder": _("e.g. East sales group")}),
     )
     flavour = forms.ChoiceField(
-        label=_("Type"), choices=[(f.value, f.label) for f in WEBHOOK_FLAVOURS]
+        label=pgettext_lazy("notification channel", "Type"), choices=[(f.value, f.label) for f in WEBHOOK_FLAVOURS]
     )
     team = forms.ModelChoiceField(
         label=_("For"),
@@ -77,7 +78,9 @@ class WebhookForm(_MarkServiceErrors, BootstrapMixin, forms.Form):
     )  # fmt: skip
     clear_secret = forms.BooleanField(label=_("Remove the saved secret"), required=False)
     kinds = _kind_field()
-    active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+    active = forms.BooleanField(
+        label=pgettext_lazy("notification channel", "Active"), required=False, initial=True
+    )
     version = forms.IntegerField(
         widget=forms.HiddenInput, required=False, min_value=1, max_value=2**31
     )

@@ -558,3 +558,25 @@ def test_cli_deliver_and_status(org, robot, django_capture_on_commit_callbacks):
     call_command("notifications", "status", stdout=out)
     lines = dict(line.split() for line in out.getvalue().splitlines())
     assert lines == {"pending": "0", "sending": "0", "sent": "2", "failed": "0", "gave_up": "0"}
+
+
+def test_hand_off_costs_the_same_queries_for_3_or_30_notifications(org, robot):
+    """A sweep's batch is handed off in a fixed number of queries, whatever its size;
+    with no channel at all it costs one query."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def cost(count):
+        notes = [services.notify(org.east_rep, f"n{i}") for i in range(count)]
+        with CaptureQueriesContext(connection) as ctx:
+            delivery.hand_off(notes)
+        return len(ctx.captured_queries)
+
+    assert cost(3) == 1
+    services.create_webhook(org.east_rep, name="mine", flavour="wecom", url=robot.url())
+    services.create_webhook(
+        org.east_mgr, team=org.east, name="team", flavour="wecom", url=robot.url("/t")
+    )
+    few = cost(3)
+    assert cost(30) == few
+    assert Delivery.objects.count() == 2 * 33
