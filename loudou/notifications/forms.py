@@ -48,7 +48,8 @@ class WebhookForm(_MarkServiceErrors, BootstrapMixin, forms.Form):
         widget=forms.TextInput(attrs={"placeholder": _("e.g. East sales group")}),
     )
     flavour = forms.ChoiceField(
-        label=pgettext_lazy("notification channel", "Type"), choices=[(f.value, f.label) for f in WEBHOOK_FLAVOURS]
+        label=pgettext_lazy("notification channel", "Type"),
+        choices=[(f.value, f.label) for f in WEBHOOK_FLAVOURS],
     )
     team = forms.ModelChoiceField(
         label=_("For"),
