@@ -580,3 +580,28 @@ def test_hand_off_costs_the_same_queries_for_3_or_30_notifications(org, robot):
     few = cost(3)
     assert cost(30) == few
     assert Delivery.objects.count() == 2 * 33
+
+
+def test_retry_job_is_scheduled_every_minute(org, robot, django_capture_on_commit_callbacks):
+    """The scheduler enqueues notifications.retry_deliveries once a minute, and the task
+    sends whatever is due."""
+    from django_tasks_db.models import DBTaskResult
+
+    from loudou.core import schedule
+    from loudou.notifications.tasks import retry_deliveries
+
+    name = "notifications.retry_deliveries"
+    t0 = timezone.now()
+    assert schedule.tick(t0, only={name}) == [name]
+    assert schedule.tick(t0 + timedelta(seconds=59), only={name}) == []
+    assert schedule.tick(t0 + timedelta(seconds=60), only={name}) == [name]
+    assert (
+        DBTaskResult.objects.filter(
+            task_path=f"loudou.notifications.tasks.{name.split('.')[1]}"
+        ).count()
+        == 2
+    )
+    services.create_webhook(org.east_rep, name="r", flavour="wecom", url=robot.url())
+    _notify(django_capture_on_commit_callbacks, org.east_rep, "due")
+    assert retry_deliveries.call() == {"sent": 1}
+    assert len(robot.requests) == 1
