@@ -98,9 +98,9 @@ def targets_for(notifications) -> list[tuple[Notification, Channel, str]]:
         return []
     users = {
         u.pk: u
-        for u in User.objects.filter(pk__in=user_ids).select_related("team").only(
-            "pk", "email", "language", "is_active", "team__path"
-        )
+        for u in User.objects.filter(pk__in=user_ids)
+        .select_related("team")
+        .only("pk", "email", "language", "is_active", "team__path")
     }
     found = []
     for n in notifications:
