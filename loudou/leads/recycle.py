@@ -68,6 +68,7 @@ class RuleOutcome:
     warned: int = 0
     owners_recycled: dict = field(default_factory=dict)
     owners_warned: dict = field(default_factory=dict)
+    source: object = field(default=None, repr=False)  # the RecycleRule
 
 
 @dataclass
@@ -376,52 +377,55 @@ def _chunks(model):
         lo += CHUNK
 
 
-def _run_rule(rule, outcome, now, dry_run) -> None:
-    model = model_of(rule)
-    rows = candidates(rule, now)
-    if dry_run:
-        from django.db.models import Count, Sum
+def _count(rule, outcome, now) -> None:
+    """Dry run: what the rule would recycle and warn now, in one aggregate query."""
+    from django.db.models import Count, Sum
 
-        totals = rows.aggregate(n=Count("pk"), due=Sum("_due"))
-        outcome.recycled = totals["due"] or 0
-        outcome.warned = totals["n"] - outcome.recycled
-        return
-    pool = rule.pool
-    column = "account_id" if rule.for_accounts else "lead_id"
-    reason = _("Recycled: %(rule)s (%(condition)s)") % {
+    totals = candidates(rule, now).aggregate(n=Count("pk"), due=Sum("_due"))
+    outcome.recycled = totals["due"] or 0
+    outcome.warned = totals["n"] - outcome.recycled
+
+
+def _reason(rule) -> str:
+    return _("Recycled: %(rule)s (%(condition)s)") % {
         "rule": rule.name,
         "condition": describe(rule),
     }
-    for lo, hi in _chunks(model):
-        with transaction.atomic():
-            counts = _fill_batch(rows.filter(pk__gte=lo, pk__lt=hi))
-            due = sum(n for (_owner, d), n in counts.items() if d)
-            warned = sum(n for (_owner, d), n in counts.items() if not d)
-            for (owner, d), n in counts.items():
-                into = outcome.owners_recycled if d else outcome.owners_warned
-                into[owner] = into.get(owner, 0) + n
-            if due:
-                # History first: afterwards the rows are pooled.
-                _batch_events(column, 1, kind=PoolEventKind.RECYCLE, pool=pool, at=now,
-                              reason=reason)  # fmt: skip
-                changes = {
-                    "last_owner": F("owner"), "owner": None, "pool": pool,
-                    "claim_blocked_until": now + timedelta(days=pool.reclaim_block_days),
-                    "version": F("version") + 1, "updated_at": now,
-                }  # fmt: skip
-                if not rule.for_accounts:
-                    changes.update(owned_since=None, released_by=None, released_at=now,
-                                   recycle_warned_at=None)  # fmt: skip
-                outcome.recycled += model._base_manager.filter(pk__in=_batch_ids(1)).update(
-                    **changes
-                )
-            if warned:
-                if rule.for_accounts:
-                    _batch_events(column, 0, kind=PoolEventKind.WARN, pool=pool, at=now,
-                                  reason=describe(rule))  # fmt: skip
-                else:
-                    Lead.objects.filter(pk__in=_batch_ids(0)).update(recycle_warned_at=now)
-                outcome.warned += warned
+
+
+def _run_range(rule, outcome, rows, now, reason) -> None:
+    """Recycle and warn the rule's records among ``rows`` (one range of ids), inside the
+    caller's transaction."""
+    model = model_of(rule)
+    pool = rule.pool
+    column = "account_id" if rule.for_accounts else "lead_id"
+    counts = _fill_batch(rows)
+    if not counts:
+        return
+    due = sum(n for (_owner, d), n in counts.items() if d)
+    warned = sum(n for (_owner, d), n in counts.items() if not d)
+    for (owner, d), n in counts.items():
+        into = outcome.owners_recycled if d else outcome.owners_warned
+        into[owner] = into.get(owner, 0) + n
+    if due:
+        # History first: afterwards the rows are pooled.
+        _batch_events(column, 1, kind=PoolEventKind.RECYCLE, pool=pool, at=now, reason=reason)
+        changes = {
+            "last_owner": F("owner"), "owner": None, "pool": pool,
+            "claim_blocked_until": now + timedelta(days=pool.reclaim_block_days),
+            "version": F("version") + 1, "updated_at": now,
+        }  # fmt: skip
+        if not rule.for_accounts:
+            changes.update(owned_since=None, released_by=None, released_at=now,
+                           recycle_warned_at=None)  # fmt: skip
+        outcome.recycled += model._base_manager.filter(pk__in=_batch_ids(1)).update(**changes)
+    if warned:
+        if rule.for_accounts:
+            _batch_events(column, 0, kind=PoolEventKind.WARN, pool=pool, at=now,
+                          reason=describe(rule))  # fmt: skip
+        else:
+            Lead.objects.filter(pk__in=_batch_ids(0)).update(recycle_warned_at=now)
+        outcome.warned += warned
 
 
 def _notify_owners(rule, outcome, now) -> None:
@@ -474,24 +478,45 @@ def _notify_owners(rule, outcome, now) -> None:
 def sweep(now=None, *, dry_run: bool = False) -> SweepResult:
     """Run every recycle rule once at ``now`` (default: the current time). With
     ``dry_run`` nothing is written and the result counts what would happen. Running it
-    again at the same or a later moment recycles and warns nothing twice."""
+    again at the same or a later moment recycles and warns nothing twice.
+
+    The table is walked range by range, and every rule of the table runs on a range in
+    its turn inside that range's transaction: a page of rows is written once per range,
+    not once per rule (a record recycled by one rule is pooled, so a later rule leaves
+    it)."""
     now = now or timezone.now()
     result = SweepResult(now=now, dry_run=dry_run)
-    rules = effective_rules()
-    with _batch_table() if not dry_run else _nothing():
-        for rule in rules:
-            outcome = RuleOutcome(rule=rule.name, pool=str(rule.pool), kind=rule.kind,
-                                  days=rule.days, applies_to=rule.applies_to)  # fmt: skip
-            _run_rule(rule, outcome, now, dry_run)
-            if not dry_run:
-                _notify_owners(rule, outcome, now)
-            result.outcomes.append(outcome)
+    for rule in effective_rules():
+        result.outcomes.append(
+            RuleOutcome(
+                rule=rule.name,
+                pool=str(rule.pool),
+                kind=rule.kind,
+                days=rule.days,
+                applies_to=rule.applies_to,
+            )  # fmt: skip
+        )
+        result.outcomes[-1].source = rule
+    if dry_run:
+        for outcome in result.outcomes:
+            _count(outcome.source, outcome, now)
+        return result
+    with _batch_table():
+        for model in (Lead, apps.get_model("customers", "Account")):
+            work = [
+                (o.source, o, candidates(o.source, now), _reason(o.source))
+                for o in result.outcomes
+                if model_of(o.source) is model
+            ]
+            if not work:
+                continue
+            for lo, hi in _chunks(model):
+                with transaction.atomic():
+                    for rule, outcome, rows, reason in work:
+                        _run_range(rule, outcome, rows.filter(pk__gte=lo, pk__lt=hi), now, reason)
+    for outcome in result.outcomes:
+        _notify_owners(outcome.source, outcome, now)
     return result
-
-
-@contextmanager
-def _nothing():
-    yield
 
 
 def warned_accounts(accounts):
