@@ -19,8 +19,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import DateTimeField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce, Least
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    DateTimeField,
+    Exists,
+    Expression,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, Concat, Least
 from django.utils import timezone
 
 from loudou.customers.models import Account, Contact
@@ -173,11 +190,16 @@ class Evaluator:
         """``due(basis, extra)``: when a record with this clock start was due."""
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def candidates(self, rule, ctx: Context) -> list[dict]:
-        """The records that newly fail the rule, as breach rows. An incremental run
-        also looks again at the records whose breach was settled since the previous
-        run for another reason than being met (a new owner, a scope that changed): they
-        may fail the rule again at once."""
+    def due_expression(self, rule, ctx: Context) -> Expression | None:
+        """The due time as an SQL expression over ``_basis`` (and the record's columns),
+        so that new breaches are stored without passing through Python; None when only
+        Python can compute it (working hours)."""
+        return None
+
+    def all_parts(self, rule, ctx: Context) -> list[QuerySet]:
+        """:meth:`parts`, and in an incremental run the records whose breach was settled
+        since the previous run for another reason than being met (a new owner, a scope
+        that changed): they may fail the rule again at once."""
         subject = self.subject(rule)
         parts = self.parts(rule, ctx)
         if ctx.since is not None:
@@ -186,10 +208,34 @@ class Evaluator:
                 resolution__in=[Resolution.OWNER_CHANGED, Resolution.OUT_OF_SCOPE],
             ).values(subject.column)  # fmt: skip
             parts.append(self.still_due(rule, ctx).filter(pk__in=settled))
+        return [without_open_breach(qs, rule, subject) for qs in parts]
+
+    def store(self, rule, ctx: Context, run) -> int:
+        """Store the records that newly fail the rule as breaches found by ``run`` and
+        return how many this run stored. With an SQL due time: one ``INSERT … SELECT …
+        ON CONFLICT DO NOTHING`` per part, the key built by the database; otherwise the
+        candidate rows are built in Python and bulk-inserted, conflicts ignored."""
+        due = self.due_expression(rule, ctx)
+        if due is None:
+            rows = self.candidates(rule, ctx)
+            if rows:
+                Breach.objects.bulk_create(
+                    [Breach(rule=rule, sweep_run=run, opened_at=run.now, **row) for row in rows],
+                    batch_size=1000, ignore_conflicts=True,
+                )  # fmt: skip
+        else:
+            subject = self.subject(rule)
+            for qs in self.all_parts(rule, ctx):
+                _insert_select(qs, rule, subject, due, run)
+        return Breach.objects.filter(sweep_run=run, rule=rule).count()
+
+    def candidates(self, rule, ctx: Context) -> list[dict]:
+        """The records that newly fail the rule, as breach rows (the Python path)."""
+        subject = self.subject(rule)
+        parts = self.all_parts(rule, ctx)
         rows = {}
         due = self.due_function(rule, ctx)
         for qs in parts:
-            qs = without_open_breach(qs, rule, subject)
             for row in self.rows(qs, subject, due, rule, self.extra_cols):
                 rows[row["key"]] = row
         return list(rows.values())
@@ -320,6 +366,9 @@ class ContactEvery(Evaluator):
         days = timedelta(days=self.days(rule))
         return lambda basis, _extra: basis + days
 
+    def due_expression(self, rule, ctx):
+        return _plus(F("_basis"), timedelta(days=self.days(rule)))
+
     def still_due(self, rule, ctx):
         subject = self.subject(rule)
         return (
@@ -361,6 +410,13 @@ class Revisit(ContactEvery):
     def due_function(self, rule, ctx):
         return lambda basis, extra: basis + timedelta(days=int(extra[0]))
 
+    def due_expression(self, rule, ctx):
+        return Case(
+            *[When(revisit_class=str(d), then=_plus(F("_basis"), timedelta(days=d)))
+              for d in self.CLASSES],
+            output_field=DateTimeField(),
+        )  # fmt: skip
+
 
 class Stale(Evaluator):
     """Open opportunities stay in a stage at most the stage's "stale after" days
@@ -395,6 +451,16 @@ class Stale(Evaluator):
     def due_function(self, rule, ctx):
         limits = self.limits(rule)
         return lambda basis, extra: basis + timedelta(days=limits[extra[0]])
+
+    def due_expression(self, rule, ctx):
+        limits = self.limits(rule)
+        if not limits:
+            return Value(None, output_field=DateTimeField())
+        return Case(
+            *[When(stage_id=stage_id, then=_plus(F("_basis"), timedelta(days=days)))
+              for stage_id, days in limits.items()],
+            output_field=DateTimeField(),
+        )  # fmt: skip
 
     def more_resolutions(self, rule, ctx, subject):
         same_stay = Opportunity.objects.filter(
@@ -485,6 +551,48 @@ class Greeting(Evaluator):
 
     def more_resolutions(self, rule, ctx, subject):
         return [(Resolution.EXPIRED, Q(due_at__lt=ctx.now - GREETING_GRACE))]
+
+
+def _plus(expression, delta: timedelta):
+    return ExpressionWrapper(expression + Value(delta), output_field=DateTimeField())
+
+
+def _insert_select(qs, rule, subject: Subject, due, run) -> None:
+    """``INSERT INTO breach … SELECT`` the rows of ``qs`` (annotated with ``_basis``),
+    the key (rule:record:clock start:owner) built by the database; keys already stored
+    are skipped (``ON CONFLICT DO NOTHING``)."""
+    key = Concat(
+        Value(f"{rule.pk}:{subject.letter}"), Cast("pk", CharField()), Value(":"),
+        Cast("_basis", CharField()), Value(":"), Cast("owner_id", CharField()),
+        output_field=CharField(),
+    )  # fmt: skip
+    select = (
+        qs.order_by()
+        .annotate(
+            _rule=Value(rule.pk, output_field=BigIntegerField()),
+            _run=Value(run.pk, output_field=BigIntegerField()),
+            _due=due,
+            _opened=Value(run.now, output_field=DateTimeField()),
+            _resolution=Value("", output_field=CharField()),
+            _key=key,
+        )
+        .values_list("_rule", "_run", "owner_id", "pk", "_due", "_basis", "_opened",
+                     "_resolution", "_key")
+    )  # fmt: skip
+    try:
+        sql, params = select.query.sql_with_params()
+    except EmptyResultSet:  # a condition that matches nothing (no stage has a limit)
+        return
+    quote = connection.ops.quote_name
+    columns = ", ".join(
+        quote(c) for c in ("rule_id", "sweep_run_id", "owner_id", subject.column, "due_at",
+                           "basis_at", "opened_at", "resolution", "key")
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(Breach._meta.db_table)} ({columns}) {sql} ON CONFLICT DO NOTHING",
+            params,
+        )
 
 
 def _leap(year: int) -> bool:

@@ -69,19 +69,6 @@ def _mode(now, *, full, rebuild, partial, previous, evaluated) -> str:
     return SweepRun.Mode.INCREMENTAL
 
 
-def open_breaches(rule, rows: list[dict], run) -> int:
-    """Store the candidate rows as breaches of ``rule`` found by ``run``; rows whose key
-    exists are skipped by the database. Returns how many this run stored."""
-    if not rows:
-        return 0
-    Breach.objects.bulk_create(
-        [Breach(rule=rule, sweep_run=run, opened_at=run.now, **row) for row in rows],
-        batch_size=1000,
-        ignore_conflicts=True,
-    )
-    return Breach.objects.filter(sweep_run=run, rule=rule).count()
-
-
 def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) -> SweepRun:
     """Run the follow-up rules once at ``now`` (default: the current time); returns the
     recorded run. Safe to run twice and from several workers at once: a breach is
@@ -132,7 +119,7 @@ def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) 
                 continue
             t0 = clock.monotonic()
             resolved = resolve(rule, ctx)
-            opened = open_breaches(rule, evaluator.candidates(rule, ctx), run)
+            opened = evaluator.store(rule, ctx, run)
             done = actions.perform(rule, run, now) if opened else {}
             entry = {"opened": opened, "resolved": resolved, "actions": done,
                      "seconds": round(clock.monotonic() - t0, 3)}  # fmt: skip
