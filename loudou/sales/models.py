@@ -43,6 +43,13 @@ def money_field(verbose_name, **kwargs):
     return models.DecimalField(verbose_name, max_digits=14, decimal_places=2, **kwargs)
 
 
+# "No due date" as a sort key: the receivables list orders by it, then by the due date,
+# which is NULLS LAST in a form an index can serve on SQLite too.
+NO_DUE_DATE = models.ExpressionWrapper(
+    models.Q(next_due_date__isnull=True), output_field=models.BooleanField()
+)
+
+
 class ContractQuerySet(VisibleQuerySet):
     def signed(self):
         """Active and completed: what counts as sold and may be owed."""
@@ -113,6 +120,21 @@ class Contract(OwnedModel, VersionedModel):
             models.Index(fields=["kind", "sign_date"]),
             models.Index(fields=["status", "next_due_date"]),
             models.Index(fields=["account", "sign_date"]),
+            # The receivables: only the contracts still owing (or holding a credit), in the
+            # list's order (due date, no due date last, then newest) and covering the
+            # totals, so a page reads 50 entries and the totals never touch the rows.
+            # The condition compares two columns (no parameter), so SQLite can use it.
+            models.Index(
+                NO_DUE_DATE,
+                models.F("next_due_date"),
+                models.F("sign_date").desc(),
+                models.F("id").desc(),
+                models.F("status"),
+                models.F("amount"),
+                models.F("received"),
+                name="contract_owing_idx",
+                condition=~models.Q(amount=models.F("received")),
+            ),  # fmt: skip
         ]
 
     def __str__(self):
@@ -195,7 +217,16 @@ class PaymentPlan(models.Model):
         verbose_name = _("payment plan line")
         verbose_name_plural = _("payment plan")
         ordering = ["contract", "due_date", "pk"]
-        indexes = [models.Index(fields=["due_date"])]
+        indexes = [
+            models.Index(fields=["due_date"]),
+            # The ageing of overdue amounts: only the lines not yet covered, read from
+            # the index alone (the condition compares two columns: SQLite can use it).
+            models.Index(
+                fields=["due_date", "contract", "amount", "covered"],
+                name="plan_uncovered_idx",
+                condition=models.Q(covered__lt=models.F("amount")),
+            ),
+        ]
 
     def __str__(self):
         return f"{self.due_date} {self.amount}"
@@ -252,7 +283,12 @@ class Payment(TimeStampedModel):
         verbose_name = _("payment")
         verbose_name_plural = _("payments")
         ordering = ["-paid_on", "-pk"]
-        indexes = [models.Index(fields=["paid_on"])]
+        indexes = [
+            models.Index(fields=["paid_on"]),
+            # money collected in a period, per contract (completed revenue, collected
+            # basis): the payments of the period read from the index alone
+            models.Index(fields=["paid_on", "contract", "amount"], name="payment_period_idx"),
+        ]
 
     def __str__(self):
         return f"{self.paid_on} {self.amount}"

@@ -33,7 +33,7 @@ from loudou.pipeline.choices import Status as OpportunityStatus
 from loudou.pipeline.models import Opportunity
 
 from .choices import SIGNED_STATUSES, ContractKind
-from .models import Contract, Payment, PaymentPlan
+from .models import NO_DUE_DATE, Contract, Payment, PaymentPlan
 
 CENT = Decimal("0.01")
 BASES = ("signed", "collected")
@@ -197,8 +197,8 @@ def receivables(qs=None):
         qs.signed()
         .exclude(amount=F("received"))
         .with_receivable()
-        .order_by(F("next_due_date").asc(nulls_last=True), "-sign_date", "-pk")
-    )
+        .order_by(NO_DUE_DATE.asc(), "next_due_date", "-sign_date", "-pk")
+    )  # = next_due_date NULLS LAST, in the order of the contract_owing_idx index
 
 
 def with_overdue(qs, today=None):
@@ -250,14 +250,21 @@ def receivable_totals(qs=None, today=None) -> dict:
     per ageing bucket (days past the plan line's due date)."""
     today = today or timezone.localdate()
     contracts = (Contract.objects.all() if qs is None else qs).signed()
-    row = contracts.order_by().aggregate(
-        owed=Sum(Cents("amount"), filter=Q(amount__gt=F("received")))
-        - Sum(Cents("received"), filter=Q(amount__gt=F("received"))),
-        credit=Sum(Cents("amount"), filter=Q(amount__lt=F("received")))
-        - Sum(Cents("received"), filter=Q(amount__lt=F("received"))),
-        count=Count("pk", filter=~Q(amount=F("received"))),
-        overdue_count=Count("pk", filter=Q(next_due_date__lt=today)),
+    # Only the contracts still owing or in credit add to owed, credit and count: read
+    # from the partial index of those (contract_owing_idx), each receivable rounded to
+    # cents once (amount and received have two decimals, so this equals the difference
+    # of their cents). The overdue count reads the (status, next_due_date) index.
+    receivable = Cents(F("amount") - F("received"))
+    row = (
+        contracts.exclude(amount=F("received"))
+        .order_by()
+        .aggregate(
+            owed=Sum(receivable, filter=Q(amount__gt=F("received"))),
+            credit=Sum(receivable, filter=Q(amount__lt=F("received"))),
+            count=Count("pk"),
+        )
     )
+    row["overdue_count"] = contracts.filter(next_due_date__lt=today).order_by().count()
     buckets = {key: Decimal("0.00") for key, _first, _last in AGEING_BUCKETS}
     rows = (
         overdue_plans(contracts, today)

@@ -440,7 +440,10 @@ def receivables(request):
     fmt = request.GET.get("format")
     if fmt in exports.FORMATS:
         return _export_receivables(fmt, qs, today)
-    page = Paginator(qs, LIST_PAGE).get_page(request.GET.get("page"))
+    totals = queries.receivable_totals(scoped, today)
+    paginator = Paginator(qs, LIST_PAGE)
+    paginator.count = totals["count"]  # the same rows: no second count over them
+    page = paginator.get_page(request.GET.get("page"))
     for contract in page:
         contract.days_overdue = (
             (today - contract.next_due_date).days if contract.is_overdue(today) else 0
@@ -452,7 +455,7 @@ def receivables(request):
             "nav": "sales",
             "page": page,
             "filters": filters,
-            "totals": queries.receivable_totals(scoped, today),
+            "totals": totals,
             "buckets": queries.AGEING_BUCKETS,
             "query": _query_without(request, "page", "format"),
             "owners": _owners(request),
