@@ -134,7 +134,7 @@ class ChannelPatch(Schema):
     include_subteams: bool = None
 
 
-class VersionQuery(Schema):
+class ChannelVersionQuery(Schema):
     version: int | None = Field(None, ge=1, le=2**31)
 
 
@@ -242,7 +242,7 @@ def update_channel(request, channel_id: RowId, payload: ChannelPatch):
 
 
 @router.delete("/notification-channels/{channel_id}", response={204: None})
-def delete_channel(request, channel_id: RowId, query: Query[VersionQuery]):
+def delete_channel(request, channel_id: RowId, query: Query[ChannelVersionQuery]):
     """Remove a webhook and its delivery history."""
     services.delete_channel(
         _webhook(request, channel_id), actor=request.auth, version=query.version

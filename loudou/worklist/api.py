@@ -42,14 +42,14 @@ class UserQuery(Schema):
     )
 
 
-class TaskOut(Schema):
+class WorklistTaskOut(Schema):
     id: int
     title: str
     due_at: datetime
     overdue: bool
 
 
-class BreachOut(Schema):
+class WorklistBreachOut(Schema):
     id: int
     rule_id: int
     rule: str
@@ -67,8 +67,8 @@ class ItemOut(Schema):
     subject_id: int | None
     amount: Decimal | None
     urgent: bool = Field(description="A rule breach or a task due today or earlier.")
-    tasks: list[TaskOut]
-    breaches: list[BreachOut]
+    tasks: list[WorklistTaskOut]
+    breaches: list[WorklistBreachOut]
 
 
 class SectionOut(Schema):
@@ -151,7 +151,7 @@ class PlanItemPatch(Schema):
     note: str = Field(None, max_length=services.MAX_NOTE)
 
 
-class VersionQuery(Schema):
+class PlanVersionQuery(Schema):
     version: int | None = Version
 
 
@@ -304,7 +304,7 @@ def update_plan_item(request, day: str, item_id: RowId, payload: PlanItemPatch):
 
 
 @router.delete("/daily-plans/{day}/items/{item_id}", response={204: None})
-def delete_plan_item(request, day: str, item_id: RowId, query: Query[VersionQuery]):
+def delete_plan_item(request, day: str, item_id: RowId, query: Query[PlanVersionQuery]):
     """Remove your item; the ones below move up."""
     item = _my_item(request, day, item_id)
     services.delete_item(item, actor=request.auth, version=query.version)
