@@ -187,12 +187,17 @@ def _hired_since(owner_field: str, when_field: str, hires: dict[int, date]) -> Q
     by_day: dict[date, list[int]] = defaultdict(list)
     for owner, hired in hires.items():
         by_day[hired].append(owner)
-    condition = Q(pk__in=[])
+    each = Q(pk__in=[])
     for hired, owners in sorted(by_day.items()):
-        condition |= Q(
+        each |= Q(
             **{f"{owner_field}_id__in": sorted(owners), f"{when_field}__gte": _midnight(hired)}
         )
-    return condition
+    # the same rows, with a range the index serves first (every owner from the earliest
+    # hire date): the per-owner conditions then only sift what it reads
+    first = min(hires.values())
+    return (
+        Q(**{f"{owner_field}_id__in": sorted(hires), f"{when_field}__gte": _midnight(first)}) & each
+    )
 
 
 def _since_hire(model, owner_field, when_field, hires: dict[int, date], **filters):
@@ -298,31 +303,42 @@ def collect_facts(reps, bands: list[BandSpec], today: date) -> dict[int, Facts]:
             _per_week(Opportunity, "owner", "closed_at", weeks, ids, status=Status.WON),
         )
 
-    # flow metrics since the hire date (goals), only for the reps whose band has one
+    # flow metrics since the hire date (goals): each source is read only for the reps
+    # whose band has a goal it feeds (a rep's goals read nothing else of since_hire)
     flow_goals = goal_metrics & FLOW_METRICS
-    hires = {
-        rep.pk: rep.hire_date
-        for rep in reps
-        if rep.pk in current
-        and any(s.scope == Scope.GOAL and s.metric in FLOW_METRICS
-                for s in current[rep.pk].standards)
-    }  # fmt: skip
-    for owner, values in _activity_since_hire(hires, flow_goals).items():
-        facts[owner].since_hire.update(values)
+
+    def hires_for(metrics) -> dict[int, date]:
+        return {
+            rep.pk: rep.hire_date
+            for rep in reps
+            if rep.pk in current
+            and any(s.scope == Scope.GOAL and s.metric in metrics
+                    for s in current[rep.pk].standards)
+        }  # fmt: skip
+
+    activity_goals = flow_goals & _activity_metrics().keys()
+    if activity_goals:
+        for owner, values in _activity_since_hire(
+            hires_for(activity_goals), activity_goals
+        ).items():
+            facts[owner].since_hire.update(values)
 
     def add_since(metric, counts):
         for owner, n in counts.items():
             total = facts[owner].since_hire
             total[metric] = total.get(metric, Decimal(0)) + Decimal(n)
 
-    if flow_goals & {Metric.NEW_ACCOUNTS, Metric.ACCOUNTS_RESEARCHED}:
-        created = _since_hire(Account, "created_by", "created_at", hires)
-        for metric in flow_goals & {Metric.NEW_ACCOUNTS, Metric.ACCOUNTS_RESEARCHED}:
+    account_goals = flow_goals & {Metric.NEW_ACCOUNTS, Metric.ACCOUNTS_RESEARCHED}
+    if account_goals:
+        created = _since_hire(Account, "created_by", "created_at", hires_for(account_goals))
+        for metric in account_goals:
             add_since(metric, created)
     if Metric.SALES in flow_goals:
         add_since(
             Metric.SALES,
-            _since_hire(Opportunity, "owner", "closed_at", hires, status=Status.WON),
+            _since_hire(
+                Opportunity, "owner", "closed_at", hires_for({Metric.SALES}), status=Status.WON
+            ),
         )
 
     # the pipeline now

@@ -157,3 +157,20 @@ def test_accounts_since_hire_at_the_edges(reps):
         r.pk: 1 for r in reps
     }
     assert queries._since_hire(Account, "created_by", "created_at", {}) == {}
+
+
+def test_team_view_goals_equal_each_roadmap_alone(reps, org):
+    """Reading many reps at once (each source only for the reps whose goals need it)
+    gives every rep the same roadmap as reading that rep alone — with reps in training
+    and later bands side by side."""
+    senior = create_user("month5", name="month5", role=Role.REP, team=org.east,
+                         hire_date=TODAY - timedelta(days=180))  # fmt: skip
+    log(senior, create_account(actor=senior, name="老客户"), at(TODAY, 9), "research")
+    everyone = [*reps, senior]
+    together = dict(queries.roadmaps(everyone, TODAY))
+    for rep in everyone:
+        assert together[rep] == queries.roadmap(rep, TODAY), rep.username
+    researched = [
+        g for g in together[reps[0]]["goals"] if g["metric"] == Metric.ACCOUNTS_RESEARCHED
+    ]
+    assert researched[0]["actual"] == 4  # 3 research activities + 1 account since the hire
