@@ -148,24 +148,24 @@ class RuleBook:
             if user is not None and self._has_room(rule, user):
                 return Decision(rule=rule, owner=user)
             return Decision()
-        reps = self.reps.get(rule.pk, [])
-        if rule.method == AssignmentMethod.LEAST_LOAD:
-            candidates = [u for u in reps if self._has_room(rule, u)]
-            if not candidates:
-                return Decision()
-            user = min(candidates, key=lambda u: (self.loads.get(u.pk, 0), u.pk))
-            return Decision(rule=rule, owner=user)
-        # round robin: the first rep with room after the cursor, wrapping around (the
-        # reps are sorted by id; bisect finds the cursor's place without a scan)
-        if not reps:
+        ids = self.rep_ids(rule)  # sorted; plain ints are cheap to compare by the 100,000
+        if not ids:
             return Decision()
-        start = bisect_right(self.rep_ids(rule), rule.rr_cursor)
-        for i in range(len(reps)):
-            user = reps[(start + i) % len(reps)]
-            if self._has_room(rule, user):
-                rule.rr_cursor = user.pk
+        loads, capacity = self.loads, rule.capacity
+        if rule.method == AssignmentMethod.LEAST_LOAD:
+            best = min(ids, key=lambda pk: (loads.get(pk, 0), pk))
+            if capacity is not None and loads.get(best, 0) >= capacity:
+                return Decision()  # the least loaded is full: so is everyone
+            return Decision(rule=rule, owner=self.users[best])
+        # round robin: the first rep with room after the cursor, wrapping around
+        # (bisect finds the cursor's place without a scan)
+        start = bisect_right(ids, rule.rr_cursor)
+        for i in range(len(ids)):
+            pk = ids[(start + i) % len(ids)]
+            if capacity is None or loads.get(pk, 0) < capacity:
+                rule.rr_cursor = pk
                 self.moved.add(rule.pk)
-                return Decision(rule=rule, owner=user)
+                return Decision(rule=rule, owner=self.users[pk])
         return Decision()
 
     def rep_ids(self, rule) -> list[int]:
