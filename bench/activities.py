@@ -9,6 +9,12 @@ through the database cursor: the ORM would spend an hour on objects). Timed in-p
 ``GET /api/v1/activities?limit=50`` as an admin, a manager and a rep (the visibility
 gate differs), the same list filtered (visits in one month), and ``counts_by_owner`` /
 ``minutes_by_owner`` / ``visits_by_week`` for a month and for the year, all owners.
+
+The visibility gate is also timed on its own (the count and the newest 50): a rep's
+both ways on the same data — ``Activity.objects.visible_to`` (a rep's ids through one
+index-driven SELECT per way of seeing an activity, UNION ALL) against the single WHERE
+with an OR of the conditions that managers keep (``_or_scope`` below, to compare) — and
+a manager's.
 """
 
 import json
@@ -83,6 +89,32 @@ def insert_activities(n: int, seed: int) -> float:
     return time.monotonic() - started
 
 
+def _or_scope(user):
+    """A rep's visibility condition as it was before the UNION form (commit 9b18af6):
+    one OR of the conditions, evaluated on every row (a manager's still is)."""
+    from django.db.models import Q
+
+    from loudou.activities.models import Activity
+    from loudou.customers.models import Account
+    from loudou.leads.models import Lead
+    from loudou.org.models import User
+    from loudou.pipeline.models import Opportunity
+
+    if user.managed_team_path:
+        team = User.objects.filter(team__path__startswith=user.managed_team_path)
+        scope = Q(owner_id=user.pk) | Q(owner_id__in=team.values("pk"))
+    else:
+        scope = Q(owner_id=user.pk)
+    shared = Activity.shared_with.through.objects.filter(user=user)
+    scope |= Q(pk__in=shared.values("activity_id"))
+    scope |= (
+        Q(account_id__in=Account.objects.visible_to(user).values("pk"))
+        | Q(opportunity_id__in=Opportunity.objects.visible_to(user).values("pk"))
+        | Q(lead_id__in=Lead.objects.visible_to(user).values("pk"))
+    )
+    return Activity.objects.filter(scope)
+
+
 def measure(args) -> None:
     setup_django()
     from bench.common import migrate_and_generate
@@ -154,6 +186,24 @@ def measure(args) -> None:
         ),
         "counts_by_owner_queries": count(lambda: queries.counts_by_owner(year_start, end)),
     }
+    newest = ("-occurred_at", "-pk")
+    union, ors = Activity.objects.visible_to(rep), _or_scope(rep)
+    assert union.count() == ors.count()
+    mine = Activity.objects.visible_to(manager)
+    results.update({
+        "visible_rep": union.count(),
+        "count_rep_or_before": timed(ors.count, runs=runs, warmup=1),
+        "count_rep_union": timed(union.count, runs=runs, warmup=1),
+        "newest50_rep_or_before": timed(
+            lambda: list(ors.order_by(*newest)[:50]), runs=runs, warmup=1
+        ),
+        "newest50_rep_union": timed(
+            lambda: list(union.order_by(*newest)[:50]), runs=runs, warmup=1
+        ),
+        "visible_manager": mine.count(),
+        "count_manager": timed(mine.count, runs=runs, warmup=1),
+        "newest50_manager": timed(lambda: list(mine.order_by(*newest)[:50]), runs=runs, warmup=1),
+    })  # fmt: skip
     print("RESULT " + json.dumps(results), flush=True)
 
 
