@@ -37,7 +37,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, Coalesce, Concat, Least
+from django.db.models.functions import Cast, Coalesce, Concat, Least, Substr
 from django.utils import timezone
 
 from loudou.customers.models import Account, Contact
@@ -70,6 +70,7 @@ class Context:
     now: datetime
     calendar: Calendar
     since: datetime | None = None  # incremental: the previous run's moment
+    changed: QuerySet | None = None  # incremental: the activities written since then
 
 
 @dataclass(frozen=True)
@@ -494,15 +495,17 @@ class Greeting(Evaluator):
     @staticmethod
     def _month_day_q(field: str, days: list[date]) -> tuple[Q, dict]:
         """Dates whose month and day fall on ``days`` (29 February on the 28th in other
-        years); also the map (month, day) → occasion."""
-        q, on = Q(pk__in=[]), {}
+        years), as one ``IN`` over the date's "MM-DD" text (ISO dates on both databases:
+        one string function per row rather than a month and a day extraction per day);
+        also the map (month, day) → occasion."""
+        on = {}
         for day in days:
-            q |= Q(**{f"{field}__month": day.month, f"{field}__day": day.day})
             on[(day.month, day.day)] = day
             if day.month == 2 and day.day == 28 and not _leap(day.year):
-                q |= Q(**{f"{field}__month": 2, f"{field}__day": 29})
                 on[(2, 29)] = day
-        return q, on
+        month_day = Substr(Cast(field, CharField()), 6, 5)
+        wanted = [f"{m:02d}-{d:02d}" for m, d in on]
+        return Q(**{f"{field}__isnull": False}) & Q(_month_day_in(month_day, wanted)), on
 
     def candidates(self, rule, ctx):
         tz = ctx.calendar.zone()
@@ -551,6 +554,13 @@ class Greeting(Evaluator):
 
     def more_resolutions(self, rule, ctx, subject):
         return [(Resolution.EXPIRED, Q(due_at__lt=ctx.now - GREETING_GRACE))]
+
+
+def _month_day_in(expression, values) -> Q:
+    """``expression IN values`` as a filter condition."""
+    from django.db.models.lookups import In
+
+    return Q(In(expression, values))
 
 
 def _plus(expression, delta: timedelta):
@@ -640,13 +650,23 @@ def met_at(subject: Subject, now):
 
 def resolve(rule, ctx: Context) -> dict[str, int]:
     """Settle the rule's open breaches that are met or no longer apply; one UPDATE per
-    resolution code."""
+    resolution code. An incremental run looks only at what can have changed since the
+    previous run: "met" on the records of the activities written since, the other
+    reasons on records saved since (a close, a move, a new owner); the hourly full run
+    looks at every open breach."""
     evaluator = EVALUATORS[rule.requirement]
+    subject = evaluator.subject(rule)
     rows = Breach.objects.open().filter(rule=rule)
     counts = {}
     for code, condition in evaluator.resolutions(rule, ctx):
-        when = met_at(evaluator.subject(rule), ctx.now) if code == Resolution.MET else ctx.now
-        n = rows.filter(condition).update(resolved_at=when, resolution=code)
+        narrowed = rows
+        if ctx.since is not None and code == Resolution.MET:
+            touched = ctx.changed.filter(**{f"{subject.column}__isnull": False})
+            narrowed = rows.filter(**{f"{subject.column}__in": touched.values(subject.column)})
+        elif ctx.since is not None and code != Resolution.EXPIRED:
+            narrowed = rows.filter(**{f"{subject.field}__updated_at__gte": ctx.since})
+        when = met_at(subject, ctx.now) if code == Resolution.MET else ctx.now
+        n = narrowed.filter(condition).update(resolved_at=when, resolution=code)
         if n:
             counts[code] = n
     return counts

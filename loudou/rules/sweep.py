@@ -106,7 +106,7 @@ def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) 
         # 3. rules
         ctx = Context(now=now, calendar=load_calendar())
         if mode == SweepRun.Mode.INCREMENTAL:
-            ctx.since = evaluated.now - MARGIN
+            ctx.since, ctx.changed = evaluated.now - MARGIN, changed
         rules = FollowUpRule.objects.all()
         if rule_ids:
             rules = rules.filter(pk__in=rule_ids)
