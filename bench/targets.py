@@ -10,26 +10,93 @@ page, the API and the CLI call). Query counts are printed too: they do not depen
 """
 
 import json
+import os
+import statistics
 import sys
+import time
 
 from bench.common import bench_main, setup_django, timed
 
 
+def _server_cpu_ms(backend_pid) -> float | None:
+    """CPU time (user + system) so far of the PostgreSQL server process serving this
+    connection, read from /proc (clock ticks, 10 ms steps on Linux); None when gone."""
+    try:
+        with open(f"/proc/{backend_pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _backend_pid():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def timed_db(fn, *, runs: int, warmup: int = 1) -> dict:
+    """:func:`bench.common.timed` plus ``db_median``: the median wall time spent inside
+    the database driver's ``execute`` per call (on PostgreSQL the server's work and the
+    round trips, which ``cpu_median`` leaves out; on SQLite part of ``cpu_median``),
+    ``queries``, the number of queries of one call, and on PostgreSQL ``server_cpu_median``:
+    the CPU time of the server process per call, which a busy machine does not inflate
+    (so ``cpu_median + server_cpu_median`` is the whole work of a call)."""
+    from django.db import connection
+
+    per_call: list[tuple[float, int, float | None]] = []
+
+    def call():
+        spent, count = [0.0], [0]
+
+        def wrapper(execute, sql, params, many, context):
+            started = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                spent[0] += time.perf_counter() - started
+                count[0] += 1
+
+        backend = _backend_pid()
+        before = _server_cpu_ms(backend) if backend else None
+        with connection.execute_wrapper(wrapper):
+            fn()
+        after = _server_cpu_ms(backend) if backend and _backend_pid() == backend else None
+        server = after - before if before is not None and after is not None else None
+        per_call.append((spent[0] * 1000, count[0], server))
+
+    result = timed(call, runs=runs, warmup=warmup)
+    measured = per_call[warmup:]
+    result["db_median"] = round(statistics.median(ms for ms, _n, _s in measured), 1)
+    result["queries"] = measured[-1][1]
+    server = [s for _ms, _n, s in measured if s is not None]
+    if server:
+        result["server_cpu_median"] = round(statistics.median(server), 1)
+    return result
+
+
 def measure(args) -> None:
     setup_django()
-    from bench.common import migrate_and_generate
+    from django.core.management import call_command
 
-    migrate_and_generate(opportunities=args.opportunities, reps=args.reps, years=1, seed=8)
+    from bench.common import migrate_and_generate
+    from loudou.org.models import User
+
+    call_command("migrate", verbosity=0)
+    populated = User.objects.exists()  # a kept database (``--child`` run again): measure it
+    if not populated:
+        migrate_and_generate(opportunities=args.opportunities, reps=args.reps, years=1, seed=8)
 
     from datetime import date
     from decimal import Decimal
 
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from loudou.analytics.periods import containing
-    from loudou.org.models import User
     from loudou.targets import performance
     from loudou.targets.models import Standard, Target
     from loudou.targets.progress import Owner
@@ -37,21 +104,17 @@ def measure(args) -> None:
 
     year = timezone.localdate().year
     reps = list(User.objects.filter(team__isnull=False, role="rep"))
-    Target.objects.bulk_create(
-        Target(level="rep", user=r, measure="signed", period="month", start=date(year, m, 1),
-               target=Decimal(100000), stretch=Decimal(120000), challenge=Decimal(150000))
-        for r in reps for m in range(1, 13)
-    )  # fmt: skip
-    for level in ("trainee", "junior", "senior"):
-        Standard.objects.create(measure="visits", period="month", level=level, minimum=20)
-    Standard.objects.create(measure="won_count", period="quarter", minimum=2)
+    if not populated:
+        Target.objects.bulk_create(
+            Target(level="rep", user=r, measure="signed", period="month", start=date(year, m, 1),
+                   target=Decimal(100000), stretch=Decimal(120000), challenge=Decimal(150000))
+            for r in reps for m in range(1, 13)
+        )  # fmt: skip
+        for level in ("trainee", "junior", "senior"):
+            Standard.objects.create(measure="visits", period="month", level=level, minimum=20)
+        Standard.objects.create(measure="won_count", period="quarter", minimum=2)
     admin = User.objects.get(username="admin")
     period = containing("year", timezone.localdate())
-
-    def count(fn):
-        with CaptureQueriesContext(connection) as ctx:
-            fn()
-        return len(ctx.captured_queries)
 
     def by_rep():
         return performance.build_report(admin, period, group="rep")
@@ -64,11 +127,10 @@ def measure(args) -> None:
 
     results = {
         "reps": len(reps),
-        "performance_by_rep": {**timed(by_rep, runs=args.runs, warmup=1), "queries": count(by_rep)},
-        "performance_by_team": {**timed(by_team, runs=args.runs, warmup=1),
-                                "queries": count(by_team)},
-        "year_grid_company": {**timed(grid, runs=args.runs, warmup=1), "queries": count(grid)},
-    }  # fmt: skip
+        "performance_by_rep": timed_db(by_rep, runs=args.runs),
+        "performance_by_team": timed_db(by_team, runs=args.runs),
+        "year_grid_company": timed_db(grid, runs=args.runs),
+    }
     print("RESULT " + json.dumps(results), flush=True)
 
 
