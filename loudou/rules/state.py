@@ -103,8 +103,13 @@ def refresh_for_activity(activity: Activity, *, now=None) -> None:
 def changed_activities(*, after_id: int, since) -> QuerySet:
     """Activities with an id above ``after_id`` (rows written in bulk by imports or the
     demo, which emit no event) or created since ``since`` (rows whose transaction
-    committed after a later id had been seen)."""
-    return Activity.objects.filter(Q(pk__gt=after_id) | Q(created_at__gte=since))
+    committed after a later id had been seen), as one id range: from the lower of
+    ``after_id`` and the first id created since ``since`` (one indexed MIN). The range
+    may hold a few older rows again; recomputing them changes nothing."""
+    first = Activity.objects.filter(created_at__gte=since).aggregate(first=Min("pk"))["first"]
+    if first is not None:
+        after_id = min(after_id, first - 1)
+    return Activity.objects.filter(pk__gt=after_id)
 
 
 def catch_up(*, after_id: int, since, now=None) -> None:
