@@ -306,10 +306,10 @@ def send_due_reminders(now=None) -> int:
 
 def hand_over_assignments(record, **context) -> int:
     """Listener of ``handed_over``: the leaving user's open tasks (as an assignee) go to
-    the receiver; returns how many tasks changed. The owner moved with the hand-over
-    itself. Without a receiver (open leads into a pool) nothing changes here."""
-    if record.to_user_id is None:
-        return 0
+    whoever received them; returns how many tasks changed. With one receiver that is
+    the receiver; in a split hand-over, a task the leaver owned goes to the person the
+    hand-over gave it to (``record.moved_to``), a task they only helped with to its
+    owner. A task nobody receives (into a pool) keeps the leaver."""
     through = Task.assignees.through
     task_ids = list(
         through.objects.filter(user_id=record.from_user_id, task__done_at__isnull=True)
@@ -317,12 +317,20 @@ def hand_over_assignments(record, **context) -> int:
     )  # fmt: skip
     if not task_ids:
         return 0
-    through.objects.filter(user_id=record.from_user_id, task_id__in=task_ids).delete()
+    moved = {} if record.to_user_id else record.moved_to("tasks.task")
+    owners = dict(Task.objects.filter(pk__in=task_ids).values_list("pk", "owner_id"))
+    receivers = {}
+    for task_id in task_ids:
+        receiver = record.to_user_id or moved.get(task_id) or owners[task_id]
+        if receiver and receiver != record.from_user_id:
+            receivers[task_id] = receiver
+    if not receivers:
+        return 0
+    through.objects.filter(user_id=record.from_user_id, task_id__in=list(receivers)).delete()
     through.objects.bulk_create(
-        [through(task_id=t, user_id=record.to_user_id) for t in task_ids],
-        ignore_conflicts=True,
+        [through(task_id=t, user_id=u) for t, u in receivers.items()], ignore_conflicts=True
     )
-    return len(task_ids)
+    return len(receivers)
 
 
 # --- calendar feed -----------------------------------------------------------------------

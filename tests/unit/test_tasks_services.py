@@ -320,6 +320,23 @@ def test_reminder_job_is_scheduled_every_minute():
 # --- hand-over --------------------------------------------------------------------------
 
 
+def test_split_hand_over_gives_each_task_to_its_receiver(org):
+    """In a hand-over split among several reps, each open task the leaver owned is
+    assigned to the rep who received it, and a task they only helped with goes back to
+    its owner alone."""
+    first = task_for(org.east_rep2)
+    second = task_for(org.east_rep2)
+    helped = task_for(org.east_mgr, owner=org.east_rep, assignees=[org.east_rep2])
+    record = hand_over(org.east_rep2, actor=org.east_mgr, receivers=[org.east_rep, org.sub_rep])
+    given = record.moved_to("tasks.task")
+    assert {given[first.pk], given[second.pk]} == {org.east_rep.pk, org.sub_rep.pk}
+    for task in (first, second):
+        task.refresh_from_db()
+        assert task.owner_id == given[task.pk]
+        assert assignee_ids(task) == {given[task.pk]}
+    assert assignee_ids(helped) == {org.east_rep.pk}
+
+
 def test_hand_over_gives_open_assignments_to_the_receiver(org):
     """When a rep hands over, their open tasks (also ones they are only assigned to) go
     to the receiver; done ones keep the history of who did them."""
