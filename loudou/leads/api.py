@@ -204,7 +204,7 @@ class PoolEventOut(Schema):
     reason: str
 
 
-class RuleOut(Schema):
+class AssignmentRuleOut(Schema):
     id: int
     position: int
     name: str
@@ -456,7 +456,7 @@ def _require_rule_reader(request):
         raise NotPermitted(_("Only managers and administrators see the assignment rules."))
 
 
-@router.get("/assignment-rules", response=list[RuleOut])
+@router.get("/assignment-rules", response=list[AssignmentRuleOut])
 def list_rules(request):
     """The ordered assignment rules (managers and admins)."""
     _require_rule_reader(request)
