@@ -81,6 +81,56 @@ class Scope:
             or self.owner_id is not None or self.product_line_id is not None
         )  # fmt: skip
 
+    def summarisable(self) -> bool:
+        """Whether the maintained summaries (pipeline.summaries) can answer for this
+        scope: they are kept per owner, so any owner set works; a creation-date cohort or
+        a product line needs the opportunities themselves."""
+        return not (self.created_from or self.created_to or self.product_line_id is not None)
+
+    def owner_set(self, *, team: bool = False):
+        """The scope as the summaries see it: ``(owners, extra)`` where ``owners`` is
+        None (every owner of the pipeline) or a list of owner ids, and ``extra`` the
+        opportunities the viewer sees besides those owners' (shared with them), or None.
+        ``team=True`` describes team_opportunities(). Exactly the opportunities of
+        opportunities() / team_opportunities()."""
+        from loudou.org.models import User
+
+        user = self.user
+        sees_all = getattr(user, "sees_everything", False)
+        managed = getattr(user, "managed_team_path", "")
+        extra = None
+        if user is None or not user.is_authenticated or not user.is_active:
+            return [], None  # visible_to: nothing
+        if sees_all:
+            owners = None
+        elif team and not managed and getattr(user, "team_id", None):
+            owners = set(User.objects.filter(team_id=user.team_id).values_list("pk", flat=True))
+        else:
+            owners = {user.pk}
+            if managed:
+                owners |= set(
+                    User.objects.filter(team__path__startswith=managed).values_list("pk", flat=True)
+                )
+            through = Opportunity.shared_with.through
+            shared = through.objects.filter(user=user).values("opportunity_id")
+            extra = Opportunity.objects.filter(pk__in=shared).exclude(owner_id__in=owners)
+        if self.team is not None:
+            in_team = set(
+                User.objects.filter(team__path__startswith=self.team.path).values_list(
+                    "pk", flat=True
+                )
+            )
+            owners = in_team if owners is None else owners & in_team
+            if extra is not None:
+                extra = extra.filter(owner__team__path__startswith=self.team.path)
+        if not team and self.owner_id is not None:
+            owners = {self.owner_id} if owners is None else owners & {self.owner_id}
+            if extra is not None:
+                extra = extra.filter(owner_id=self.owner_id)
+        if extra is not None:
+            extra = extra.filter(pipeline=self.pipeline).order_by()
+        return (None if owners is None else sorted(owners)), extra
+
     def leads(self):
         """The user's visible leads narrowed like the opportunities: creation date,
         the owner's team, the owner and (as product interest) the product line. A lead
@@ -149,6 +199,54 @@ def furthest_counts(qs, by_owner: bool = False) -> list[dict]:
     return list(qs.values(*keys).annotate(n=Count("pk")).order_by())
 
 
+def scope_counts(scope: Scope, *, team: bool = False, by_owner: bool = False) -> list[dict]:
+    """furthest_counts of scope.opportunities() (or team_opportunities() with ``team``),
+    read from the maintained FunnelCount rows when the scope allows (Scope.summarisable):
+    then the cost follows the number of owners and stages, not of opportunities. Rows
+    also carry ``cents`` (summed amount) and ``stays`` (summed recorded stays)."""
+    from loudou.pipeline import summaries
+
+    if not scope.summarisable():
+        qs = scope.team_opportunities() if team else scope.opportunities()
+        keys = ["furthest_stage_id", "status"] + (["owner_id"] if by_owner else [])
+        return list(
+            qs.values(*keys)
+            .annotate(n=Count("pk"), cents=Sum(Cents("amount")), stays=Sum("stays_seconds"))
+            .order_by()
+        )
+    owners, extra = scope.owner_set(team=team)
+    rows = summaries.counts(scope.pipeline.pk, owners)
+    if extra is not None:
+        rows += [
+            {**r, "cents": r["cents"] or 0, "stays": r["stays"] or 0}
+            for r in extra.values("furthest_stage_id", "status", "owner_id").annotate(
+                n=Count("pk"), cents=Sum(Cents("amount")), stays=Sum("stays_seconds")
+            )
+        ]
+    merged: dict[tuple, dict] = {}
+    for r in rows:
+        key = (r["furthest_stage_id"], r["status"]) + ((r["owner_id"],) if by_owner else ())
+        entry = merged.setdefault(key, {"furthest_stage_id": key[0], "status": key[1], "n": 0,
+                                        "cents": 0, "stays": 0})  # fmt: skip
+        if by_owner:
+            entry["owner_id"] = key[2]
+        entry["n"] += r["n"]
+        entry["cents"] += int(r["cents"] or 0)
+        entry["stays"] += int(r["stays"] or 0)
+    return list(merged.values())
+
+
+def won_totals(rows: list[dict]) -> dict:
+    """Won deals of scope_counts rows: count, amount and summed cycle (their recorded
+    stays, creation to win)."""
+    won = [r for r in rows if r["status"] == Status.WON]
+    return {
+        "count": sum(r["n"] for r in won),
+        "amount": cents_to_decimal(sum(int(r["cents"] or 0) for r in won)),
+        "cycle_seconds": sum(int(r["stays"] or 0) for r in won),
+    }
+
+
 def open_by_stage(qs) -> dict[int, dict]:
     """Open opportunities per CURRENT stage: count and amount (for the weighted pipeline
     and the board-like view of the funnel)."""
@@ -172,19 +270,13 @@ def won_between(qs, start: datetime, end: datetime) -> dict:
 def won_summary(qs, *, cycle: bool = True) -> dict:
     """All won deals in scope: count, amount, and (unless ``cycle`` is false) the total
     of their stays (creation to win, since the recorded stays of a deal add up to its
-    whole cycle), which reads the history of every won deal."""
+    whole cycle), kept per opportunity as ``stays_seconds``."""
     won = qs.filter(status=Status.WON)
-    row = won.aggregate(n=Count("pk"), cents=Sum(Cents("amount")))
-    if not cycle:
-        return {"count": row["n"], "amount": cents_to_decimal(row["cents"])}
-    cycle = StageChange.objects.filter(
-        opportunity__in=won.values("pk"), stay_seconds__isnull=False
-    ).aggregate(s=Sum("stay_seconds"))["s"]
-    return {
-        "count": row["n"],
-        "amount": cents_to_decimal(row["cents"]),
-        "cycle_seconds": int(cycle or 0),
-    }
+    row = won.aggregate(n=Count("pk"), cents=Sum(Cents("amount")), s=Sum("stays_seconds"))
+    result = {"count": row["n"], "amount": cents_to_decimal(row["cents"])}
+    if cycle:
+        result["cycle_seconds"] = int(row["s"] or 0)
+    return result
 
 
 def stay_histograms(qs, before: datetime | None = None, *, stages=None) -> dict[int, dict]:
@@ -192,8 +284,13 @@ def stay_histograms(qs, before: datetime | None = None, *, stages=None) -> dict[
     whole hours (for the median). Reopenings do not count as stays.
 
     ``stages`` (the ids of a pipeline's stages) replaces the opportunity filter when the
-    scope is the whole pipeline (Scope.is_whole_pipeline): the same rows, read from the
-    (from_stage, stay_seconds) index alone."""
+    scope is the whole pipeline (Scope.is_whole_pipeline): the same numbers, read from
+    the maintained StayCount rows (pipeline.summaries) when there is no ``before``, else
+    from the (from_stage, stay_seconds) index alone."""
+    if stages is not None and before is None:
+        from loudou.pipeline import summaries
+
+        return summaries.stays(stages)
     changes = StageChange.objects.filter(stay_seconds__isnull=False).order_by()
     if stages is not None:
         changes = changes.filter(from_stage_id__in=list(stages))

@@ -44,12 +44,20 @@ def _pipeline_stage_ids(scope: Scope):
     return scope.pipeline.stages.values_list("pk", flat=True)
 
 
+def _fresh() -> None:
+    """The maintained summaries first catch up with a bulk load, if one happened."""
+    from loudou.pipeline import summaries
+
+    summaries.ensure_fresh()
+
+
 def stage_stats(scope: Scope, qs=None, *, rows=None) -> list[fm.StageStats]:
     """Funnel statistics per non-terminal stage for the opportunities of ``qs`` (or from
-    ``rows`` of queries.furthest_counts already fetched)."""
-    qs = scope.opportunities() if qs is None else qs
+    ``rows`` of queries.furthest_counts / scope_counts already fetched; without either,
+    the scope's own opportunities)."""
     stages = _stages(scope)
-    rows = queries.furthest_counts(qs) if rows is None else rows
+    if rows is None:
+        rows = queries.scope_counts(scope) if qs is None else queries.furthest_counts(qs)
     counts = {(r["furthest_stage_id"], r["status"]): r["n"] for r in rows}
     won = sum(n for (_stage, status), n in counts.items() if status == Status.WON)
     inputs = [
@@ -84,9 +92,10 @@ def _days(seconds: int, count: int) -> float | None:
 def funnel_report(scope: Scope) -> dict:
     """Counts by furthest stage, conversion with n and Wilson interval, win rate from each
     stage, open and weighted amounts, and time in stage (DOMAIN §8)."""
+    _fresh()
     qs = scope.opportunities()
-    furthest = queries.furthest_counts(qs)
-    stats = stage_stats(scope, qs, rows=furthest)
+    furthest = queries.scope_counts(scope)
+    stats = stage_stats(scope, rows=furthest)
     rates = win_rates(scope, stats)
     open_now = queries.open_by_stage(qs)
     stays = queries.stay_histograms(qs, stages=_pipeline_stage_ids(scope))
@@ -141,11 +150,12 @@ def reps_report(scope: Scope) -> dict:
     steps flagged (DOMAIN §8 rep vs team) and the shape of their open funnel."""
     from loudou.org.models import User
 
+    _fresh()
     qs = scope.opportunities()
     stages = _stages(scope)
-    team = stage_stats(scope, scope.team_opportunities())
+    team = stage_stats(scope, rows=queries.scope_counts(scope, team=True))
     by_owner: dict[int, dict] = {}
-    for row in queries.furthest_counts(qs, by_owner=True):
+    for row in queries.scope_counts(scope, by_owner=True):
         by_owner.setdefault(row["owner_id"], {})[(row["furthest_stage_id"], row["status"])] = row[
             "n"
         ]
@@ -307,10 +317,12 @@ def forecast_report(
     reported as its own line; with ``run_rate`` the forecast adds it. The target is the
     one given, else the scope's target of the period (``target_source`` says which);
     sales progress divides by the quarter's target."""
+    _fresh()
     now = timezone.now()
     as_of = min(as_of or now, now)
     qs = scope.opportunities()
-    stats = stage_stats(scope, qs)
+    counts = queries.scope_counts(scope)
+    stats = stage_stats(scope, rows=counts)
     current = _forecast_at(scope, qs, stats, as_of, period)
     before = _forecast_at(scope, qs, stats, as_of - timedelta(days=7), period)
     start, end = period.bounds()
@@ -361,7 +373,7 @@ def forecast_report(
         "forecast_last_week": _money(before["forecast"]),
         **{k: _money(band[k]) for k in ("p10", "p50", "p90")},
         "simulations": band["runs"],
-        "velocity_per_day": _velocity(qs, stats),
+        "velocity_per_day": _velocity(counts, stats),
     }
 
 
@@ -412,10 +424,11 @@ def _p(win_from, close, stage_id) -> float:
     return float(win_from[stage_id]) * close[stage_id]
 
 
-def _velocity(qs, stats) -> str | None:
-    """Sales velocity = open count × average won amount × win rate ÷ average cycle days."""
-    won = queries.won_summary(qs)
-    open_count = qs.filter(status=Status.OPEN).count()
+def _velocity(counts, stats) -> str | None:
+    """Sales velocity = open count × average won amount × win rate ÷ average cycle days,
+    from the scope's counts (queries.scope_counts: the won deals' amounts and cycles)."""
+    won = queries.won_totals(counts)
+    open_count = sum(r["n"] for r in counts if r["status"] == Status.OPEN)
     first = stats[0] if stats else None
     if not won["count"] or first is None or first.win_rate_from is None or not won["cycle_seconds"]:
         return None
@@ -436,15 +449,17 @@ def reverse_report(
     given what is already completed in the period (completed_revenue: out-of-funnel orders
     included) and the observed conversions. Without ``target``, the scope's target of the
     period; when there is none either, ``remaining`` and the counts are None."""
+    _fresh()
     qs = scope.opportunities()
-    stats = stage_stats(scope, qs)
+    counts = queries.scope_counts(scope)
+    stats = stage_stats(scope, rows=counts)
     period = period or containing("quarter", timezone.localdate())
     start, end = period.bounds()
     until = min(end, timezone.now())
     completed = completed_revenue(scope, qs, start, until)["completed"] if until > start else ZERO
     target, target_source = _target(scope, period, target)
     if avg_deal is None:
-        won = queries.won_summary(qs, cycle=False)
+        won = queries.won_totals(counts)
         avg_deal = won["amount"] / won["count"] if won["count"] else None
     stages = _stages(scope)
     # What a stage holds today (current stage, as on the board) is what can be replenished.

@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.db import transaction
 
+from . import summaries
 from .models import LostReason, Opportunity, Pipeline, ProductLine, Stage, StageChange
 
 
@@ -23,6 +25,14 @@ class OpportunityAdmin(admin.ModelAdmin):
     search_fields = ["name", "account__name"]
     raw_id_fields = ["account", "owner", "created_by", "contacts", "shared_with"]
     readonly_fields = ["stage", "furthest_stage", "status", "probability_manual", "closed_at"]
+
+    @transaction.atomic
+    def save_model(self, request, obj, form, change):
+        """The admin writes past the services: its edit (amount, owner …) is carried
+        into the maintained summaries too (a deletion is, by the pre_delete receiver)."""
+        old = Opportunity.objects.select_for_update().filter(pk=obj.pk).first()
+        super().save_model(request, obj, form, change)
+        summaries.apply(old and summaries.snapshot(old), summaries.snapshot(obj))
 
 
 @admin.register(StageChange)

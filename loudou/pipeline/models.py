@@ -218,6 +218,9 @@ class Opportunity(OwnedModel, VersionedModel):
     stage_entered_at = models.DateTimeField(_("in stage since"), default=timezone.now)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True, editable=False)
     description = models.TextField(_("description"), blank=True)
+    # Σ stay_seconds of its history: for a won deal, its cycle from creation to the win
+    # (kept by the services and pipeline.summaries.rebuild_summaries)
+    stays_seconds = models.PositiveBigIntegerField(default=0, editable=False)
 
     objects = OpportunityQuerySet.as_manager()
 
@@ -333,3 +336,58 @@ class StageChange(models.Model):
 
     def __str__(self):
         return f"{self.opportunity_id}: {self.from_stage_id} → {self.to_stage_id}"
+
+
+# --- maintained summaries (pipeline/summaries.py) ---------------------------------------
+
+
+class FunnelCount(models.Model):
+    """How many opportunities of a pipeline have each (owner, furthest stage, status), with
+    their summed amount and recorded stays. Kept by the services in the same transaction
+    as the change (and rebuilt from the opportunities by ``summaries.rebuild_summaries``),
+    so that the funnel's counts need no scan of the opportunities."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    owner_key = models.PositiveBigIntegerField()  # the owner's id, 0 for none
+    furthest_stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=5, choices=Status.choices)
+    count = models.BigIntegerField(default=0)
+    amount_cents = models.BigIntegerField(default=0)
+    stays_seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pipeline", "owner_key", "furthest_stage", "status"],
+                name="funnel_count_key",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.pipeline_id}/{self.owner_key}/{self.furthest_stage_id}/{self.status}"
+
+
+class StayCount(models.Model):
+    """Completed stays per stage left and whole hour: their number and total seconds (the
+    time-in-stage histogram of DOMAIN §8), kept like FunnelCount."""
+
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="+")
+    hour = models.BigIntegerField()
+    count = models.BigIntegerField(default=0)
+    seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["stage", "hour"], name="stay_count_key")]
+
+    def __str__(self):
+        return f"{self.stage_id}/{self.hour}h"
+
+
+class SummaryState(models.Model):
+    """One row: every StageChange with an id up to ``last_change_id`` is in the
+    summaries. A bulk load that writes history past it makes the next report rebuild."""
+
+    last_change_id = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return str(self.last_change_id)

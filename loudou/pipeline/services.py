@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,6 +21,7 @@ from loudou.core.services import check_version
 from loudou.customers.choices import Grade
 from loudou.customers.models import Account
 
+from . import summaries
 from .choices import ChangeKind, ChecklistMode, StageKind, Status
 from .models import LostReason, Opportunity, Pipeline, Stage, StageChange
 from .templates import DEFAULT_LOST_REASONS, LOST, TEMPLATES, WON
@@ -158,24 +159,18 @@ def reorder_stages(pipeline: Pipeline, stage_ids: list[int]) -> None:
 
 def recompute_furthest(pipeline: Pipeline) -> None:
     """Set each opportunity's furthest stage to the highest-ordered open stage it ever
-    entered, read from StageChange (used after stages are reordered)."""
-    positions = dict(pipeline.stages.filter(kind="open").values_list("pk", "position"))
-    entered = (
-        StageChange.objects.filter(opportunity__pipeline=pipeline, to_stage__kind="open")
-        .values_list("opportunity_id", "to_stage_id")
-        .order_by()
-        .distinct()
+    entered, read from StageChange (used after stages are reordered): one UPDATE with a
+    correlated subquery (the highest (position, id) among the open stages its history
+    entered), run by the database; opportunities without such a row keep theirs. The
+    funnel counts of the pipeline are then recounted."""
+    entered = StageChange.objects.filter(
+        opportunity=OuterRef("pk"), to_stage__kind=StageKind.OPEN
+    ).order_by()
+    best = entered.order_by("-to_stage__position", "-to_stage_id").values("to_stage_id")[:1]
+    Opportunity.objects.filter(pipeline=pipeline).filter(Exists(entered)).update(
+        furthest_stage_id=Subquery(best)
     )
-    best: dict[int, int] = {}
-    for opp_id, stage_id in entered.iterator():
-        current = best.get(opp_id)
-        if current is None or positions[stage_id] > positions[current]:
-            best[opp_id] = stage_id
-    by_stage: dict[int, list[int]] = {}
-    for opp_id, stage_id in best.items():
-        by_stage.setdefault(stage_id, []).append(opp_id)
-    for stage_id, opp_ids in by_stage.items():
-        Opportunity.objects.filter(pk__in=opp_ids).update(furthest_stage_id=stage_id)
+    summaries.recount_pipeline(pipeline.pk)
 
 
 @transaction.atomic
@@ -190,18 +185,40 @@ def archive_stage(stage: Stage) -> None:
 # --- opportunities --------------------------------------------------------------------
 
 
+def _stay(from_stage, entered, when) -> int | None:
+    """Seconds spent in ``from_stage`` since ``entered`` (None: not a completed stay in
+    an open stage, e.g. a reopening)."""
+    if entered is None or from_stage is None or from_stage.kind != StageKind.OPEN:
+        return None
+    return max(int((when - entered).total_seconds()), 0)
+
+
 def _record(opp, kind, from_stage, to_stage, actor, when=None, note="", entered=None):
     """Append one StageChange. ``entered`` is when the opportunity entered ``from_stage``:
     the length of that stay is stored with the row, so time-in-stage statistics need no
     window over the history."""
     when = when or timezone.now()
-    stay = None
-    if entered is not None and from_stage is not None and from_stage.kind == StageKind.OPEN:
-        stay = max(int((when - entered).total_seconds()), 0)
-    StageChange.objects.create(
+    return StageChange.objects.create(
         opportunity=opp, kind=kind, from_stage=from_stage, to_stage=to_stage,
         changed_at=when, changed_by=actor, amount=opp.amount, probability=opp.probability,
-        note=note, stay_seconds=stay,
+        note=note, stay_seconds=_stay(from_stage, entered, when),
+    )  # fmt: skip
+
+
+def _change(locked, fields, before, kind, from_stage, to_stage, actor, when, note="",
+            entered=None):  # fmt: skip
+    """Save the opportunity's ``fields``, append its StageChange and carry both into the
+    maintained summaries (pipeline.summaries), in the caller's transaction. The stay
+    ended here is added to the opportunity's stays_seconds."""
+    stay = _stay(from_stage, entered, when)
+    if stay is not None:
+        locked.stays_seconds += stay
+        fields = [*fields, "stays_seconds"]
+    _save(locked, fields)
+    change = _record(locked, kind, from_stage, to_stage, actor, when, note, entered)
+    summaries.apply(
+        before, summaries.snapshot(locked),
+        stay=None if stay is None else (from_stage.pk, stay), change_id=change.pk,
     )  # fmt: skip
 
 
@@ -284,7 +301,8 @@ def create_opportunity(
         opp.contacts.set(contacts)
     if shared_with:
         opp.shared_with.set(shared_with)
-    _record(opp, ChangeKind.CREATED, None, stage, actor, when)
+    change = _record(opp, ChangeKind.CREATED, None, stage, actor, when)
+    summaries.apply(None, summaries.snapshot(opp), change_id=change.pk)
     refresh_account_grade(opp.account_id)
     return opp
 
@@ -307,6 +325,7 @@ def update_opportunity(
     """
     _validate_fields(data)
     locked = _lock(opp, version)
+    before = summaries.snapshot(locked)
     old_account_id = locked.account_id
     for key, value in data.items():
         setattr(locked, key, value)
@@ -318,6 +337,7 @@ def update_opportunity(
     locked.full_clean(exclude=TRUSTED_RELATIONS)
     locked.version += 1
     locked.save()
+    summaries.apply(before, summaries.snapshot(locked))
     if contacts is not None:
         locked.contacts.set(contacts)
     if shared_with is not None:
@@ -354,18 +374,20 @@ def move_opportunity(
     forward = (stage.position, stage.pk) > (locked.stage.position, locked.stage.pk)
     if forward:
         _check_checklist(locked, checklist)
+    before = summaries.snapshot(locked)
     previous, entered = locked.stage, locked.stage_entered_at
+    when = when or timezone.now()
     locked.stage = stage
     if (stage.position, stage.pk) > (
         locked.furthest_stage.position,
         locked.furthest_stage.pk,
     ):
         locked.furthest_stage = stage
-    locked.stage_entered_at = when or timezone.now()
+    locked.stage_entered_at = when
     _follow_default(locked)
-    _save(locked, ["stage", "furthest_stage", "stage_entered_at", "probability",
-                   "checklist_done"])  # fmt: skip
-    _record(locked, ChangeKind.MOVED, previous, stage, actor, when, note, entered)
+    _change(locked, ["stage", "furthest_stage", "stage_entered_at", "probability",
+                     "checklist_done"], before, ChangeKind.MOVED, previous, stage, actor,
+            when, note, entered)  # fmt: skip
     refresh_account_grade(locked.account_id)
     return locked
 
@@ -380,15 +402,16 @@ def win_opportunity(opp: Opportunity, *, actor, version=None, checklist=(), when
     won = locked.pipeline.terminal(StageKind.WON)
     if won is None:
         raise ValidationFailed(_("This pipeline has no won stage."))
+    before = summaries.snapshot(locked)
     previous, entered = locked.stage, locked.stage_entered_at
     when = when or timezone.now()
     locked.status, locked.stage, locked.closed_at = Status.WON, won, when
     locked.stage_entered_at = when
     if not locked.probability_manual:  # a rep's own figure survives a later reopen
         locked.probability = Decimal(100)
-    _save(locked, ["status", "stage", "closed_at", "stage_entered_at", "probability",
-                   "checklist_done"])  # fmt: skip
-    _record(locked, ChangeKind.WON, previous, won, actor, when, note, entered)
+    _change(locked, ["status", "stage", "closed_at", "stage_entered_at", "probability",
+                     "checklist_done"], before, ChangeKind.WON, previous, won, actor, when,
+            note, entered)  # fmt: skip
     refresh_account_grade(locked.account_id)
     return locked
 
@@ -408,16 +431,15 @@ def lose_opportunity(
     if lost is None:
         raise ValidationFailed(_("This pipeline has no lost stage."))
     run_checks("before_lose", locked, actor=actor)
+    before = summaries.snapshot(locked)
     when = when or timezone.now()
     locked.status, locked.closed_at = Status.LOST, when
     locked.lost_reason, locked.lost_note = reason, note
     if not locked.probability_manual:  # a rep's own figure survives a later reopen
         locked.probability = Decimal(0)
-    _save(locked, ["status", "closed_at", "lost_reason", "lost_note", "probability"])
-    _record(
-        locked, ChangeKind.LOST, locked.stage, lost, actor, when, note or reason.name,
-        locked.stage_entered_at,
-    )  # fmt: skip
+    _change(locked, ["status", "closed_at", "lost_reason", "lost_note", "probability"],
+            before, ChangeKind.LOST, locked.stage, lost, actor, when, note or reason.name,
+            locked.stage_entered_at)  # fmt: skip
     refresh_account_grade(locked.account_id)
     return locked
 
@@ -428,6 +450,7 @@ def reopen_opportunity(opp: Opportunity, *, actor, version=None, when=None, note
     locked = _lock(opp, version)
     if locked.status == Status.OPEN:
         raise Conflict(_("This opportunity is already open."), code="open")
+    before = summaries.snapshot(locked)
     when = when or timezone.now()
     if locked.status == Status.WON:
         last_win = locked.stage_changes.filter(kind=ChangeKind.WON).order_by("-changed_at", "-pk")
@@ -441,9 +464,9 @@ def reopen_opportunity(opp: Opportunity, *, actor, version=None, when=None, note
     locked.lost_reason, locked.lost_note = None, ""
     locked.stage_entered_at = when
     _follow_default(locked)
-    _save(locked, ["status", "stage", "closed_at", "lost_reason", "lost_note",
-                   "stage_entered_at", "probability"])  # fmt: skip
-    _record(locked, ChangeKind.REOPENED, from_stage, back_to, actor, when, note)
+    _change(locked, ["status", "stage", "closed_at", "lost_reason", "lost_note",
+                     "stage_entered_at", "probability"], before, ChangeKind.REOPENED,
+            from_stage, back_to, actor, when, note)  # fmt: skip
     refresh_account_grade(locked.account_id)
     return locked
 

@@ -1,0 +1,354 @@
+"""Maintained summaries of the stage history, so that the funnel reports need no scan of
+a million opportunities or millions of history rows (DOMAIN §8, issue 4).
+
+Three tables, all derived — never a source of truth:
+
+- ``FunnelCount``: per (pipeline, owner, furthest stage, status) the number of
+  opportunities, their summed amount (cents) and their summed recorded stays (for a won
+  deal: its cycle). The funnel's entered/advanced/lost/open, the win rates, the won
+  count and amount and the velocity's cycle all come from it.
+- ``StayCount``: per (stage left, whole hour of the stay) the number of completed stays
+  and their seconds: the time-in-stage histogram.
+- ``SummaryState``: the id of the last StageChange known to be in the summaries.
+
+How they stay equal to a recomputation from the history:
+
+- The pipeline services change them in the same transaction as the StageChange they
+  write (:func:`apply`), touching rows in key order (no deadlock between two moves).
+- Deleting opportunities (one, or a queryset: an import's undo) takes them out of the
+  summaries in the same transaction (:func:`on_opportunity_deleted`, a pre_delete
+  receiver; one pass per queryset, not per row).
+- A hand-over (``handed_over`` event) recounts the FunnelCount rows of the people
+  involved (:func:`recount_owners`); an admin edit applies its difference.
+- Whatever else writes opportunities or history in bulk (the importer, the test-data
+  generator) calls :func:`rebuild_summaries` afterwards. As a safety net,
+  :func:`ensure_fresh` (called by every report) sees history written past
+  ``SummaryState.last_change_id`` and rebuilds first; a bulk *update* of existing
+  opportunities' owner, amount, status or furthest stage without new history cannot be
+  seen that way, so such a path must call :func:`rebuild_summaries`.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import connection, transaction
+from django.db.models import Count, F, Max, Min, Q, Sum
+
+from loudou.core.db import Cents
+
+from .models import FunnelCount, Opportunity, StageChange, StayCount, SummaryState
+
+HOUR = 3600
+STATE_ID = 1
+
+
+def cents(amount) -> int:
+    return int((Decimal(amount) * 100).to_integral_value(ROUND_HALF_UP))
+
+
+def snapshot(opp: Opportunity) -> tuple:
+    """What an opportunity contributes to FunnelCount: its key and its values."""
+    key = (opp.pipeline_id, opp.owner_id or 0, opp.furthest_stage_id, opp.status)
+    return key, cents(opp.amount), int(opp.stays_seconds or 0)
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _upsert(model, keys: list[str], values: list[str], rows: list[tuple]) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET v = v + excluded.v, for each row
+    (key values then value deltas), in key order."""
+    if not rows:
+        return
+    table = _quote(model._meta.db_table)
+    columns = [model._meta.get_field(k).column for k in keys] + values
+    sql = (
+        f"INSERT INTO {table} ({', '.join(_quote(c) for c in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(_quote(model._meta.get_field(k).column) for k in keys)}) "
+        "DO UPDATE SET "
+        + ", ".join(f"{_quote(v)} = {table}.{_quote(v)} + excluded.{_quote(v)}" for v in values)
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, sorted(rows))
+
+
+def apply(before: tuple | None, after: tuple | None, *, stay=None, change_id=None) -> None:
+    """Move one opportunity's contribution from ``before`` to ``after`` (snapshots; None
+    for "did not exist"), add a completed ``stay`` = (stage id, seconds), and advance
+    the state past ``change_id`` (the StageChange just written). Inside the service's
+    transaction, after the opportunity row is locked."""
+    deltas: dict[tuple, list[int]] = {}
+    for snap, sign in ((before, -1), (after, 1)):
+        if snap is None:
+            continue
+        key, amount, stays = snap
+        entry = deltas.setdefault(key, [0, 0, 0])
+        entry[0] += sign
+        entry[1] += sign * amount
+        entry[2] += sign * stays
+    rows = [(*key, *d) for key, d in deltas.items() if any(d)]
+    _upsert(FunnelCount, ["pipeline", "owner_key", "furthest_stage", "status"],
+            ["count", "amount_cents", "stays_seconds"], rows)  # fmt: skip
+    if stay is not None and stay[1] is not None:
+        stage_id, seconds = stay
+        _upsert(StayCount, ["stage", "hour"], ["count", "seconds"],
+                [(stage_id, seconds // HOUR, 1, seconds)])  # fmt: skip
+    if change_id is not None:
+        _advance(change_id)
+
+
+def _advance(change_id: int) -> None:
+    """Move the state to ``change_id`` if every earlier change was already in the
+    summaries (a bulk load's rows past the state keep it behind, so that the next report
+    rebuilds)."""
+    state = _quote(SummaryState._meta.db_table)
+    changes = _quote(StageChange._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {state} SET last_change_id = %s WHERE id = %s AND last_change_id < %s "
+            f"AND last_change_id >= COALESCE((SELECT MAX(id) FROM {changes} WHERE id < %s), 0)",
+            [change_id, STATE_ID, change_id, change_id],
+        )
+
+
+def is_fresh() -> bool:
+    """True when no history row was written past the summaries (two index lookups)."""
+    last = SummaryState.objects.filter(pk=STATE_ID).values_list("last_change_id", flat=True)
+    newest = StageChange.objects.aggregate(m=Max("pk"))["m"]
+    known = last.first()
+    return newest is None or (known is not None and newest <= known)
+
+
+def ensure_fresh() -> None:
+    """Rebuild the summaries when a bulk load wrote history behind their back."""
+    if not is_fresh():
+        rebuild_summaries()
+
+
+def _lock_writers() -> None:
+    """Keep the services' writers out while the summaries are rebuilt: on PostgreSQL an
+    EXCLUSIVE lock on the opportunities waits for every transaction that locked one
+    (services lock the row first) and holds new ones back; plain reads go on. SQLite's
+    IMMEDIATE transaction already serialises writers."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {_quote(Opportunity._meta.db_table)} IN EXCLUSIVE MODE")
+
+
+def _refresh_stays_seconds(opportunity_ids=None, *, since: int | None = None) -> None:
+    """Set Opportunity.stays_seconds = Σ stay_seconds of its history, for the given
+    opportunities and those with history rows after ``since``, one set-based UPDATE
+    per 5,000."""
+    from django.db.models import OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce
+
+    ids: set[int] = set(opportunity_ids or ())
+    if since is not None:
+        ids |= set(
+            StageChange.objects.filter(pk__gt=since)
+            .values_list("opportunity_id", flat=True)
+            .distinct()
+            .order_by()
+        )
+    total = Subquery(
+        StageChange.objects.filter(opportunity=OuterRef("pk"), stay_seconds__isnull=False)
+        .order_by()
+        .values("opportunity")
+        .annotate(s=Sum("stay_seconds"))
+        .values("s")
+    )
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 5000):
+        chunk = ordered[start : start + 5000]
+        Opportunity.objects.filter(pk__in=chunk).update(stays_seconds=Coalesce(total, Value(0)))
+
+
+def _refresh_all_stays_seconds() -> None:
+    """Opportunity.stays_seconds for every opportunity: one UPDATE per id range."""
+    from django.db.models import OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce
+
+    total = Subquery(
+        StageChange.objects.filter(opportunity=OuterRef("pk"), stay_seconds__isnull=False)
+        .order_by()
+        .values("opportunity")
+        .annotate(s=Sum("stay_seconds"))
+        .values("s")
+    )
+    bounds = Opportunity.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
+    lo, hi = bounds["lo"] or 0, bounds["hi"] or 0
+    step = 50_000
+    for start in range(lo, hi + 1, step):
+        Opportunity.objects.filter(pk__gte=start, pk__lt=start + step).update(
+            stays_seconds=Coalesce(total, Value(0))
+        )
+
+
+def _count_rows(opportunities) -> list[tuple]:
+    rows = (
+        opportunities.order_by()
+        .values("pipeline_id", "owner_id", "furthest_stage_id", "status")
+        .annotate(n=Count("pk"), c=Sum(Cents("amount")), s=Sum("stays_seconds"))
+    )
+    return [
+        (r["pipeline_id"], r["owner_id"] or 0, r["furthest_stage_id"], r["status"], r["n"],
+         int(r["c"] or 0), int(r["s"] or 0))
+        for r in rows
+    ]  # fmt: skip
+
+
+def _insert(model, fields: list[str], rows: list[tuple]) -> None:
+    model.objects.bulk_create(
+        [model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=2000
+    )
+
+
+COUNT_FIELDS = ["pipeline_id", "owner_key", "furthest_stage_id", "status", "count",
+                "amount_cents", "stays_seconds"]  # fmt: skip
+
+
+@transaction.atomic
+def rebuild_summaries(opportunity_ids=None) -> None:
+    """Recompute every summary from the opportunities and their history, exactly as the
+    services would have kept them. Call it after writing opportunities or StageChange
+    rows in bulk (``opportunity_ids``: those whose history was written, updated or
+    deleted behind the services' back; their stays_seconds is recomputed — rows written
+    after the summaries' state are found without being named)."""
+    _lock_writers()
+    state, _created = SummaryState.objects.get_or_create(pk=STATE_ID)
+    newest = StageChange.objects.aggregate(m=Max("pk"))["m"] or 0
+    if state.last_change_id <= 0 and opportunity_ids is None:
+        _refresh_all_stays_seconds()  # never summarised: every opportunity
+    else:
+        _refresh_stays_seconds(opportunity_ids, since=state.last_change_id)
+    FunnelCount.objects.all().delete()
+    _insert(FunnelCount, COUNT_FIELDS, _count_rows(Opportunity.objects.all()))
+    StayCount.objects.all().delete()
+    stays = (
+        StageChange.objects.filter(stay_seconds__isnull=False)
+        .order_by()
+        .annotate(hour=F("stay_seconds") / HOUR)
+        .values("from_stage_id", "hour")
+        .annotate(n=Count("pk"), s=Sum("stay_seconds"))
+    )
+    _insert(
+        StayCount,
+        ["stage_id", "hour", "count", "seconds"],
+        [(r["from_stage_id"], int(r["hour"]), r["n"], int(r["s"])) for r in stays],
+    )
+    SummaryState.objects.filter(pk=STATE_ID).update(last_change_id=newest)
+
+
+@transaction.atomic
+def recount_owners(owner_ids) -> None:
+    """Recount the FunnelCount rows of these owners from their opportunities (after their
+    deals changed hands in bulk: a hand-over)."""
+    keys = sorted({o or 0 for o in owner_ids})
+    if not keys:
+        return
+    _lock_writers()
+    FunnelCount.objects.filter(owner_key__in=keys).delete()
+    owned = Q(owner_id__in=[k for k in keys if k])
+    if 0 in keys:
+        owned |= Q(owner__isnull=True)
+    _insert(FunnelCount, COUNT_FIELDS, _count_rows(Opportunity.objects.filter(owned)))
+
+
+@transaction.atomic
+def recount_pipeline(pipeline_id: int) -> None:
+    """Recount the FunnelCount rows of one pipeline (after its furthest stages were
+    recomputed in bulk: a reorder of its stages)."""
+    _lock_writers()
+    FunnelCount.objects.filter(pipeline_id=pipeline_id).delete()
+    rows = _count_rows(Opportunity.objects.filter(pipeline_id=pipeline_id))
+    _insert(FunnelCount, COUNT_FIELDS, rows)
+
+
+def on_handed_over(record, **context) -> None:
+    """``handed_over``: the giver's and the receivers' opportunities changed owner."""
+    owners = {record.from_user_id, record.to_user_id}
+    owners |= {share.get("to_id") for share in (record.shares or [])}
+    recount_owners(o for o in owners if o)
+
+
+def _subtract(opportunities) -> None:
+    """Take these opportunities (a queryset, rows still there) out of the summaries."""
+    rows = (
+        opportunities.order_by()
+        .values("pipeline_id", "owner_id", "furthest_stage_id", "status")
+        .annotate(n=Count("pk"), c=Sum(Cents("amount")), s=Sum("stays_seconds"))
+    )
+    _upsert(FunnelCount, ["pipeline", "owner_key", "furthest_stage", "status"],
+            ["count", "amount_cents", "stays_seconds"],
+            [(r["pipeline_id"], r["owner_id"] or 0, r["furthest_stage_id"], r["status"],
+              -r["n"], -int(r["c"] or 0), -int(r["s"] or 0)) for r in rows])  # fmt: skip
+    stays_rows = (
+        StageChange.objects.filter(opportunity__in=opportunities.values("pk"),
+                                   stay_seconds__isnull=False)
+        .order_by()
+        .annotate(hour=F("stay_seconds") / HOUR)
+        .values("from_stage_id", "hour")
+        .annotate(n=Count("pk"), s=Sum("stay_seconds"))
+    )  # fmt: skip
+    _upsert(StayCount, ["stage", "hour"], ["count", "seconds"],
+            [(r["from_stage_id"], int(r["hour"]), -r["n"], -int(r["s"]))
+             for r in stays_rows])  # fmt: skip
+
+
+_handled = threading.local()
+
+
+def on_opportunity_deleted(sender, instance, origin=None, **kwargs) -> None:
+    """pre_delete of an Opportunity: its counts and stays leave the summaries before the
+    rows go. A queryset's deletion is handled once, for all its rows. When the summaries
+    are behind a bulk load already, they are marked for a full rebuild instead (what
+    they hold is not known exactly)."""
+    from django.db.models import QuerySet
+
+    batch = isinstance(origin, QuerySet) and origin.model is Opportunity
+    if batch:
+        seen = getattr(_handled, "origins", None)
+        if seen is None:
+            seen = _handled.origins = weakref.WeakSet()
+        if origin in seen:
+            return
+        seen.add(origin)
+    if not is_fresh():
+        SummaryState.objects.filter(pk=STATE_ID).update(last_change_id=-1)
+        return
+    _subtract(origin if batch else Opportunity.objects.filter(pk=instance.pk))
+
+
+# --- reading (the analytics query layer) ------------------------------------------------
+
+
+def counts(pipeline_id: int, owner_ids=None) -> list[dict]:
+    """Rows like analytics.queries.furthest_counts (furthest_stage_id, status, owner_id,
+    n) with the amount and stays, for a pipeline and optionally a set of owners."""
+    qs = FunnelCount.objects.filter(pipeline_id=pipeline_id).exclude(count=0)
+    if owner_ids is not None:
+        qs = qs.filter(owner_key__in=[o or 0 for o in owner_ids])
+    return [
+        {"furthest_stage_id": f, "status": s, "owner_id": o or None, "n": n, "cents": c,
+         "stays": t}
+        for f, s, o, n, c, t in qs.values_list(
+            "furthest_stage_id", "status", "owner_key", "count", "amount_cents", "stays_seconds"
+        )
+    ]  # fmt: skip
+
+
+def stays(stage_ids) -> dict[int, dict]:
+    """The stay histogram of these stages, as analytics.queries.stay_histograms."""
+    result: dict[int, dict] = {}
+    rows = StayCount.objects.filter(stage_id__in=list(stage_ids)).exclude(count=0)
+    for stage_id, hour, n, seconds in rows.values_list("stage_id", "hour", "count", "seconds"):
+        stage = result.setdefault(stage_id, {"count": 0, "seconds": 0, "hours": {}})
+        stage["count"] += n
+        stage["seconds"] += seconds
+        stage["hours"][hour] = n
+    return result
