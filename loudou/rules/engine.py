@@ -664,7 +664,9 @@ def resolve(rule, ctx: Context) -> dict[str, int]:
             touched = ctx.changed.filter(**{f"{subject.column}__isnull": False})
             narrowed = rows.filter(**{f"{subject.column}__in": touched.values(subject.column)})
         elif ctx.since is not None and code != Resolution.EXPIRED:
-            narrowed = rows.filter(**{f"{subject.field}__updated_at__gte": ctx.since})
+            # from the records' side: the few saved since, not every open breach's record
+            saved = subject.model.objects.filter(updated_at__gte=ctx.since).values("pk")
+            narrowed = rows.filter(**{f"{subject.column}__in": saved})
         when = met_at(subject, ctx.now) if code == Resolution.MET else ctx.now
         n = narrowed.filter(condition).update(resolved_at=when, resolution=code)
         if n:
