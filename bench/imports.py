@@ -1,27 +1,34 @@
 """Benchmark: importing opportunities with stage history, and leads (issue 7).
 
     .venv/bin/python -m bench.imports --opportunities 100000 --leads 1000000 --xlsx --db sqlite
+    .venv/bin/python -m bench.imports --opportunities 20000 --leads 200000 --runs 3 \
+        --db sqlite postgres
 
 The files are written first (native layout: an opportunity CSV, a history CSV with four
 rows per opportunity, a lead CSV; with --xlsx also the opportunities as xlsx); then each
 import runs in a child process on a fresh, migrated database, through the same code as
 ``loudou import`` (all-or-nothing, one transaction). Printed per import: rows, wall time,
-throughput, and peak resident memory of the child (``ru_maxrss``) before and after, so the
-import's own share is visible.
+throughput, the child's CPU time (``getrusage``: on PostgreSQL the server's own work is
+not in it), and peak resident memory of the child (``ru_maxrss``) before and after, so the
+import's own share is visible. With ``--runs N`` each import is repeated on a fresh
+database and the medians are printed last (the machine is shared: read the CPU figures).
 """
 
 import argparse
 import csv
 import json
+import os
 import random
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.common import database, run_child, setup_django
+from bench.common import ROOT, database, setup_django
 
 STAGES = [("D 识别", 10), ("C 目标", 25), ("B 重点跟进", 50), ("A 订单跟进", 80)]
 
@@ -121,6 +128,7 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=0)
     parser.add_argument("--xlsx", action="store_true", help="also import the xlsx version")
     parser.add_argument("--db", nargs="+", default=["sqlite"], choices=["sqlite", "postgres"])
+    parser.add_argument("--runs", type=int, default=1, help="repeat each import; medians")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--what", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
@@ -138,14 +146,35 @@ def main() -> None:
             runs.append(("opportunities-xlsx", files["xlsx"]))
         if "leads" in files:
             runs.append(("leads", files["leads"]))
+        summary = []
         for kind in args.db:
             for what, path in runs:
-                with database(kind) as url:
-                    extra = ["--history", files["history"]] if what != "leads" else []
-                    code = run_child("bench.imports", url, ["--measure", "--what", what,
-                                                            "--file", path, *extra])  # fmt: skip
-                    if code:
-                        sys.exit(code)
+                results = []
+                for _run in range(args.runs):
+                    with database(kind) as url:
+                        extra = ["--history", files["history"]] if what != "leads" else []
+                        results.append(measure_in_child(url, ["--measure", "--what", what,
+                                                              "--file", path, *extra]))  # fmt: skip
+                summary.append({
+                    "import": what, "db": kind, "runs": len(results),
+                    **{f"median_{key}": statistics.median(r[key] for r in results)
+                       for key in ("seconds", "cpu_seconds", "rss_before_mb", "rss_peak_mb")},
+                })  # fmt: skip
+        for line in summary:
+            print(json.dumps(line, ensure_ascii=False), flush=True)
+
+
+def measure_in_child(url: str, args: list[str]) -> dict:
+    """Run one measured import in a child process on the database at ``url``."""
+    env = {**os.environ, "LOUDOU_DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "loudou.settings"}
+    output = subprocess.run([sys.executable, "-m", "bench.imports", *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    if output.returncode:
+        sys.stderr.write(output.stderr)
+        sys.exit(output.returncode)
+    line = output.stdout.strip().splitlines()[-1]
+    print(line, flush=True)
+    return json.loads(line)
 
 
 if __name__ == "__main__":

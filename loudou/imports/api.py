@@ -58,6 +58,7 @@ class ImportUploadForm(Schema):
     skip_bad_rows: bool = False
     pipeline: str = Field("", max_length=100)
     pool: RowId | None = None
+    sheet: str = Field("", max_length=100, description="a workbook's sheet (default: first)")
 
 
 def _jobs(user):
@@ -90,7 +91,7 @@ def upload_import(
     job = create_job(
         actor=request.auth, kind=data.kind, file=file, history=history, accounts=accounts,
         format=data.format, on_duplicate=data.on_duplicate, skip_bad_rows=data.skip_bad_rows,
-        pipeline=data.pipeline, pool=data.pool,
+        pipeline=data.pipeline, pool=data.pool, sheet=data.sheet,
     )  # fmt: skip
     return Status(201, job)
 

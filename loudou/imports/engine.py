@@ -78,6 +78,7 @@ class Options:
     pool: int | None = None  # leads straight into this public pool
     owner_map: dict[str, str] = field(default_factory=dict)
     mapping: dict[str, str] | None = None  # column index (str) → field, from the mapping screen
+    sheet: str = ""  # a workbook's sheet to read (default: the first)
 
     @classmethod
     def from_dict(cls, data: dict) -> Options:
@@ -252,6 +253,7 @@ def _failed(job: ImportJob, message: str) -> ImportJob:
 
 # Children first, so that nothing the job created is protected by another of its rows.
 UNDO_ORDER = [
+    "sales.payment", "sales.contract", "activities.activity",
     "pipeline.stagechange", "leads.poolevent", "pipeline.opportunity", "customers.contact",
     "leads.lead", "customers.account", "pipeline.stage", "pipeline.pipeline", "org.user",
 ]  # fmt: skip
@@ -279,6 +281,12 @@ def undo(job: ImportJob, *, actor) -> ImportJob:
             .values_list("account_id", flat=True)
             .distinct()
         )
+    _refuse_if_others_built_on(created)
+    contracts = _ids_of("sales.payment", created, "contract_id")
+    subjects = {
+        column: _ids_of("activities.activity", created, column)
+        for column in ("lead_id", "account_id", "opportunity_id")
+    }
     try:
         for label in UNDO_ORDER + sorted(set(created) - set(UNDO_ORDER)):
             model = apps.get_model(label)
@@ -298,9 +306,73 @@ def undo(job: ImportJob, *, actor) -> ImportJob:
             values[attname] = None if raw is None else f.to_python(raw)
         model.objects.filter(pk=entry["pk"]).update(**values)
     refresh_account_grades(accounts)  # the accounts that keep other deals
+    _after_undo(contracts, subjects)
     job.status, job.message = JobStatus.UNDONE, _("Undone by %s.") % actor
     job.save(update_fields=["status", "message"])
     return job
+
+
+def _ranges_q(ranges, field: str = "pk") -> Q:
+    q = Q(pk__in=[])
+    for first, last in ranges:  # gte/lte: relations take no __range
+        q |= Q(**{f"{field}__gte": first, f"{field}__lte": last})
+    return q
+
+
+def _ids_of(label: str, created: dict, column: str) -> set[int]:
+    """The distinct ``column`` values of the rows of ``label`` the job created."""
+    ranges = created.get(label)
+    if not ranges:
+        return set()
+    rows = apps.get_model(label).objects.filter(_ranges_q(ranges)).order_by()
+    return set(rows.exclude(**{column: None}).values_list(column, flat=True).distinct())
+
+
+def _refuse_if_others_built_on(created: dict) -> None:
+    """Refuse the undo when a record made by someone else since — an activity, a task,
+    a visit, a contract, an opportunity (anything with an owner) — hangs from what the
+    job created and would be deleted with it (CASCADE) or would block it (PROTECT)."""
+    from loudou.core.models import OwnedModel
+
+    for label, ranges in created.items():
+        model = apps.get_model(label)
+        for relation in model._meta.related_objects:
+            related = relation.related_model
+            if relation.many_to_many or not issubclass(related, OwnedModel):
+                continue
+            mine = created.get(related._meta.label_lower, [])
+            rows = related.objects.filter(_ranges_q(ranges, relation.field.attname)).exclude(
+                _ranges_q(mine)
+            )  # fmt: skip
+            if rows.exists():
+                raise Conflict(
+                    _("Cannot undo: other records now depend on what this import created (%s).")
+                    % related._meta.verbose_name_plural  # fmt: skip
+                )
+
+
+def _after_undo(contracts: set[int], subjects: dict) -> None:
+    """Recompute what other apps keep about the records the undo touched: the kept
+    figures of contracts whose payments went, the follow-up state of records whose
+    activities went."""
+    if contracts:
+        from loudou.sales.models import Contract
+        from loudou.sales.services import recompute_contract
+
+        ids = sorted(contracts)
+        for start in range(0, len(ids), 2_000):
+            chunk = ids[start : start + 2_000]
+            for contract in Contract.objects.filter(pk__in=chunk).select_for_update():
+                recompute_contract(contract)
+    if any(subjects.values()):
+        from loudou.rules import state
+
+        for column, ids in subjects.items():
+            kind = {"lead_id": "leads", "account_id": "accounts",
+                    "opportunity_id": "opportunities"}[column]  # fmt: skip
+            ids = sorted(ids)
+            for start in range(0, len(ids), 5_000):
+                state.refresh(**{kind: ids[start : start + 5_000]})
 
 
 # --- owners ---------------------------------------------------------------------------
@@ -449,8 +521,10 @@ class RowReader:
 
 def open_mapped(ctx: Context, path, kind: str, file: str) -> tuple[Table, layouts.Mapping]:
     """Open ``path``, find its header and layout; a required column that is missing
-    fails the whole job (there is nothing row-by-row to report)."""
-    table = open_table(path, known=layouts.known_headers(kind))
+    fails the whole job (there is nothing row-by-row to report). The job's own file is
+    read from the sheet the user chose; companion files from their first sheet."""
+    sheet = ctx.options.sheet or None if kind == ctx.job.kind else None
+    table = open_table(path, known=layouts.known_headers(kind), sheet=sheet)
     mapping = layouts.detect(kind, table.keys, ctx.options.format, table.headers)
     if kind != "history" and ctx.options.mapping:
         mapping.columns = {int(i): f for i, f in ctx.options.mapping.items() if f}

@@ -7,8 +7,8 @@ write (keys, versions, pool events, stage history)."""
 from __future__ import annotations
 
 import functools
+import os
 
-from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from loudou.customers.models import Account, Contact
@@ -38,6 +38,21 @@ normalize_company = functools.lru_cache(maxsize=200_000)(_normalize_company)
 PENDING = -1  # a duplicate key met earlier in the same batch, before its id is known
 
 
+def estimate_rows(path) -> int:
+    """Rows in a CSV from its size and the length of its first lines (spreadsheets: a
+    row takes about 40 bytes compressed)."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            head = handle.read(65_536)
+    except OSError:
+        return 0
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        return size // 40
+    lines = head.count(b"\n")
+    return size * lines // max(len(head), 1) if lines else 0
+
+
 class Importer:
     """Reads ``path`` of ``kind`` in batches and hands each to :meth:`write_batch`."""
 
@@ -52,6 +67,8 @@ class Importer:
         self.force_mode = None
         self.silent = False
         self.seen: dict = {}  # duplicate keys met earlier in this file → id
+        self.updated: set[int] = set()  # existing records this file updated already
+        self._plans: dict = {}
 
     @property
     def mode(self) -> str:
@@ -68,20 +85,37 @@ class Importer:
             self.ctx.job.layout = mapping.layout
             self.ctx.job.mapping = {str(i): f for i, f in mapping.columns.items()}
         self.reader = RowReader(self.ctx, table, mapping, self.file)
+        self.mapped = set(mapping.columns.values())
         self.before(table, mapping)
-        batch, last = [], 0
-        for number, cells in table.rows:
-            if self.main and number <= self.ctx.resume_after:
-                continue
-            batch.append((number, self.reader.fields(cells), cells))
-            last = number
-            if len(batch) >= BATCH:
-                self._flush(batch, last)
-                batch = []
-        self._flush(batch, last)
+        one_transaction = self.ctx.job.dry_run or not self.ctx.options.skip_bad_rows
+        expected = self.expected_rows() if one_transaction and self.main else 0
+        with bulk.deferred_indexes(self.indexes_kept(), rows=expected):
+            batch, last = [], 0
+            size = BATCH
+            for number, cells in table.rows:
+                if self.main and number <= self.ctx.resume_after:
+                    continue
+                batch.append((number, cells, cells))
+                last = number
+                if len(batch) >= size:
+                    self._flush(batch, last)
+                    batch = []
+            self._flush(batch, last)
 
     def before(self, table, mapping) -> None:
         """Set-up after the header is known (e.g. the opportunities' first pass)."""
+
+    def expected_rows(self) -> int:
+        """About how many rows the file holds (from its size and first lines), to decide
+        whether deferring the index updates pays (bulk.deferred_indexes)."""
+        if self.ctx.job.total_rows:
+            return self.ctx.job.total_rows
+        return estimate_rows(self.path)
+
+    def indexes_kept(self) -> dict:
+        """Tables this importer writes → the columns whose indexes its duplicate checks
+        read (kept while the others are deferred)."""
+        return {}
 
     def _flush(self, batch, last) -> None:
         if not batch:
@@ -91,17 +125,34 @@ class Importer:
             self.ctx.tick(len(batch))
             self.ctx.checkpoint(last if self.main else None)
 
-    def parse_row(self, number: int, row: dict, parsers: dict) -> dict:
-        """Apply ``parsers`` (field → function of the cell) to a row. Every bad cell is
-        reported and left out of the result, and ``self.row_bad`` is set, so that the
-        checks after this one still report the row's other problems."""
+    def parse_row(self, number: int, cells: list, parsers: dict) -> dict:
+        """Apply ``parsers`` (field → function of the cell) to a row's mapped cells.
+        Every bad cell is reported and left out of the result, and ``self.row_bad`` is
+        set, so that the checks after this one still report the row's other problems.
+
+        Plain text fields (``_text``) of CSV cells are read inline: a million-row file
+        spends most of its Python time here."""
+        plan = self._plans.get(id(parsers))
+        if plan is None:
+            plan = self._plans[id(parsers)] = [
+                (name, index, parsers[name], getattr(parsers[name], "size", None))
+                for index, name in self.reader.columns
+                if name in parsers
+            ]
         out = {}
         self.row_bad = False
-        for name, parse in parsers.items():
-            if name not in row:
+        width = len(cells)
+        for name, index, parse, size in plan:
+            value = cells[index] if index < width else ""
+            if size is not None and type(value) is str:
+                value = value.strip()
+                if len(value) > size:
+                    self.bad(number, name, _("longer than %d characters") % size)
+                else:
+                    out[name] = value
                 continue
             try:
-                out[name] = parse(row[name])
+                out[name] = parse(value)
             except BadValue as error:
                 self.bad(number, name, error.reason)
         return out
@@ -155,8 +206,15 @@ class Importer:
         return row
 
 
-def _text(size):
-    return lambda value: limit(text(value), size)
+def _text(size=None):
+    """Text of at most ``size`` characters (no limit: None)."""
+
+    def parse(value):
+        value = text(value)
+        return value if size is None else limit(value, size)
+
+    parse.size = size if size is not None else float("inf")
+    return parse
 
 
 _source = memoized(lambda value: parse_source(text(value)))
@@ -170,7 +228,7 @@ class AccountImporter(Importer):
     parsers = {
         "external_id": _text(100), "name": _text(200), "industry": _text(100),
         "phone": _text(60), "website": lambda v: limit(check_url(text(v)), 200),
-        "address": _text(300), "source": _source, "owner": text, "notes": text,
+        "address": _text(300), "source": _source, "owner": _text(), "notes": _text(),
     }  # fmt: skip
 
     def write_batch(self, batch) -> None:
@@ -183,29 +241,34 @@ class AccountImporter(Importer):
                 rows.append((number, data))
         keys = {normalize_company(d["name"]) for _n, d in rows}
         existing = {}
-        for pk, key in Account.objects.filter(name_key__in=keys).values_list("pk", "name_key"):
+        for pk, key in sorted(bulk.lookup(Account, ("id", "name_key"), "name_key", keys)):
             existing.setdefault(key, pk)
         mode = self.mode
-        new, updates, deferred = [], {}, []
+        created = self.ctx.created.get("customers.account", [])
+        new, updates, deferred, seen = [], {}, [], {}
         for _number, data in rows:
             key = normalize_company(data["name"])
             external = data.pop("external_id", "")
-            match = existing.get(key) or self.seen.get(key)
+            match = existing.get(key) or seen.get(key)
             if match and mode != OnDuplicate.CREATE:
-                if mode == OnDuplicate.UPDATE and key in existing and key not in self.seen:
+                if (
+                    mode == OnDuplicate.UPDATE and key in existing and key not in seen
+                    and match not in self.updated and not bulk.in_ranges(created, match)
+                ):  # fmt: skip
                     updates[match] = data
-                    self.seen[key] = match
+                    self.updated.add(match)
+                    seen[key] = match
                 else:
                     self.count("duplicate")
                 if external:
                     deferred.append((external, key))
                 continue
-            self.seen[key] = PENDING
+            seen[key] = PENDING
             new.append((key, external, data))
         ids = bulk.allocate_ids(Account, len(new))
         inserts = []
         for pk, (key, external, data) in zip(ids, new, strict=True):
-            self.seen[key] = pk
+            seen[key] = pk
             if external:
                 self.ctx.account_external[external] = pk
             inserts.append(self.stamp({
@@ -213,7 +276,7 @@ class AccountImporter(Importer):
                 **data,
             }))  # fmt: skip
         for external, key in deferred:  # duplicates: their ids are known now
-            self.ctx.account_external[external] = existing.get(key) or self.seen[key]
+            self.ctx.account_external[external] = existing.get(key) or seen[key]
         bulk.insert_rows(Account, inserts)
         self.ctx.record_created(Account, ids)
         self.count("new", len(ids))
@@ -229,7 +292,7 @@ class ContactImporter(Importer):
         "account": _text(200), "account_external_id": _text(100), "name": _text(100),
         "title": _text(100), "mobile": _text(30), "phone": _text(60),
         "email": lambda v: limit(check_email(text(v)), 254), "wechat": _text(60),
-        "notes": text,
+        "notes": _text(),
     }  # fmt: skip
 
     def write_batch(self, batch) -> None:
@@ -265,13 +328,16 @@ class ContactImporter(Importer):
         mobiles = {d["mobile_key"] for d in resolved if d["mobile_key"]}
         emails = {d["email_key"] for d in resolved if d["email_key"]}
         existing = {}
-        for pk, account_id, mobile, email in Contact.objects.filter(
-            Q(mobile_key__in=mobiles) | Q(email_key__in=emails)
-        ).values_list("pk", "account_id", "mobile_key", "email_key"):
+        found = bulk.lookup(Contact, ("id", "account_id", "mobile_key", "email_key"),
+                            "mobile_key", mobiles)  # fmt: skip
+        found += bulk.lookup(Contact, ("id", "account_id", "mobile_key", "email_key"),
+                             "email_key", emails)  # fmt: skip
+        for pk, account_id, mobile, email in sorted(found):
             for key in (mobile, email):
                 if key:
                     existing.setdefault((account_id, key), pk)
         mode = self.mode
+        created = self.ctx.created.get("customers.contact", [])
         new, updates = [], {}
         for data in resolved:
             keys = [(data["account_id"], k) for k in (data["mobile_key"], data["email_key"]) if k]
@@ -279,7 +345,11 @@ class ContactImporter(Importer):
             match = next((existing.get(k) or self.seen.get(k) for k in keys
                           if existing.get(k) or self.seen.get(k)), None)  # fmt: skip
             if match and mode != OnDuplicate.CREATE:
-                if mode == OnDuplicate.UPDATE and match in existing.values():
+                if (
+                    mode == OnDuplicate.UPDATE and match in existing.values()
+                    and match not in self.updated and not bulk.in_ranges(created, match)
+                ):  # fmt: skip
+                    self.updated.add(match)
                     updates[match] = {
                         k: v
                         for k, v in data.items()
@@ -315,8 +385,8 @@ class LeadImporter(Importer):
     parsers = {
         "name": _text(100), "company": _text(200), "title": _text(100), "mobile": _text(30),
         "phone": _text(60), "email": lambda v: limit(check_email(text(v)), 254),
-        "wechat": _text(60), "source": _source, "industry": _text(100), "owner": text,
-        "pool": text, "notes": text,
+        "wechat": _text(60), "source": _source, "industry": _text(100), "owner": _text(),
+        "pool": _text(), "notes": _text(),
     }  # fmt: skip
 
     def before(self, table, mapping) -> None:
@@ -339,15 +409,20 @@ class LeadImporter(Importer):
             )  # fmt: skip
         return self.pools[name]
 
+    def indexes_kept(self) -> dict:
+        return {Lead: ["mobile_key", "email_key"], PoolEvent: []}
+
     def write_batch(self, batch) -> None:
         rows = []
+        default_pool = self.default_pool.pk if self.default_pool else None
         for number, row, _cells in batch:
             data = self.parse_row(number, row, self.parsers)
             if not data.get("name") and data.get("company"):
                 data["name"] = data["company"][:100]  # 线索名称 is often the company
-            self.required(number, data, "name")
+            if not data.get("name"):
+                self.required(number, data, "name")
             pool_name = data.pop("pool", "")
-            pool_id = self.default_pool.pk if self.default_pool else None
+            pool_id = default_pool
             if pool_name:
                 pool_id = self._pool(pool_name)
                 if pool_id is None:
@@ -365,24 +440,26 @@ class LeadImporter(Importer):
             data["email_key"] = normalize_email(data.get("email"))
             data["company_key"] = normalize_company(data.get("company"))
             rows.append(data)
-        mobiles = {d["mobile_key"] for d in rows if d["mobile_key"]}
-        emails = {d["email_key"] for d in rows if d["email_key"]}
+        # Earlier batches are in the database already (this transaction or committed):
+        # the lookup finds them as it finds older leads; ``seen`` covers this batch only.
         existing = {}
-        if mobiles or emails:
-            for pk, mobile, email in Lead.objects.filter(
-                Q(mobile_key__in=mobiles) | Q(email_key__in=emails)
-            ).values_list("pk", "mobile_key", "email_key"):
-                for key in (mobile, email):
-                    if key:
-                        existing.setdefault(key, pk)
+        for column in ("mobile_key", "email_key"):
+            keys = {d[column] for d in rows}
+            for pk, key in bulk.lookup(Lead, ("id", column), column, keys):
+                existing.setdefault(key, pk)
         mode = self.mode
-        new, updates = [], {}
+        created = self.ctx.created.get("leads.lead", [])
+        new, updates, seen = [], {}, {}
         for data in rows:
             keys = [k for k in (data["mobile_key"], data["email_key"]) if k]
-            match = next((existing.get(k) or self.seen.get(k) for k in keys
-                          if existing.get(k) or self.seen.get(k)), None)  # fmt: skip
+            match = next((existing.get(k) or seen.get(k) for k in keys
+                          if existing.get(k) or seen.get(k)), None)  # fmt: skip
             if match and mode != OnDuplicate.CREATE:
-                if mode == OnDuplicate.UPDATE and match in existing.values():
+                if (
+                    mode == OnDuplicate.UPDATE and match != PENDING
+                    and match not in self.updated and not bulk.in_ranges(created, match)
+                ):  # fmt: skip
+                    self.updated.add(match)
                     updates[match] = {k: v for k, v in data.items() if k in (
                         "name", "company", "title", "phone", "wechat", "source", "industry",
                         "notes")}  # fmt: skip
@@ -390,21 +467,18 @@ class LeadImporter(Importer):
                     self.count("duplicate")
                 continue
             for key in keys:
-                self.seen.setdefault(key, PENDING)
-            new.append((keys, data))
+                seen.setdefault(key, PENDING)
+            new.append(data)
         ids = bulk.allocate_ids(Lead, len(new))
         event_ids = bulk.allocate_ids(PoolEvent, len(new))
         now, actor = self.ctx.now, self.ctx.actor.pk
         inserts, events = [], []
-        for pk, event_id, (keys, data) in zip(ids, event_ids, new, strict=True):
-            for key in keys:
-                if self.seen.get(key) == PENDING:
-                    self.seen[key] = pk
+        for pk, event_id, data in zip(ids, event_ids, new, strict=True):
             owned = data.get("owner_id")
-            inserts.append(self.stamp({
-                "id": pk, "version": 1, "status": LeadStatus.NEW, "created_by_id": actor,
-                "owned_since": now if owned else None, **data,
-            }))  # fmt: skip
+            data.update(id=pk, version=1, status=LeadStatus.NEW, created_by_id=actor,
+                        owned_since=now if owned else None, created_at=now,
+                        updated_at=now)  # fmt: skip
+            inserts.append(data)
             events.append({
                 "id": event_id, "lead_id": pk, "kind": PoolEventKind.CREATE,
                 "pool_id": data.get("pool_id"), "by_id": actor, "owner_id": owned,
@@ -418,17 +492,21 @@ class LeadImporter(Importer):
         self.update_existing(Lead, updates)
 
 
-def _opportunities():
-    from .opportunities import OpportunityImporter
-
-    return OpportunityImporter
-
-
 class _Lazy(dict):
+    """The importer of each kind; the larger ones load when first asked for."""
+
     def __missing__(self, key):
         if key == "opportunities":
-            return _opportunities()
-        raise KeyError(key)
+            from .opportunities import OpportunityImporter as found
+        elif key == "activities":
+            from .activities import ActivityImporter as found
+        elif key == "orders":
+            from .sales import ContractImporter as found
+        elif key == "payments":
+            from .sales import PaymentImporter as found
+        else:
+            raise KeyError(key)
+        return found
 
 
 IMPORTERS = _Lazy(accounts=AccountImporter, contacts=ContactImporter, leads=LeadImporter)

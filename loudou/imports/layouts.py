@@ -29,7 +29,16 @@ from django.utils.translation import gettext_lazy as _
 
 from .reader import header_key
 
-KINDS = ("accounts", "contacts", "leads", "opportunities", "history")
+KINDS = (
+    "accounts",
+    "contacts",
+    "leads",
+    "opportunities",
+    "history",
+    "activities",
+    "orders",
+    "payments",
+)
 
 FIELDS = {
     "accounts": ["external_id", "name", "industry", "phone", "website", "address", "source",
@@ -44,6 +53,13 @@ FIELDS = {
                       "created_at", "closed_at", "won_at", "lost_at", "source", "next_step",
                       "description", "lost_reason"],
     "history": ["opportunity", "stage", "changed_at", "amount", "probability"],
+    "activities": ["kind", "purpose", "outcome", "occurred_at", "duration_minutes",
+                   "gave_what", "notes", "owner", "lead", "account", "account_external_id",
+                   "contact", "opportunity"],
+    "orders": ["number", "kind", "title", "account", "opportunity", "amount", "currency",
+               "sign_date", "start_date", "end_date", "status", "owner", "notes"],
+    "payments": ["external_id", "contract", "amount", "paid_on", "method", "reference",
+                 "note"],
 }  # fmt: skip
 
 REQUIRED = {
@@ -52,6 +68,9 @@ REQUIRED = {
     "leads": ["name"],
     "opportunities": ["name", "stage"],
     "history": ["opportunity", "stage", "changed_at"],
+    "activities": ["occurred_at"],
+    "orders": ["title", "account", "amount", "sign_date"],
+    "payments": ["contract", "amount", "paid_on"],
 }
 
 # HubSpot: 'Date entered "Qualified to buy (Sales Pipeline)"' and similar.
@@ -81,7 +100,7 @@ def _cols(**fields: str) -> dict[str, str]:
     return out
 
 
-def _layout(key, label, kind, signature, **fields) -> Layout:
+def _layout(key, label, kind, signature, /, **fields) -> Layout:
     columns = _cols(**fields)
     return Layout(key, label, kind, columns, frozenset(header_key(s) for s in signature))
 
@@ -135,6 +154,40 @@ LAYOUTS: list[Layout] = [
             mobile="手机|手机号", phone="电话", email="邮箱", wechat="微信",
             source="线索来源|客户来源|来源", industry="客户行业|所属行业|行业",
             owner="负责人", notes="备注"),
+    # --- activities, contracts and orders, payments (native and Chinese) -------------
+    _layout("native", _("Loudou"), "activities", ["occurred_at", "duration_minutes"],
+            kind="kind", purpose="purpose", outcome="outcome", occurred_at="occurred_at",
+            duration_minutes="duration_minutes", gave_what="gave_what", notes="notes",
+            owner="owner", lead="lead", account="account", account_external_id="account_id",
+            contact="contact", opportunity="opportunity"),
+    _layout("zh", _("Chinese template"), "activities", ["跟进时间", "跟进内容", "跟进方式"],
+            kind="跟进方式|跟进类型|联系方式|沟通方式", purpose="跟进目的",
+            outcome="跟进结果|沟通结果", occurred_at="跟进时间|拜访时间|沟通时间|联系时间",
+            duration_minutes="时长|通话时长|时长(分钟)|持续时间", gave_what="提供资料|赠送",
+            notes="跟进内容|沟通内容|内容|跟进记录|备注", owner="跟进人|负责人|创建人|销售",
+            lead="线索名称|线索", account="客户名称|客户|所属客户", contact="联系人|联系人姓名",
+            opportunity="商机名称|商机"),
+    _layout("native", _("Loudou"), "orders", ["sign_date"],
+            number="number", kind="kind", title="title", account="account",
+            opportunity="opportunity", amount="amount", currency="currency",
+            sign_date="sign_date", start_date="start_date", end_date="end_date",
+            status="status", owner="owner", notes="notes"),
+    _layout("zh", _("Chinese template"), "orders",
+            ["合同编号", "合同名称", "合同金额", "签约日期", "订单编号"],
+            number="合同编号|订单编号|编号", kind="类型|合同类型",
+            title="合同名称|订单名称|名称|合同标题", account="客户名称|客户|签约客户",
+            opportunity="商机名称|商机", amount="合同金额|订单金额|金额", currency="币种",
+            sign_date="签约日期|签订日期|下单日期|签约时间|下单时间",
+            start_date="开始日期|合同开始日期", end_date="结束日期|合同结束日期|到期日期",
+            status="状态|合同状态|订单状态", owner="负责人|签约人|销售", notes="备注"),
+    _layout("native", _("Loudou"), "payments", ["paid_on"],
+            external_id="id|payment_id", contract="contract", amount="amount",
+            paid_on="paid_on", method="method", reference="reference", note="note"),
+    _layout("zh", _("Chinese template"), "payments", ["回款编号", "回款金额", "回款日期"],
+            external_id="回款编号", contract="合同编号|订单编号|合同",
+            amount="回款金额|金额|实收金额", paid_on="回款日期|回款时间|到账日期|收款日期",
+            method="回款方式|付款方式|收款方式", reference="流水号|交易流水号|凭证号",
+            note="备注"),
     # --- Salesforce -------------------------------------------------------------------
     _layout("salesforce", "Salesforce", "opportunities",
             ["StageName", "IsWon", "Opportunity Name", "Opportunity ID"],

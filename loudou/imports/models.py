@@ -15,6 +15,9 @@ class ImportKind(models.TextChoices):
     CONTACTS = "contacts", _("Contacts")
     LEADS = "leads", _("Leads")
     OPPORTUNITIES = "opportunities", _("Opportunities")
+    ACTIVITIES = "activities", _("Activities")
+    ORDERS = "orders", _("Contracts and orders")
+    PAYMENTS = "payments", _("Payments")
 
 
 class JobStatus(models.TextChoices):
@@ -90,24 +93,40 @@ class ImportJob(models.Model):
         return min(100, self.done_rows * 100 // self.total_rows)
 
 
+class SavedMappingQuerySet(models.QuerySet):
+    def offered_to(self, user):
+        """The mappings ``user`` may reuse: their own, and those a colleague shared."""
+        return self.filter(models.Q(created_by=user) | models.Q(shared=True))
+
+
 class SavedMapping(models.Model):
     """A column mapping a user confirmed for a set of headers, offered again the next
-    time a file with the same headers arrives."""
+    time a file with the same headers arrives: to that user, and — when they shared it —
+    to everyone who imports (a mapping holds header names and field choices, no data)."""
 
     kind = models.CharField(_("kind"), max_length=20, choices=ImportKind.choices)
     headers_key = models.CharField(max_length=64, db_index=True)
     headers = models.JSONField(default=list)
     mapping = models.JSONField(default=dict)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, related_name="+"
+    )
+    shared = models.BooleanField(
+        _("shared with colleagues"),
+        default=False,
+        help_text=_("Offer this mapping to everyone who imports, not only to you."),
     )
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SavedMappingQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("saved column mapping")
         verbose_name_plural = _("saved column mappings")
         constraints = [
-            models.UniqueConstraint(fields=["kind", "headers_key"], name="imports_mapping_once")
+            models.UniqueConstraint(
+                fields=["kind", "headers_key", "created_by"], name="imports_mapping_per_user"
+            )
         ]
 
     def __str__(self):

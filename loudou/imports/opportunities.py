@@ -33,6 +33,7 @@ from .history import StageInfo, rebuild
 from .importers import PENDING, AccountImporter, Importer, _source, _text, normalize_company
 from .models import OnDuplicate
 from .reader import open_table
+from .spool import HistorySpool
 from .values import (
     BadValue,
     memoized,
@@ -51,6 +52,7 @@ STATUS_WORDS = {
     "lost": Status.LOST, "输单": Status.LOST, "丢单": Status.LOST, "失败": Status.LOST,
     "open": Status.OPEN, "进行中": Status.OPEN, "跟进中": Status.OPEN, "": None,
 }  # fmt: skip
+ACCOUNT_CACHE = 50_000
 DEFAULT_PIPELINE = {"salesforce": "Salesforce", "hubspot": "HubSpot", "pipedrive": "Pipedrive",
                     "zoho": "Zoho CRM", "odoo": "Odoo"}  # fmt: skip
 
@@ -80,11 +82,21 @@ def _day_start(day):
 class StageSeen:
     """What the first pass learned of one stage name."""
 
-    __slots__ = ("first", "order", "probs", "rows", "won", "lost")
+    __slots__ = ("count", "first", "history_prob", "order", "rows", "total", "won", "lost")
 
     def __init__(self, first):
-        self.first, self.order, self.probs = first, None, []
+        self.first, self.order = first, None
+        self.total, self.count = Decimal(0), 0  # the probabilities the files give
+        self.history_prob = False
         self.rows = self.won = self.lost = 0
+
+    def add_probability(self, value, times: int = 1) -> None:
+        self.total += Decimal(value) * times
+        self.count += times
+
+    @property
+    def probability(self):
+        return self.total / self.count if self.count else None
 
 
 class PipelineMap:
@@ -135,9 +147,9 @@ class OpportunityImporter(Importer):
         "pipeline": _text(100), "stage": _text(100), "status": memoized(parse_status),
         "is_won": memoized(parse_bool), "is_closed": memoized(parse_bool),
         "probability": memoized(parse_percent),
-        "expected_close_date": parse_date, "owner": text, "created_at": parse_datetime,
+        "expected_close_date": parse_date, "owner": _text(), "created_at": parse_datetime,
         "closed_at": parse_datetime, "won_at": parse_datetime, "lost_at": parse_datetime,
-        "source": _source, "next_step": _text(300), "description": text,
+        "source": _source, "next_step": _text(300), "description": _text(),
         "lost_reason": lambda v: text(v)[:300],
     }  # fmt: skip
 
@@ -149,13 +161,18 @@ class OpportunityImporter(Importer):
                 accounts.force_mode = OnDuplicate.SKIP
                 accounts.silent = True
             accounts.run()
-        self.history: dict[str, list] = defaultdict(list)
-        self.history_probs: dict[str, list] = defaultdict(list)
-        if job.history_file:
-            self._read_history(job.history_file.path)
-        self.touched: set[int] = set()
-        super().run()
+        self.history = HistorySpool()
+        try:
+            if job.history_file:
+                self._read_history(job.history_file.path)
+            self.touched: set[int] = set()
+            super().run()
+        finally:
+            self.history.close()
         refresh_account_grades(self.touched)  # one pass: an account recurs in many batches
+
+    def indexes_kept(self) -> dict:
+        return {Account: ["name_key"], Opportunity: ["account"], StageChange: []}
 
     # --- pass 0: the history file ---------------------------------------------------
 
@@ -166,41 +183,41 @@ class OpportunityImporter(Importer):
         index = {name: i for i, name in cols.items()}
         headers = {name: table.headers[i] for i, name in cols.items()}
         report = self.ctx.report
-        names: dict[str, str] = {}
         percent = memoized(parse_percent)
+        i_opp, i_stage, i_at = index["opportunity"], index["stage"], index["changed_at"]
+        i_amount, i_prob = index.get("amount"), index.get("probability")
+        spool = self.history
         for number, cells in table.rows:
-            opp = text(cells[index["opportunity"]])
-            stage = text(cells[index["stage"]])
+            opp = text(cells[i_opp])
+            stage = text(cells[i_stage])
             ok = True
             try:
-                at = parse_datetime(cells[index["changed_at"]])
+                at = parse_datetime(cells[i_at])
             except BadValue as error:
                 report.error(number, headers["changed_at"], error.reason, "history")
                 continue
             amount = None
-            if "amount" in index:
+            if i_amount is not None:
                 try:
-                    amount = parse_amount(cells[index["amount"]])
+                    amount = parse_amount(cells[i_amount])
                 except BadValue as error:
                     report.error(number, headers["amount"], error.reason, "history")
                     ok = False
-            for name, value in (("opportunity", opp), ("stage", stage), ("changed_at", at)):
-                if not value:
-                    report.error(number, headers[name], _("required"), "history")
-                    ok = False
-            if "probability" in index:
+            if not (opp and stage and at):
+                for name, value in (("opportunity", opp), ("stage", stage), ("changed_at", at)):
+                    if not value:
+                        report.error(number, headers[name], _("required"), "history")
+                ok = False
+            prob = None
+            if i_prob is not None:
                 try:
-                    prob = percent(cells[index["probability"]])
+                    prob = percent(cells[i_prob])
                 except BadValue as error:
                     report.error(number, headers["probability"], error.reason, "history")
                     ok = False
-                else:
-                    if prob is not None and stage:
-                        self.history_probs[stage].append(prob)
             if ok:
-                # Compact: a POSIX time and one shared string per stage name.
-                stage = names.setdefault(stage, stage)
-                self.history[opp].append((at.timestamp(), stage, amount))
+                spool.add(opp, at.timestamp(), stage, amount, prob)
+        spool.finish()
 
     # --- pass 1: pipelines and stages ---------------------------------------------------
 
@@ -220,10 +237,14 @@ class OpportunityImporter(Importer):
         layout_default = DEFAULT_PIPELINE.get(mapping.layout, _("Imported opportunities"))
         self.default_pipeline = ctx.options.pipeline or layout_default
         seen: dict[str, dict[str, StageSeen]] = defaultdict(dict)
-        self.pipeline_of: dict[str, str] = {}
+        many_pipelines = "pipeline" in cols and not ctx.options.pipeline
         counter = 0
         rows = 0
-        first_pass = open_table(self.path, known=layouts.known_headers("opportunities"))
+        first_pass = open_table(
+            self.path,
+            known=layouts.known_headers("opportunities"),
+            sheet=ctx.options.sheet or None if self.main else None,
+        )
 
         def note(pname, sname, prob=None, won=False, lost=False, row=True):
             nonlocal counter
@@ -233,7 +254,7 @@ class OpportunityImporter(Importer):
                 stages[sname] = StageSeen(counter)
             entry = stages[sname]
             if prob is not None:
-                entry.probs.append(prob)
+                entry.add_probability(prob)
             if row:
                 entry.rows += 1
                 entry.won += won
@@ -256,25 +277,30 @@ class OpportunityImporter(Importer):
             if closed or status in (Status.WON, Status.LOST):
                 prob = None  # a closed deal's 0 or 100 says nothing of its stage's rate
             note(pname, sname, prob, bool(closed and won), bool(closed and not won))
-            if self.history or self.date_entered:
+            if many_pipelines and self.history:
                 ext = text(cells[cols["external_id"]]) if "external_id" in cols else ""
                 if ext:
-                    self.pipeline_of[ext] = pname
-                for stage_name in self.date_entered.values():
-                    note(pname, stage_name, row=False)
+                    self.history.note_pipeline(ext, pname)
+            for stage_name in self.date_entered.values():
+                note(pname, stage_name, row=False)
         # History stages: order them by where they come in each deal's own sequence.
-        for ext, events in self.history.items():
-            pname = self.pipeline_of.get(ext, self.default_pipeline)
-            for position, (_at, sname, _amount) in enumerate(sorted(events, key=lambda e: e[0])):
+        if self.history:
+            for pname, sname, position, _first in self.history.stage_positions(
+                self.default_pipeline
+            ):
                 note(pname, sname, row=False)
-                if sname in self.history_probs:  # once per stage is enough
-                    seen[pname][sname].probs.extend(self.history_probs.pop(sname))
                 entry = seen[pname][sname]
+                total, count = self.history.probs.get(sname, (0, 0))
+                if count and not entry.history_prob:  # once per stage and pipeline
+                    entry.total += total
+                    entry.count += count
+                    entry.history_prob = True
                 entry.order = position if entry.order is None else min(entry.order, position)
         if not ctx.resume_after:
             ctx.job.total_rows = rows
         self.pipelines = {name: self._pipeline(name, stages) for name, stages in seen.items()}
         self.account_cache: dict[str, int] = {}
+        self.batch_history: dict[str, list] = {}
 
     def _pipeline_name(self, cells) -> str:
         if self.ctx.options.pipeline or "pipeline" not in self.cols:
@@ -306,7 +332,7 @@ class OpportunityImporter(Importer):
 
         def order(item):
             _name, entry = item
-            prob = sum(entry.probs) / len(entry.probs) if entry.probs else None
+            prob = entry.probability
             rank = entry.order if entry.order is not None else 10**6
             return (prob is None, prob or 0, rank, entry.first)
 
@@ -319,7 +345,7 @@ class OpportunityImporter(Importer):
         )
         created = []
         for i, (sname, entry) in enumerate(opens, start=1):
-            prob = sum(entry.probs) / len(entry.probs) if entry.probs else Decimal(0)
+            prob = entry.probability if entry.count else Decimal(0)
             created.append(
                 Stage(
                     pipeline=pipeline,
@@ -377,7 +403,7 @@ class OpportunityImporter(Importer):
                     entered.append((at, sname))
             self.required(number, data, "name", "stage")
             if not any(data.get(k) for k in ("account", "company", "account_external_id")):
-                if all(k in data or k not in row for k in ("account", "company")):
+                if all(k in data or k not in self.mapped for k in ("account", "company")):
                     self.bad(number, "account", _("required"))
             self.owner(number, data)
             if self.row_bad:
@@ -387,30 +413,37 @@ class OpportunityImporter(Importer):
         self._resolve_accounts(parsed)
         keys = {d["account_id"] for _n, d in parsed if d.get("account_id")}
         existing = {}
-        for pk, account_id, name in Opportunity.objects.filter(account_id__in=keys).values_list(
-            "pk", "account_id", "name"
+        for pk, account_id, name in sorted(
+            bulk.lookup(Opportunity, ("id", "account_id", "name"), "account", keys)
         ):
             existing.setdefault((account_id, name.casefold()), pk)
+        if self.history:
+            self.batch_history = self.history.take(d.get("external_id") for _n, d in parsed)
         mode = self.mode
-        opps, updates = [], {}
+        created = ctx.created.get("pipeline.opportunity", [])
+        opps, updates, seen = [], {}, {}
         for number, data in parsed:
             if not data.get("account_id"):
                 continue
             key = (data["account_id"], data["name"].casefold())
-            match = existing.get(key) or self.seen.get(key)
+            match = existing.get(key) or seen.get(key)
             if match and mode != OnDuplicate.CREATE:
-                if mode == OnDuplicate.UPDATE and key in existing and key not in self.seen:
+                if (
+                    mode == OnDuplicate.UPDATE and key in existing and key not in seen
+                    and match not in self.updated and not bulk.in_ranges(created, match)
+                ):  # fmt: skip
                     updates[match] = {
                         k: data.get(k)
                         for k in ("amount", "expected_close_date", "next_step", "description")
                     }
-                    self.seen[key] = match
+                    self.updated.add(match)
+                    seen[key] = match
                 else:
                     self.count("duplicate")
                 continue
             built = self._build(number, data)
             if built is not None:
-                self.seen[key] = PENDING
+                seen[key] = PENDING
                 opps.append((key, built))
         self._write(opps)
         self.update_existing(Opportunity, updates)
@@ -432,11 +465,11 @@ class OpportunityImporter(Importer):
             key = normalize_company(name) or name
             data["_account_key"] = key
             wanted.setdefault(key, (name, data["owner_id"]))
+        if len(self.account_cache) > ACCOUNT_CACHE:  # bounded: memory stays flat
+            self.account_cache.clear()
         missing = [k for k in wanted if k not in self.account_cache]
-        for start in range(0, len(missing), 5000):
-            chunk = missing[start : start + 5000]
-            for pk, key in Account.objects.filter(name_key__in=chunk).values_list("pk", "name_key"):
-                self.account_cache.setdefault(key, pk)
+        for pk, key in sorted(bulk.lookup(Account, ("id", "name_key"), "name_key", missing)):
+            self.account_cache.setdefault(key, pk)
         new = [k for k in wanted if k not in self.account_cache]
         ids = bulk.allocate_ids(Account, len(new))
         now, actor = self.ctx.now, self.ctx.actor.pk
@@ -477,14 +510,15 @@ class OpportunityImporter(Importer):
             final_stage = stage
         events, bad = [], False
         external = data.get("external_id", "")
-        for stamp, sname, amount in self.history.pop(external, ()) if external else ():
+        history = self.batch_history.pop(external, ()) if external else ()
+        for stamp, sname, amount in history:
             at = datetime.fromtimestamp(stamp, tz=UTC)
             info = pmap.stage(sname)
             if info is None:
                 self.reader.bad(number, "stage", _("history names unknown stage “%s”") % sname)
                 bad = True
                 continue
-            events.append((at, info, amount))
+            events.append((at, info, None if amount is None else Decimal(amount)))
         for at, sname in data.pop("_entered"):
             info = pmap.stage(sname)
             if info is not None:
@@ -557,14 +591,16 @@ class OpportunityImporter(Importer):
         change_ids = iter(bulk.allocate_ids(StageChange, change_count))
         rows, changes, touched = [], [], set()
         all_change_ids = []
-        for pk, (key, built) in zip(ids, opps, strict=True):
-            self.seen[key] = pk
-            rows.append({"id": pk, **built["opp"]})
-            touched.add(built["opp"]["account_id"])
+        for pk, (_key, built) in zip(ids, opps, strict=True):
+            opp = built["opp"]
+            opp["id"] = pk
+            rows.append(opp)
+            touched.add(opp["account_id"])
             for change in built["changes"]:
                 cid = next(change_ids)
                 all_change_ids.append(cid)
-                changes.append({"id": cid, "opportunity_id": pk, **change})
+                change["id"], change["opportunity_id"] = cid, pk
+                changes.append(change)
         bulk.insert_rows(Opportunity, rows)
         bulk.insert_rows(StageChange, changes)
         self.ctx.record_created(Opportunity, ids)

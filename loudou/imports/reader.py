@@ -116,22 +116,17 @@ def _framed(source: Iterable[list], known: set[str], **extra) -> Table:
     headers = list(head[index]) if head else []
     width = len(headers)
 
-    def rows():
-        number = index + 1
-        for row in head[index + 1 :]:
-            number += 1
-            yield number, row
-        for row in iterator:
-            number += 1
-            yield number, row
-
     def padded():
-        for number, row in rows():
-            if not any(row) and all(c in (None, "") for c in row):
-                continue  # blank lines are not rows (a row of zeros is one)
-            if len(row) < width:
-                row = list(row) + [""] * (width - len(row))
-            yield number, row
+        # One generator (not two stacked): a million rows pass through here.
+        number = index + 1
+        for source in (head[index + 1 :], iterator):
+            for row in source:
+                number += 1
+                if not any(row) and all(c in (None, "") for c in row):
+                    continue  # blank lines are not rows (a row of zeros is one)
+                if len(row) < width:
+                    row = list(row) + [""] * (width - len(row))
+                yield number, row
 
     return Table(headers=headers, header_row=index + 1, rows=padded(), **extra)
 
@@ -158,15 +153,39 @@ def open_table(path, *, known: Iterable[str] = (), sheet: str | int | None = Non
     return _framed(lines(), known, encoding=encoding)
 
 
+def is_workbook(path) -> bool:
+    path = Path(path)
+    if path.suffix.lower() in SPREADSHEET_SUFFIXES:
+        return True
+    with open(path, "rb") as raw:
+        return raw.read(4) in (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+
+
+def sheet_names(path) -> list[str]:
+    """The names of a workbook's sheets (a CSV file has none)."""
+    if not is_workbook(path):
+        return []
+    from python_calamine import CalamineWorkbook
+
+    try:
+        return list(CalamineWorkbook.from_path(str(path)).sheet_names)
+    except Exception as error:  # calamine raises its own types for every kind of damage
+        raise UnreadableFile(_("The file is not a readable spreadsheet: %s") % error) from None
+
+
 def _open_spreadsheet(path: Path, known: set[str], sheet) -> Table:
     from python_calamine import CalamineWorkbook
 
     try:
         book = CalamineWorkbook.from_path(str(path))
         if isinstance(sheet, str):
+            if sheet not in book.sheet_names:
+                raise UnreadableFile(_("The workbook has no sheet “%s”.") % sheet)
             data = book.get_sheet_by_name(sheet)
         else:
             data = book.get_sheet_by_index(sheet or 0)
+    except UnreadableFile:
+        raise
     except Exception as error:  # calamine raises its own types for every kind of damage
         raise UnreadableFile(_("The file is not a readable spreadsheet: %s") % error) from None
     # Rows above the sheet's first used row are not in the range calamine returns.

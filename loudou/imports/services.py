@@ -40,6 +40,8 @@ def create_job(
     if kind not in ImportKind.values:
         raise ValidationFailed(_("Unknown kind of import."), field="kind")
     opts = Options.from_dict(options)
+    if kind != ImportKind.LEADS:
+        opts.pool = None  # only leads go into a pool
     if opts.format not in FORMATS:
         raise ValidationFailed(_("Unknown file format."), field="format")
     if opts.on_duplicate not in OnDuplicate.values:

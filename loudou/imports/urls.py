@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import page_exports, views
 
 app_name = "imports"
 urlpatterns = [
@@ -9,4 +9,5 @@ urlpatterns = [
     path("<int:job_id>/mapping/", views.mapping, name="mapping"),
     path("<int:job_id>/run/", views.run, name="run"),
     path("<int:job_id>/undo/", views.undo_view, name="undo"),
+    path("export/<slug:page>/", page_exports.export_page, name="export-page"),
 ]

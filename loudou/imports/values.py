@@ -214,7 +214,14 @@ def parse_date(value) -> date | None:
 
 def parse_datetime(value) -> datetime | None:
     """An aware datetime; times without a zone are the company's time zone."""
-    moment = parse_datetime_naive(value)
+    moment = None
+    if type(value) is str and len(value) >= 10 and value[4] == "-":
+        try:  # ISO 8601 ("Z" too), what machine exports write: the fast path
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    if moment is None:
+        moment = parse_datetime_naive(value)
     if moment is None or moment.tzinfo is not None:
         return moment
     return timezone.make_aware(moment)

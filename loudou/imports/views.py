@@ -9,17 +9,19 @@ import hashlib
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Case, Value, When
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from loudou.core.exceptions import ServiceError
+from loudou.leads.models import PublicPool
 
 from . import layouts
 from .engine import may_import
 from .layouts import FIELDS, FORMATS
 from .models import ImportJob, ImportKind, JobStatus, OnDuplicate, SavedMapping
-from .reader import UnreadableFile, open_table
+from .reader import UnreadableFile, open_table, sheet_names
 from .services import create_job, undo
 from .tasks import enqueue
 
@@ -57,6 +59,7 @@ def imports(request):
                 on_duplicate=request.POST.get("on_duplicate", OnDuplicate.SKIP),
                 skip_bad_rows=request.POST.get("skip_bad_rows") == "on",
                 pipeline=request.POST.get("pipeline", "").strip()[:100],
+                pool=_pool_id(request), sheet=request.POST.get("sheet", "").strip()[:100],
             )  # fmt: skip
         except ServiceError as error:
             messages.error(request, error.message)
@@ -64,28 +67,58 @@ def imports(request):
         return redirect("imports:mapping", job.pk)
     return render(request, "imports/imports.html", {
         "jobs": _jobs(request.user)[:20], "kinds": ImportKind.choices, "formats": FORMATS,
-        "duplicates": OnDuplicate.choices,
+        "duplicates": OnDuplicate.choices, "kind": request.GET.get("kind", "opportunities"),
+        "pools": PublicPool.objects.visible_to(request.user).order_by("name"),
+        "pool": request.GET.get("pool", ""),
     })  # fmt: skip
+
+
+def _pool_id(request) -> int | None:
+    value = request.POST.get("pool", "")
+    return int(value) if value.isdigit() else None
+
+
+def _saved_mapping(user, kind: str, key: str) -> SavedMapping | None:
+    """The user's own mapping for these headers, else the latest a colleague shared."""
+    mine = Case(When(created_by=user, then=Value(0)), default=Value(1))
+    return (
+        SavedMapping.objects.offered_to(user)
+        .filter(kind=kind, headers_key=key)
+        .order_by(mine, "-updated_at", "-pk")
+        .first()
+    )
 
 
 @login_required
 def mapping(request, job_id):
     """The detected layout and which column feeds which field; unknown headers get a
-    suggestion. The confirmed mapping is saved for the next file with these headers."""
+    suggestion. A workbook with several sheets asks which one to read. The confirmed
+    mapping is saved for the user's next file with these headers (and, if they share
+    it, for their colleagues')."""
     _gate(request)
     job = get_object_or_404(_jobs(request.user), pk=job_id)
     try:
-        table = open_table(job.file.path, known=layouts.known_headers(job.kind))
+        sheets = sheet_names(job.file.path)
+        sheet = request.POST.get("sheet") or request.GET.get("sheet") or job.options.get(
+            "sheet") or (sheets[0] if sheets else "")  # fmt: skip
+        if sheets and sheet not in sheets:
+            sheet = sheets[0]
+        table = open_table(job.file.path, known=layouts.known_headers(job.kind),
+                           sheet=sheet or None)  # fmt: skip
     except (UnreadableFile, OSError) as error:
         messages.error(request, str(error))
         return redirect("imports:imports")
     detected = layouts.detect(job.kind, table.keys, job.options.get("format", "auto"),
                               table.headers)  # fmt: skip
     key = headers_key(job.kind, table.keys)
-    saved = SavedMapping.objects.filter(kind=job.kind, headers_key=key).first()
-    current = {int(i): f for i, f in (job.options.get("mapping") or {}).items()}
+    saved = _saved_mapping(request.user, job.kind, key)
+    same_sheet = sheet == (job.options.get("sheet") or (sheets[0] if sheets else ""))
+    current = {int(i): f for i, f in (job.options.get("mapping") or {}).items()} \
+        if same_sheet else {}  # fmt: skip
+    used_saved = None
     if not current and saved and detected.layout == "custom":
         current = {int(i): f for i, f in saved.mapping.items()}
+        used_saved = saved
     current = current or detected.columns
     if request.method == "POST":
         chosen = {}
@@ -98,14 +131,15 @@ def mapping(request, job_id):
             messages.error(request, _("Choose a column for: %s") % ", ".join(missing))
         else:
             changed = chosen != detected.columns
-            job.options = {**job.options, "mapping": {str(i): f for i, f in chosen.items()}
+            job.options = {**job.options, "sheet": sheet if sheets else "",
+                           "mapping": {str(i): f for i, f in chosen.items()}
                            if changed else None}  # fmt: skip
             job.save(update_fields=["options"])
             if changed:
                 SavedMapping.objects.update_or_create(
-                    kind=job.kind, headers_key=key,
-                    defaults={"headers": table.headers, "created_by": request.user,
-                              "mapping": {str(i): f for i, f in chosen.items()}},
+                    kind=job.kind, headers_key=key, created_by=request.user,
+                    defaults={"headers": table.headers, "shared": request.POST.get("share")
+                              == "on", "mapping": {str(i): f for i, f in chosen.items()}},
                 )  # fmt: skip
             enqueue(job, dry_run=True)
             return redirect("imports:job", job.pk)
@@ -117,9 +151,13 @@ def mapping(request, job_id):
         columns.append({"index": index, "header": header or "—", "field": current.get(index),
                         "suggestion": suggestion,
                         "history": detected.date_entered.get(index)})  # fmt: skip
+    mine = SavedMapping.objects.filter(kind=job.kind, headers_key=key,
+                                       created_by=request.user).first()  # fmt: skip
     return render(request, "imports/mapping.html", {
         "job": job, "columns": columns, "fields": FIELDS[job.kind], "layout": detected.layout,
         "header_row": table.header_row, "required": layouts.REQUIRED[job.kind],
+        "sheets": sheets, "sheet": sheet, "used_saved": used_saved,
+        "shared": bool(mine and mine.shared),
     })  # fmt: skip
 
 

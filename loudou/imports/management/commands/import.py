@@ -17,7 +17,7 @@ from loudou.imports.services import create_job, run_job, undo
 from loudou.imports.values import text
 from loudou.org.models import Role, User
 
-KINDS = ["accounts", "contacts", "leads", "opportunities"]
+KINDS = ["accounts", "contacts", "leads", "opportunities", "activities", "orders", "payments"]
 SHOWN_ERRORS = 20
 
 
@@ -49,6 +49,7 @@ class Command(BaseCommand):
         parser.add_argument("--skip-bad-rows", action="store_true")
         parser.add_argument("--owner-map", help="CSV/xlsx: name in the file, Loudou username")
         parser.add_argument("--pool", type=int, help="leads: put them into this public pool")
+        parser.add_argument("--sheet", default="", help="the workbook's sheet to read")
         parser.add_argument("--user", help="run as this user (default: the first admin)")
 
     def handle(self, *args, what, target, **options):
@@ -67,7 +68,7 @@ class Command(BaseCommand):
                 accounts=options["accounts"], dry_run=options["dry_run"],
                 format=options["format"], on_duplicate=options["on_duplicate"],
                 skip_bad_rows=options["skip_bad_rows"], pipeline=options["pipeline"],
-                owner_map=owner_map, pool=options["pool"],
+                owner_map=owner_map, pool=options["pool"], sheet=options["sheet"],
             )  # fmt: skip
         except (ServiceError, UnreadableFile, FileNotFoundError) as error:
             raise CommandError(str(error), returncode=2) from None

@@ -1,0 +1,174 @@
+"""The large-load paths of the importer: deferred SQLite indexes, duplicates found across
+batches without keeping every key in memory, the stage history spooled to disk, and the
+key lookups that bypass the ORM."""
+
+import csv
+
+import pytest
+from django.db import connection
+
+from loudou.imports import bulk, importers
+from loudou.imports.models import JobStatus
+from loudou.imports.services import create_job, run_job
+from loudou.imports.spool import HistorySpool
+from loudou.leads.models import Lead
+from loudou.pipeline.models import Opportunity
+
+from .test_imports_jobs import history_of
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def leads_file(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(["线索名称", "手机", "邮箱", "备注"])
+        out.writerows(rows)
+    return path
+
+
+def index_sql(table):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
+            "AND sql IS NOT NULL ORDER BY name",
+            [table],
+        )
+        return cursor.fetchall()
+
+
+sqlite_only = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="indexes are deferred on SQLite only"
+)
+
+
+@sqlite_only
+@pytest.mark.parametrize("outcome", ["done", "refused"])
+def test_a_large_load_defers_indexes_and_puts_them_back(org, tmp_path, monkeypatch, outcome):
+    """While a large all-or-nothing load runs, the lead table's secondary indexes are
+    gone except those its duplicate check reads (mobile, e-mail); afterwards — imported
+    or refused and rolled back — exactly the same indexes exist again."""
+    monkeypatch.setattr(bulk, "DEFER_INDEXES_FROM", 5)
+    monkeypatch.setattr(importers, "BATCH", 4)
+    before = index_sql("leads_lead")
+    rows = [[f"线索{i}", f"1390000{i:04d}", f"l{i}@example.cn", ""] for i in range(12)]
+    if outcome == "refused":
+        rows.append(["坏行", "13900009999", "not-an-address", ""])
+    during = []
+
+    def progress(done, total):
+        during.append({name for name, _sql in index_sql("leads_lead")})
+
+    job = create_job(actor=org.admin, kind="leads", file=leads_file(tmp_path / "l.csv", rows))
+    job = run_job(job, progress=progress)
+    assert job.status == (JobStatus.DONE if outcome == "done" else JobStatus.REFUSED)
+    names = {name for name, _sql in before}
+    kept = {n for n in names if "mobile_key" in n or "email_key" in n}
+    assert len(kept) == 2 and during and all(seen == kept for seen in during)
+    assert index_sql("leads_lead") == before
+    assert Lead.objects.count() == (12 if outcome == "done" else 0)
+
+
+@sqlite_only
+def test_small_loads_and_committed_batches_keep_their_indexes(org, tmp_path, monkeypatch):
+    """Below the threshold, and in skip-bad-rows mode (each batch commits on its own),
+    no index is ever dropped."""
+    monkeypatch.setattr(importers, "BATCH", 4)
+    before = {name for name, _sql in index_sql("leads_lead")}
+    rows = [[f"线索{i}", f"1390000{i:04d}", "", ""] for i in range(10)]
+    for options, threshold in (({}, 100), ({"skip_bad_rows": True}, 5)):
+        monkeypatch.setattr(bulk, "DEFER_INDEXES_FROM", threshold)
+        seen = []
+
+        def progress(done, total, seen=seen):
+            seen.append({name for name, _sql in index_sql("leads_lead")})
+
+        job = create_job(actor=org.admin, kind="leads", on_duplicate="create",
+                         file=leads_file(tmp_path / "l.csv", rows), **options)  # fmt: skip
+        run_job(job, progress=progress)
+        assert seen and all(s == before for s in seen)
+
+
+def test_duplicates_are_found_across_batches(org, tmp_path, monkeypatch):
+    """Only the current batch's keys are held in memory: a row repeating a lead of an
+    earlier batch (same mobile, or same e-mail) is still a duplicate, found in the
+    database, and "update" changes an existing lead once however often it recurs."""
+    monkeypatch.setattr(importers, "BATCH", 3)
+    Lead.objects.create(name="老线索", mobile="13911112222", mobile_key="13911112222",
+                        owner=org.admin)  # fmt: skip
+    rows = [
+        ["甲", "13800000001", "a@example.cn", ""],
+        ["乙", "13800000002", "", ""],
+        ["丙", "", "c@example.cn", ""],
+        ["甲又", "13800000001", "", ""],  # batch 2: mobile of row 1
+        ["丙又", "", "C@Example.cn", ""],  # e-mail of row 3 (normalised)
+        ["老", "13911112222", "", "第一次"],
+        ["老又", "139-1111-2222", "", "第二次"],  # batch 3
+    ]
+    job = run_job(create_job(actor=org.admin, kind="leads", on_duplicate="update",
+                             file=leads_file(tmp_path / "l.csv", rows)))  # fmt: skip
+    assert job.status == JobStatus.DONE, job.errors
+    assert job.counts["new"] == 3
+    assert job.counts["updated"] == 1 and job.counts["duplicate"] == 3
+    assert Lead.objects.count() == 4
+    assert Lead.objects.get(mobile_key="13911112222").notes == "第一次"
+
+
+def test_history_spool_returns_each_deals_events_in_time_order():
+    """The on-disk history gives a batch of deals their events sorted by time (ties in
+    file order), the stages' earliest positions per pipeline, and the probabilities."""
+    spool = HistorySpool()
+    try:
+        spool.add("O2", 300.0, "B", None, 50)
+        spool.add("O1", 200.0, "B", "10.00", 50)
+        spool.add("O1", 100.0, "A", None, 10)
+        spool.add("O2", 100.0, "A", None, 20)
+        spool.add("O3", 100.0, "X", None)
+        spool.note_pipeline("O3", "Other")
+        spool.finish()
+        taken = spool.take(["O1", "O2", "O9", ""])
+        assert taken == {"O1": [(100.0, "A", None), (200.0, "B", "10.00")],
+                         "O2": [(100.0, "A", None), (300.0, "B", None)]}  # fmt: skip
+        positions = {(p, s): pos for p, s, pos, _first in spool.stage_positions("Main")}
+        assert positions == {("Main", "A"): 0, ("Main", "B"): 1, ("Other", "X"): 0}
+        assert spool.probs["A"] == [30, 2] and spool.probs["B"] == [100, 2]
+    finally:
+        spool.close()
+
+
+def test_history_reaches_deals_in_every_batch(org, tmp_path, monkeypatch):
+    """With batches of two deals, each deal still gets exactly its own history rows,
+    whichever batch it lands in and wherever its rows are in the history file."""
+    monkeypatch.setattr(importers, "BATCH", 2)
+    deals = tmp_path / "deals.csv"
+    history = tmp_path / "history.csv"
+    with open(deals, "w", newline="") as d, open(history, "w", newline="") as h:
+        dw, hw = csv.writer(d), csv.writer(h)
+        dw.writerow(["id", "name", "account", "stage", "status", "expected_close_date"])
+        hw.writerow(["opportunity_id", "stage", "changed_at", "probability"])
+        for i in range(5):
+            dw.writerow([f"O{i}", f"Deal {i}", "客户", "C", "open", "2024-06-30"])
+        for i in reversed(range(5)):  # the history file in the other order
+            hw.writerow([f"O{i}", "C", f"2024-01-{10 + i:02d}T08:00:00Z", 60])
+            hw.writerow([f"O{i}", "A", f"2024-01-0{1 + i}T08:00:00Z", 10])
+    job = run_job(create_job(actor=org.admin, kind="opportunities", file=deals,
+                             history=history))  # fmt: skip
+    assert job.status == JobStatus.DONE, job.errors
+    for i in range(5):
+        opp = Opportunity.objects.get(name=f"Deal {i}")
+        assert history_of(opp) == [("created", None, "A", None),
+                                   ("moved", "A", "C", 9 * 86400)]  # fmt: skip
+
+
+def test_lookup_reads_keys_in_chunks(org, monkeypatch):
+    """bulk.lookup answers every key however many there are (chunked IN lists), and
+    ignores empty keys."""
+    monkeypatch.setattr(bulk, "LOOKUP_CHUNK", 2)
+    for i in range(5):
+        Lead.objects.create(name=f"L{i}", mobile_key=f"k{i}", owner=org.admin)
+    found = bulk.lookup(Lead, ("name", "mobile_key"), "mobile_key",
+                        ["k0", "k2", "k4", "k9", "", None])  # fmt: skip
+    assert sorted(found) == [("L0", "k0"), ("L2", "k2"), ("L4", "k4")]
