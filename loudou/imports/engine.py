@@ -307,6 +307,11 @@ def undo(job: ImportJob, *, actor) -> ImportJob:
         model.objects.filter(pk=entry["pk"]).update(**values)
     refresh_account_grades(accounts)  # the accounts that keep other deals
     _after_undo(contracts, subjects)
+    restored = [e["pk"] for e in job.updated_objects or [] if e["model"] == "pipeline.opportunity"]
+    if restored or {"pipeline.opportunity", "pipeline.stagechange"} & set(created):
+        from loudou.pipeline.summaries import rebuild_summaries
+
+        rebuild_summaries(restored)  # deletions are not seen by the summaries' state
     job.status, job.message = JobStatus.UNDONE, _("Undone by %s.") % actor
     job.save(update_fields=["status", "message"])
     return job

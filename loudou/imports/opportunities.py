@@ -17,6 +17,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, time
 from decimal import Decimal
 
+from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -26,6 +27,7 @@ from loudou.customers.models import Account
 from loudou.pipeline.choices import StageKind, Status
 from loudou.pipeline.models import LostReason, Opportunity, Pipeline, Stage, StageChange
 from loudou.pipeline.services import ensure_lost_reasons, refresh_account_grades
+from loudou.pipeline.summaries import rebuild_summaries
 
 from . import bulk, layouts
 from .engine import open_mapped
@@ -169,7 +171,11 @@ class OpportunityImporter(Importer):
             super().run()
         finally:
             self.history.close()
-        refresh_account_grades(self.touched)  # one pass: an account recurs in many batches
+        with transaction.atomic():
+            refresh_account_grades(self.touched)  # one pass: an account recurs in batches
+            # The funnel summaries (pipeline.summaries): the new history is found past
+            # their state; the deals an update changed are named.
+            rebuild_summaries(sorted(self.updated))
 
     def indexes_kept(self) -> dict:
         return {Account: ["name_key"], Opportunity: ["account"], StageChange: []}

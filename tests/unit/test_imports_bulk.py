@@ -172,3 +172,50 @@ def test_lookup_reads_keys_in_chunks(org, monkeypatch):
     found = bulk.lookup(Lead, ("name", "mobile_key"), "mobile_key",
                         ["k0", "k2", "k4", "k9", "", None])  # fmt: skip
     assert sorted(found) == [("L0", "k0"), ("L2", "k2"), ("L4", "k4")]
+
+
+def test_funnel_summaries_follow_an_import_and_its_undo(org, tmp_path):
+    """The funnel summaries (pipeline.summaries) are up to date when an opportunity import
+    ends — no report has to catch up — and equal a rebuild from scratch; after the undo
+    they hold nothing of the imported deals."""
+    from loudou.imports.services import undo
+    from loudou.pipeline.models import FunnelCount, StayCount
+    from loudou.pipeline.summaries import is_fresh, rebuild_summaries
+
+    deals = tmp_path / "deals.csv"
+    history = tmp_path / "history.csv"
+    with open(deals, "w", newline="") as d, open(history, "w", newline="") as h:
+        dw, hw = csv.writer(d), csv.writer(h)
+        dw.writerow(["id", "name", "account", "amount", "stage", "status", "expected_close_date"])
+        hw.writerow(["opportunity_id", "stage", "changed_at", "probability"])
+        for i in range(4):
+            dw.writerow([f"O{i}", f"Deal {i}", f"客户{i % 2}", 1000 * (i + 1), "C", "open",
+                         "2024-06-30"])  # fmt: skip
+            hw.writerow([f"O{i}", "A", f"2024-01-0{1 + i}T08:00:00Z", 10])
+            hw.writerow([f"O{i}", "C", f"2024-01-1{i}T08:00:00Z", 60])
+    job = run_job(create_job(actor=org.admin, kind="opportunities", file=deals,
+                             history=history))  # fmt: skip
+    assert job.status == JobStatus.DONE, job.errors
+    assert is_fresh()
+
+    def snapshot():
+        counts = sorted(
+            FunnelCount.objects.values_list(
+                "pipeline_id",
+                "owner_key",
+                "furthest_stage_id",
+                "status",
+                "count",
+                "amount_cents",
+                "stays_seconds",
+            )
+        )
+        stays = sorted(StayCount.objects.values_list("stage_id", "hour", "count", "seconds"))
+        return counts, stays  # fmt: skip
+
+    kept = snapshot()
+    assert sum(row[4] for row in kept[0]) == 4 and kept[1]
+    rebuild_summaries()
+    assert snapshot() == kept
+    undo(job, actor=org.admin)
+    assert snapshot() == ([], [])
