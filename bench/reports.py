@@ -1,6 +1,11 @@
 """Benchmark: the funnel reports at scale (issue 4).
 
     .venv/bin/python -m bench.reports --opportunities 100000 1000000 --db sqlite postgres
+    .venv/bin/python -m bench.reports --url sqlite:////tmp/big.sqlite3 --runs 7
+
+``--url`` measures a database that already holds a generated data set (migrated to the
+current schema first; the maintained summaries are rebuilt and that rebuild is timed), so
+that several versions of the code can be measured on the same data.
 
 For each database and size: an empty database, ``loudou generate --opportunities N
 --seed 5`` (three years of history), then the funnel, per-rep, forecast and reverse
@@ -18,11 +23,31 @@ from decimal import Decimal
 from bench.common import database, run_child, setup_django, timed
 
 
+def _rebuild() -> None:
+    """Bring the maintained summaries up to date, timed (code before them has none)."""
+    import time
+
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    try:
+        from loudou.pipeline import summaries
+    except ImportError:
+        return
+    started, cpu = time.perf_counter(), time.process_time()
+    summaries.ensure_fresh()
+    print(f"  summaries rebuilt in {time.perf_counter() - started:.1f} s "
+          f"({time.process_time() - cpu:.1f} s CPU)", flush=True)  # fmt: skip
+
+
 def measure(args) -> None:
     setup_django()
     from bench.common import migrate_and_generate
 
-    migrate_and_generate(opportunities=args.opportunities, seed=5)
+    if args.existing:
+        _rebuild()
+    else:
+        migrate_and_generate(opportunities=args.opportunities, seed=5)
 
     from django.utils import timezone
 
@@ -38,6 +63,8 @@ def measure(args) -> None:
     quarter = containing("quarter", timezone.localdate())
     manager = User.objects.filter(role="manager").order_by("pk").first()
     team_scope = Scope(user=manager, pipeline=pipeline) if manager else None
+    rep = User.objects.filter(role="rep").order_by("pk").first()
+    rep_scope = Scope(user=rep, pipeline=pipeline) if rep else None
     results = {
         "funnel": timed(lambda: reports.funnel_report(scope), runs=args.runs, warmup=1),
         "reps": timed(lambda: reports.reps_report(scope), runs=args.runs, warmup=1),
@@ -62,6 +89,24 @@ def measure(args) -> None:
             lambda: reports.forecast_report(team_scope, quarter, target=Decimal(10**8)),
             runs=args.runs, warmup=1,
         )  # fmt: skip
+        results["reps (manager)"] = timed(
+            lambda: reports.reps_report(team_scope), runs=args.runs, warmup=1
+        )
+    if rep_scope is not None:
+        results["funnel (rep)"] = timed(
+            lambda: reports.funnel_report(rep_scope), runs=args.runs, warmup=1
+        )
+        results["forecast (rep)"] = timed(
+            lambda: reports.forecast_report(rep_scope, quarter, target=Decimal(10**8)),
+            runs=args.runs, warmup=1,
+        )  # fmt: skip
+    results["backtest (4 quarters)"] = timed(
+        lambda: reports.backtest(scope, reports.last_periods("quarter", 4), runs=1000),
+        runs=max(1, args.runs // 3), warmup=0,
+    )  # fmt: skip
+    for name, row in results.items():
+        print(f"  {name:24} median {row['median']:8.1f} ms  p95 {row['p95']:8.1f}  "
+              f"cpu {row['cpu_median']:8.1f}", flush=True)  # fmt: skip
     print("RESULT " + json.dumps(results), flush=True)
 
 
@@ -70,12 +115,18 @@ def main(argv=None) -> int:
     parser.add_argument("--opportunities", type=int, nargs="+", default=[100_000])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--url", help="measure this database (already generated)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--existing", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         args.opportunities = args.opportunities[0]
         measure(args)
         return 0
+    if args.url:
+        print(f"== {args.url}", flush=True)
+        child = ["--child", "--existing", "--runs", str(args.runs)]
+        return run_child("bench.reports", args.url, child)
     status = 0
     for size in args.opportunities:
         for kind in args.db:

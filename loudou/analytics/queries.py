@@ -308,7 +308,7 @@ def stay_histograms(qs, before: datetime | None = None, *, stages=None) -> dict[
     return result
 
 
-def state_at(qs, moment: datetime, *, stages=None) -> dict:
+def state_at(qs, moment: datetime, *, stages=None, current=None) -> dict:
     """The open pipeline as it stood at ``moment``: count and amount per stage.
 
     Worked backwards from today, so the cost follows the number of changes since the
@@ -321,6 +321,9 @@ def state_at(qs, moment: datetime, *, stages=None) -> dict:
     stage instead of by the scope's opportunities, so the database reads only those
     changes, from the changed_at index. That may take in changes of opportunities outside
     the scope, but every use below intersects with ``qs``, so the answer is the same.
+
+    ``current``: the open pipeline of ``qs`` now per stage (count, amount), when the
+    caller has it already (open_by_stage_from_groups), to save reading it again.
     """
     later = StageChange.objects.filter(changed_at__gt=moment)
     if stages is not None:
@@ -336,10 +339,18 @@ def state_at(qs, moment: datetime, *, stages=None) -> dict:
         entry["count"] += sign * count
         entry["amount"] += sign * cents_to_decimal(cents)
 
-    current = qs.filter(status=Status.OPEN)
-    for row in current.values("stage_id").annotate(n=Count("pk"), cents=Sum(Cents("amount"))):
-        add(row["stage_id"], row["n"], row["cents"])
-    moved = current.filter(pk__in=touched).values("stage_id")
+    open_now = qs.filter(status=Status.OPEN)
+    if current is None:
+        rows = open_now.values("stage_id").annotate(n=Count("pk"), cents=Sum(Cents("amount")))
+        current = {r["stage_id"]: {"count": r["n"], "amount": cents_to_decimal(r["cents"])}
+                   for r in rows}  # fmt: skip
+    for stage_id, v in current.items():
+        entry = result.setdefault(stage_id, {"count": 0, "amount": Decimal(0)})
+        entry["count"] += v["count"]
+        entry["amount"] += v["amount"]
+    if not later.exists():  # nothing changed since the moment (as of now): as it is
+        return {"open": {k: v for k, v in result.items() if v["count"]}}
+    moved = open_now.filter(pk__in=touched).values("stage_id")
     for row in moved.annotate(n=Count("pk"), cents=Sum(Cents("amount"))):
         add(row["stage_id"], row["n"], row["cents"], sign=-1)
     first_after = Subquery(
@@ -369,6 +380,78 @@ def won_amount_between_changes(qs, start: datetime, end: datetime) -> Decimal:
         changed_at__lt=end,
     ).aggregate(cents=Sum(Cents("amount")))  # fmt: skip
     return cents_to_decimal(row["cents"])
+
+
+def _closed_before(moment: datetime, prefix: str = "") -> Q:
+    """Opportunities created before ``moment`` that had not closed by then (closed later,
+    or still open)."""
+    return Q(**{f"{prefix}created_at__lt": moment}) & (
+        Q(**{f"{prefix}closed_at__isnull": True}) | Q(**{f"{prefix}closed_at__gte": moment})
+    )
+
+
+def furthest_counts_before(qs, moments: list[datetime]) -> list[list[dict]]:
+    """For each moment, furthest_counts of the opportunities of ``qs`` created and closed
+    before it (the backtest's learning set): one pass with a conditional count per
+    moment instead of one query each."""
+    if not moments:
+        return []
+    counts = {f"n{i}": Count("pk", filter=Q(created_at__lt=m, closed_at__lt=m))
+              for i, m in enumerate(moments)}  # fmt: skip
+    rows = list(qs.values("furthest_stage_id", "status").annotate(**counts).order_by())
+    return [
+        [{"furthest_stage_id": r["furthest_stage_id"], "status": r["status"], "n": r[f"n{i}"]}
+         for r in rows if r[f"n{i}"]]
+        for i in range(len(moments))
+    ]  # fmt: skip
+
+
+def stay_histograms_before(qs, moments: list[datetime]) -> list[dict[int, dict]]:
+    """For each moment, stay_histograms(qs.filter(created_at__lt=moment), before=moment),
+    in one pass over the history with conditional aggregates."""
+    if not moments:
+        return []
+    aggregates = {}
+    for i, m in enumerate(moments):
+        when = Q(changed_at__lt=m, opportunity__created_at__lt=m)
+        aggregates[f"n{i}"] = Count("pk", filter=when)
+        aggregates[f"s{i}"] = Sum("stay_seconds", filter=when)
+    rows = (
+        StageChange.objects.filter(stay_seconds__isnull=False, opportunity__in=qs.values("pk"),
+                                   changed_at__lt=max(moments))
+        .order_by()
+        .annotate(hour=F("stay_seconds") / HOUR)
+        .values("from_stage_id", "hour")
+        .annotate(**aggregates)
+    )  # fmt: skip
+    results: list[dict[int, dict]] = [{} for _m in moments]
+    for row in rows:
+        for i, result in enumerate(results):
+            if not row[f"n{i}"]:
+                continue
+            stage = result.setdefault(row["from_stage_id"], {"count": 0, "seconds": 0, "hours": {}})
+            stage["count"] += row[f"n{i}"]
+            stage["seconds"] += int(row[f"s{i}"])
+            stage["hours"][int(row["hour"])] = row[f"n{i}"]
+    return results
+
+
+def won_amounts_between_changes(qs, spans: list[tuple[datetime, datetime]]) -> list[Decimal]:
+    """For each [start, end): the amount won in it according to the history by the
+    opportunities of ``qs`` created before ``start`` and not closed before it (as
+    won_amount_between_changes), in one pass."""
+    if not spans:
+        return []
+    sums = {
+        f"c{i}": Sum(Cents("amount"), filter=Q(changed_at__gte=start, changed_at__lt=end)
+                     & _closed_before(start, "opportunity__"))
+        for i, (start, end) in enumerate(spans)
+    }  # fmt: skip
+    row = StageChange.objects.filter(
+        opportunity__in=qs.values("pk"), kind=ChangeKind.WON,
+        changed_at__gte=min(s for s, _e in spans), changed_at__lt=max(e for _s, e in spans),
+    ).aggregate(**sums)  # fmt: skip
+    return [cents_to_decimal(row[f"c{i}"]) for i in range(len(spans))]
 
 
 def breakdown(qs, dimension: str, period: Period) -> list[dict]:
@@ -415,6 +498,16 @@ def open_amount_groups(qs) -> list[dict]:
     )
     return [{"stage_id": r["stage_id"], "count": r["n"], "amount": cents_to_decimal(r["cents"])}
             for r in rows]  # fmt: skip
+
+
+def open_by_stage_from_groups(groups: list[dict]) -> dict[int, dict]:
+    """open_by_stage, added up from open_amount_groups (one read of the open deals)."""
+    result: dict[int, dict] = {}
+    for g in groups:
+        entry = result.setdefault(g["stage_id"], {"count": 0, "amount": Decimal(0)})
+        entry["count"] += g["count"]
+        entry["amount"] += g["amount"]
+    return result
 
 
 def leads_by_source(leads, pipeline: Pipeline) -> dict[str, dict]:

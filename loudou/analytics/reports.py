@@ -283,18 +283,18 @@ def _target(scope, period, given):
     return scope_target(scope, period)
 
 
-def _forecast_at(scope: Scope, qs, stats, moment: datetime, period: Period) -> dict:
+def _forecast_at(scope: Scope, qs, stats, moment: datetime, period: Period, *,
+                 current=None, stage_ids=None) -> dict:  # fmt: skip
     """Completed revenue in the period up to ``moment`` plus the weighted pipeline as it
-    stood at ``moment`` (rebuilt from history when the moment is in the past)."""
+    stood at ``moment`` (rebuilt from history when the moment is in the past).
+    ``current``: the open pipeline now per stage, if already read."""
     start, _end = period.bounds()
     rates = win_rates(scope, stats)
     done = completed_revenue(scope, qs, start, moment)
-    open_amounts = {
-        k: v["amount"]
-        for k, v in queries.state_at(
-            qs, moment, stages=scope.pipeline.stages.values_list("pk", flat=True)
-        )["open"].items()
-    }
+    if stage_ids is None:
+        stage_ids = list(scope.pipeline.stages.values_list("pk", flat=True))
+    state = queries.state_at(qs, moment, stages=stage_ids, current=current)
+    open_amounts = {k: v["amount"] for k, v in state["open"].items()}
     open_amounts = {k: v for k, v in open_amounts.items() if k in rates}
     result = fm.forecast(done["completed"], open_amounts, rates)
     return {**done, **result}
@@ -323,8 +323,13 @@ def forecast_report(
     qs = scope.opportunities()
     counts = queries.scope_counts(scope)
     stats = stage_stats(scope, rows=counts)
-    current = _forecast_at(scope, qs, stats, as_of, period)
-    before = _forecast_at(scope, qs, stats, as_of - timedelta(days=7), period)
+    groups = queries.open_amount_groups(qs)  # the open deals, read once
+    open_now = queries.open_by_stage_from_groups(groups)
+    stage_ids = list(scope.pipeline.stages.values_list("pk", flat=True))
+    current = _forecast_at(scope, qs, stats, as_of, period, current=open_now,
+                           stage_ids=stage_ids)  # fmt: skip
+    before = _forecast_at(scope, qs, stats, as_of - timedelta(days=7), period,
+                          current=open_now, stage_ids=stage_ids)  # fmt: skip
     start, end = period.bounds()
     span = Fraction(int((end - start).total_seconds()))
     elapsed = min(max(Fraction(int((as_of - start).total_seconds())) / span, Fraction(0)), 1)
@@ -349,7 +354,8 @@ def forecast_report(
     )
     if run_rate:  # an option: the run-rate joins the forecast (not its weekly progress)
         current["forecast"] += oof_run_rate
-    band = _monte_carlo(scope, qs, stats, as_of, period, current["completed"], runs)
+    band = _monte_carlo(scope, qs, stats, as_of, period, current["completed"], runs,
+                        groups=groups)  # fmt: skip
     return {
         "pipeline": scope.pipeline.display_name,
         "period": period.label,
@@ -395,7 +401,8 @@ def _win_from(stages, stats) -> dict[int, Fraction]:
     return {s.pk: (st.win_rate_from or Fraction(0)) for s, st in zip(stages, stats, strict=True)}
 
 
-def _monte_carlo(scope, qs, stats, as_of, period, completed, runs, *, stays_before=None):
+def _monte_carlo(scope, qs, stats, as_of, period, completed, runs, *, stays_before=None,
+                 groups=None):  # fmt: skip
     stages = _stages(scope)
     index = {s.pk: i for i, s in enumerate(stages)}
     win_from = {
@@ -413,7 +420,7 @@ def _monte_carlo(scope, qs, stats, as_of, period, completed, runs, *, stays_befo
     }
     groups = [
         (g["count"], g["amount"] / g["count"], _p(win_from, close, g["stage_id"]))
-        for g in queries.open_amount_groups(qs)
+        for g in (queries.open_amount_groups(qs) if groups is None else groups)
         if g["stage_id"] in index
     ]
     return montecarlo.simulate_period(groups, completed=completed, runs=runs, seed=0)
@@ -511,15 +518,20 @@ def backtest(scope: Scope, periods: list[Period], *, runs: int = 1000) -> dict:
     history known then), simulate the period's revenue; report how often what was then
     actually won from that pipeline fell inside the P10–P90 band."""
     qs = scope.opportunities()
+    spans = [period.bounds() for period in periods]
+    starts = [start for start, _end in spans]
+    # what every period needs from the whole history, in one pass each
+    learned = queries.furthest_counts_before(qs, starts)
+    stays = queries.stay_histograms_before(qs, starts)
+    actuals = queries.won_amounts_between_changes(qs, spans)
     rows = []
-    for period in periods:
-        start, end = period.bounds()
+    for i, period in enumerate(periods):
+        start = starts[i]
         known = qs.filter(created_at__lt=start)
-        closed_before = known.filter(closed_at__lt=start)
-        stats = stage_stats(scope, closed_before)
+        stats = stage_stats(scope, rows=learned[i])
         state = queries.state_at(known, start)
-        band = _monte_carlo_state(scope, known, stats, start, period, state, runs)
-        actual = queries.won_amount_between_changes(known.exclude(closed_at__lt=start), start, end)
+        band = _monte_carlo_state(scope, stays[i], stats, start, period, state, runs)
+        actual = actuals[i]
         rows.append(
             {
                 "period": period.label,
@@ -541,7 +553,7 @@ def backtest(scope: Scope, periods: list[Period], *, runs: int = 1000) -> dict:
     }
 
 
-def _monte_carlo_state(scope, known, stats, start, period, state, runs):
+def _monte_carlo_state(scope, stays, stats, start, period, state, runs):
     """Monte Carlo from a rebuilt past state (groups per stage, one band each)."""
     stages = _stages(scope)
     index = {s.pk: i for i, s in enumerate(stages)}
@@ -550,7 +562,7 @@ def _monte_carlo_state(scope, known, stats, start, period, state, runs):
     }
     _s, end = period.bounds()
     days_left = (end - start).total_seconds() / 86400
-    samples = _stay_samples(queries.stay_histograms(known, before=start), stages)
+    samples = _stay_samples(stays, stages)
     groups = []
     for stage_id, v in state["open"].items():
         if stage_id in index and v["count"]:

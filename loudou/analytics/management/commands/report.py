@@ -1,5 +1,7 @@
 """``loudou report funnel|reps|forecast|reverse|breakdown|leads|backtest``: the funnel
-reports as JSON or a table, the same numbers as the pages and the API."""
+reports as JSON or a table, the same numbers as the pages and the API.
+``loudou report rebuild`` recomputes the maintained summaries behind them from the
+history (after a bulk load that did not)."""
 
 import json
 from datetime import date, datetime, time
@@ -28,10 +30,14 @@ def _amount(text):
 
 
 class Command(BaseCommand):
-    help = "Funnel reports: funnel, reps, forecast, reverse, breakdown, leads, backtest."
+    help = (
+        "Funnel reports: funnel, reps, forecast, reverse, breakdown, leads, backtest; "
+        "rebuild: recompute the summaries behind them."
+    )
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="report", required=True)
+        sub.add_parser("rebuild", help="recompute the funnel summaries from the history")
         for name in ("funnel", "reps", "forecast", "reverse", "backtest", "breakdown", "leads"):
             p = sub.add_parser(name)
             p.add_argument("--pipeline", help="pipeline name (中文 or English) or id")
@@ -62,6 +68,9 @@ class Command(BaseCommand):
                 p.add_argument("--runs", type=int, default=1000)
 
     def handle(self, *args, report, **o):
+        if report == "rebuild":
+            _rebuild(self.stdout)
+            return
         try:
             scope = build_scope(
                 Everyone(), pipeline=o.get("pipeline"), date_from=o.get("date_from"),
@@ -161,3 +170,17 @@ def render_table(report: str, result: dict) -> str:
         for row in result.get("periods", []):
             lines.append(f"  {row}")
     return "\n".join(lines)
+
+
+def _rebuild(stdout) -> None:
+    import time as clock
+
+    from loudou.pipeline import summaries
+    from loudou.pipeline.models import FunnelCount, StayCount
+
+    started = clock.monotonic()
+    summaries.rebuild_summaries()
+    stdout.write(
+        f"Rebuilt {FunnelCount.objects.count():,} funnel count rows and "
+        f"{StayCount.objects.count():,} stay rows in {clock.monotonic() - started:.1f} s."
+    )
