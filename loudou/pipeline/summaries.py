@@ -35,7 +35,7 @@ import weakref
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models import Count, F, Max, Q, Sum
 
 from loudou.core.db import Cents
 
@@ -169,23 +169,17 @@ def _refresh_stays_seconds(opportunity_ids=None, *, since: int | None = None) ->
 
 
 def _refresh_all_stays_seconds() -> None:
-    """Opportunity.stays_seconds for every opportunity: one UPDATE per id range."""
-    from django.db.models import OuterRef, Subquery, Value
-    from django.db.models.functions import Coalesce
-
-    total = Subquery(
-        StageChange.objects.filter(opportunity=OuterRef("pk"), stay_seconds__isnull=False)
-        .order_by()
-        .values("opportunity")
-        .annotate(s=Sum("stay_seconds"))
-        .values("s")
-    )
-    bounds = Opportunity.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
-    lo, hi = bounds["lo"] or 0, bounds["hi"] or 0
-    step = 50_000
-    for start in range(lo, hi + 1, step):
-        Opportunity.objects.filter(pk__gte=start, pk__lt=start + step).update(
-            stays_seconds=Coalesce(total, Value(0))
+    """Opportunity.stays_seconds for every opportunity: two statements, the second an
+    UPDATE … FROM one grouped pass over the history (a hash join, not one subquery per
+    opportunity)."""
+    opps = _quote(Opportunity._meta.db_table)
+    changes = _quote(StageChange._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {opps} SET stays_seconds = 0 WHERE stays_seconds <> 0")
+        cursor.execute(
+            f"UPDATE {opps} SET stays_seconds = t.s FROM (SELECT opportunity_id, "
+            f"SUM(stay_seconds) AS s FROM {changes} WHERE stay_seconds IS NOT NULL "
+            f"GROUP BY opportunity_id) AS t WHERE {opps}.id = t.opportunity_id"
         )
 
 

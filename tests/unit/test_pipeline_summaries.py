@@ -258,9 +258,10 @@ def test_hand_over_moves_the_counts_between_owners(org, reason):
 
 def test_summary_scope_equals_the_scan_for_every_viewer(org, reason):
     """For an admin, a manager, a rep (with a deal of a colleague shared with them), and
-    with team and owner filters, the counts read from the summaries equal the counts of
-    the visible opportunities themselves, and so do the team's pooled counts; a date or
-    product-line filter is answered from the opportunities."""
+    with team and owner filters, the scope's opportunities are exactly the visible ones
+    narrowed by the filters, the counts read from the summaries equal the counts of those
+    opportunities themselves, and so do the team's pooled counts; a date or product-line
+    filter is answered from the opportunities."""
     from loudou.pipeline.models import ProductLine
 
     pipeline = services.create_pipeline_from_template("dcba", checklist_mode="advisory")
@@ -299,7 +300,21 @@ def test_summary_scope_equals_the_scan_for_every_viewer(org, reason):
         Scope(user=org.admin, pipeline=pipeline, created_from=timezone.localdate()),
         Scope(user=org.admin, pipeline=pipeline, product_line_id=line.pk),
     ]
+
+    def reference(scope, team=False):
+        """The definition: visible_to narrowed by the filters (for ``team``, a rep's
+        whole team or what a manager/admin sees, without the owner filter)."""
+        user = scope.user
+        if team and not user.sees_everything and not user.managed_team_path and user.team_id:
+            base = Opportunity.objects.filter(owner__team_id=user.team_id)
+        else:
+            base = Opportunity.objects.visible_to(user)
+        return set(scope.narrow(base, owner=not team).values_list("pk", flat=True))
+
     for scope in scopes:
+        assert set(scope.opportunities().values_list("pk", flat=True)) == reference(scope)
+        team_ids = set(scope.team_opportunities().values_list("pk", flat=True))
+        assert team_ids == reference(scope, team=True), scope
         assert read(scope) == scan(scope.opportunities()), scope
         assert read(scope, by_owner=True) == scan(scope.opportunities(), True), scope
         assert read(scope, team=True) == scan(scope.team_opportunities()), scope
