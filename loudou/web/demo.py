@@ -184,6 +184,11 @@ def load_demo(*, opportunities: int = 600) -> dict:
     ctx: dict = {"opportunities": opportunities}
     for path in DEMO_STEPS:
         import_string(path)(rng, ctx)
+    # The funnel summaries (issue 4) from scratch: whatever the steps wrote behind the
+    # services' back, the reports start fresh, and a reloaded demo equals the first one.
+    from loudou.pipeline.summaries import rebuild_summaries
+
+    rebuild_summaries()
     return ctx
 
 
