@@ -12,7 +12,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
+from django.db import connection
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+    Window,
+)  # fmt: skip
+from django.db.models.functions import RowNumber
 
 from loudou.core.db import Cents
 from loudou.org.models import Team
@@ -367,12 +381,24 @@ def state_at(qs, moment: datetime, *, stages=None, current=None) -> dict:
     moved = open_now.filter(pk__in=touched).values("stage_id")
     for row in moved.annotate(n=Count("pk"), cents=Sum(Cents("amount"))):
         add(row["stage_id"], row["n"], row["cents"], sign=-1)
-    first_after = Subquery(
-        StageChange.objects.filter(opportunity=OuterRef("pk"), changed_at__gt=moment)
-        .order_by("changed_at", "pk")
-        .values("pk")[:1]
-    )
-    firsts = qs.filter(pk__in=touched).annotate(first=first_after).values("first")
+    if connection.vendor == "postgresql":
+        # each touched deal's first change after the moment: one window over those
+        # changes, then only the deals of the scope (PostgreSQL ran the per-deal
+        # subquery below for every deal of the pipeline: 4.5 s at 1,000,000)
+        ranked = later.annotate(
+            rank=Window(RowNumber(), partition_by=[F("opportunity_id")],
+                        order_by=[F("changed_at").asc(), F("pk").asc()])
+        ).filter(rank=1)  # fmt: skip
+        firsts = StageChange.objects.filter(
+            pk__in=ranked.values("pk"), opportunity__in=qs.values("pk")
+        ).values("pk")
+    else:  # SQLite: one indexed lookup per touched deal of the scope
+        first_after = Subquery(
+            StageChange.objects.filter(opportunity=OuterRef("pk"), changed_at__gt=moment)
+            .order_by("changed_at", "pk")
+            .values("pk")[:1]
+        )
+        firsts = qs.filter(pk__in=touched).annotate(first=first_after).values("first")
     then = (
         StageChange.objects.filter(pk__in=firsts)
         .exclude(kind=ChangeKind.CREATED)

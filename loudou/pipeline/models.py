@@ -257,6 +257,12 @@ class Opportunity(OwnedModel, VersionedModel):
             ),
             # performance: new opportunities per owner in a period
             models.Index(fields=["created_at", "owner"], name="opp_created_owner_idx"),
+            # analytics of a team or a rep (owner IN (…)): their deals of a pipeline by
+            # status and stage with the amount, without a pass over the whole pipeline
+            models.Index(
+                fields=["owner", "pipeline", "status", "stage", "amount"],
+                name="opp_owner_scope_idx",
+            ),
         ]
 
     def __str__(self):
