@@ -218,7 +218,7 @@ class ContractImporter(Importer):
         prefix = "DD" if kind == ContractKind.ORDER else "HT"
         stem = f"{prefix}-{day.year}-"
         if stem not in self.sequences:
-            first = sales_services._next_number(Contract, prefix, day)
+            first = sales_services.next_number(Contract, prefix, day)
             self.sequences[stem] = int(first[len(stem) :]) - 1
         while True:
             self.sequences[stem] += 1
@@ -319,7 +319,7 @@ class PaymentImporter(Importer):
                 "contract_id": contract_id, "plan_id": None, "amount": amount,
                 "paid_on": data["paid_on"], "method": method, "reference": reference,
                 "note": note, "idempotency_key": key,
-                "fingerprint": sales_services._fingerprint(
+                "fingerprint": sales_services.payment_fingerprint(
                     contract_id, amount, data["paid_on"], method, None, reference, note),
                 "recorded_by_id": actor.pk, "created_at": self.ctx.now,
                 "updated_at": self.ctx.now,

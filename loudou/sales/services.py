@@ -120,8 +120,9 @@ def _check_term(start, end) -> None:
         raise ValidationFailed(_("The term cannot end before it starts."), field="end_date")
 
 
-def _next_number(model, prefix: str, day) -> str:
-    """The next free number of the year: HT-2026-00001, DD-..., BJ-... ."""
+def next_number(model, prefix: str, day) -> str:
+    """The next free number of the year: HT-2026-00001, DD-..., BJ-... (also read by
+    the contract import, which counts on from it)."""
     stem = f"{prefix}-{day.year}-"
     last = (
         model.objects.filter(number__startswith=stem)
@@ -139,7 +140,7 @@ def _next_number(model, prefix: str, day) -> str:
 def _save_numbered(obj, prefix: str, day) -> None:
     """Save ``obj`` with the next number; two writers racing for one number retry."""
     for _attempt in range(5):
-        obj.number = _next_number(type(obj), prefix, day)
+        obj.number = next_number(type(obj), prefix, day)
         try:
             with transaction.atomic():
                 obj.save()
@@ -413,7 +414,9 @@ def delete_plan(plan: PaymentPlan, *, actor) -> None:
 # --- payments ---------------------------------------------------------------------------
 
 
-def _fingerprint(contract_id, amount, paid_on, method, plan_id, reference, note) -> str:
+def payment_fingerprint(contract_id, amount, paid_on, method, plan_id, reference, note) -> str:
+    """What a payment says, hashed: a retry under the same idempotency key must match it
+    (record_payment here, the payment import)."""
     data = [contract_id, str(amount), paid_on.isoformat(), method, plan_id, reference, note]
     return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
 
@@ -446,7 +449,9 @@ def record_payment(
     reference, note = (reference or "")[:100], (note or "")[:300]
     key = (idempotency_key or "").strip()[:100] or None
     plan_id = plan.pk if plan is not None else None
-    fingerprint = _fingerprint(contract.pk, amount, paid_on, method, plan_id, reference, note)
+    fingerprint = payment_fingerprint(
+        contract.pk, amount, paid_on, method, plan_id, reference, note
+    )
     if key and (existing := _replay(key, fingerprint)) is not None:
         return existing, False
     with transaction.atomic():
