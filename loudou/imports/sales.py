@@ -102,7 +102,6 @@ class ContractImporter(Importer):
         self.threshold = sales_services.out_of_funnel_threshold()
         self.currency = default_currency()
         self.sequences: dict[str, int] = {}
-        self.owner_given = "owner" in self.mapped
 
     def indexes_kept(self) -> dict:
         return {Contract: ["account"]}
@@ -113,18 +112,15 @@ class ContractImporter(Importer):
         for number, cells, _cells in batch:
             data = self.parse_row(number, cells, self.parsers)
             self.required(number, data, "title", "account", "sign_date")
-            for name in ("title", "account", "sign_date", "amount"):
-                if name not in self.mapped:
-                    self.bad(number, name, _("required"))
             owner_cell = data.get("owner", "")
             self.owner(number, data)
             data["_owner_given"] = bool(owner_cell)
             if data.get("start_date") and data.get("end_date") and \
                     data["end_date"] < data["start_date"]:  # fmt: skip
                 self.bad(number, "end_date", _("the term ends before it starts"))
-            parsed.append((number, data, self.row_bad))
-        accounts = _accounts(actor, {normalize_company(d.get("account", "")) for _n, d, _b
-                                     in parsed})  # fmt: skip
+            if not self.row_bad:
+                parsed.append((number, data))
+        accounts = _accounts(actor, {normalize_company(d["account"]) for _n, d in parsed})
         account_ids = set(accounts.values())
         opportunities = {}
         for pk, account_id, name, status, owner, currency in (
@@ -133,7 +129,7 @@ class ContractImporter(Importer):
             .values_list("pk", "account_id", "name", "status", "owner_id", "currency")
         ):  # fmt: skip
             opportunities.setdefault((account_id, name.casefold()), (pk, status, owner, currency))
-        numbers = {d.get("number") for _n, d, _b in parsed if d.get("number")}
+        numbers = {d.get("number") for _n, d in parsed if d.get("number")}
         taken = {n for (n,) in bulk.lookup(Contract, ("number",), "number", numbers)}
         existing = {}
         for pk, account_id, title, sign_date, amount in bulk.lookup(
@@ -142,9 +138,7 @@ class ContractImporter(Importer):
             existing.setdefault((account_id, title, str(sign_date), _cents(amount)), pk)
         mode = self.mode
         rows, seen = [], set()
-        for number, data, bad in parsed:
-            if bad:
-                continue
+        for number, data in parsed:
             account_id = accounts.get(normalize_company(data["account"]))
             if account_id is None:
                 self.bad(number, "account", _("no such account (or not yours to see)"))
@@ -263,9 +257,6 @@ class PaymentImporter(Importer):
         for number, cells, _cells in batch:
             data = self.parse_row(number, cells, self.parsers)
             self.required(number, data, "contract", "paid_on")
-            for name in ("contract", "amount", "paid_on"):
-                if name not in self.mapped:
-                    self.bad(number, name, _("required"))
             if "amount" in data and not data["amount"]:
                 self.bad(number, "amount", _("required (and not zero)"))
             if not self.row_bad:
