@@ -295,18 +295,6 @@ def won_between(qs, start: datetime, end: datetime) -> dict:
     return {"count": row["n"], "amount": cents_to_decimal(row["cents"])}
 
 
-def won_summary(qs, *, cycle: bool = True) -> dict:
-    """All won deals in scope: count, amount, and (unless ``cycle`` is false) the total
-    of their stays (creation to win, since the recorded stays of a deal add up to its
-    whole cycle), kept per opportunity as ``stays_seconds``."""
-    won = qs.filter(status=Status.WON)
-    row = won.aggregate(n=Count("pk"), cents=Sum(Cents("amount")), s=Sum("stays_seconds"))
-    result = {"count": row["n"], "amount": cents_to_decimal(row["cents"])}
-    if cycle:
-        result["cycle_seconds"] = int(row["s"] or 0)
-    return result
-
-
 def stay_histograms(qs, before: datetime | None = None, *, stages=None) -> dict[int, dict]:
     """Per stage left: number of completed stays, their total seconds, and a histogram of
     whole hours (for the median). Reopenings do not count as stays.

@@ -489,55 +489,49 @@ def tick_checklist(opp: Opportunity, items: list[str], *, actor, version=None) -
 # --- derived account grade ------------------------------------------------------------
 
 
+GRADE_CODES = ["D", "C", "B", "A"]
+
+
+def _grades(account_ids) -> dict[int, str]:
+    """The derived grade of each of these accounts that has one (DOMAIN §4): the
+    furthest D/C/B/A stage among its open opportunities in a D/C/B/A pipeline, else 成交
+    (won) if it has a won deal. One query."""
+    rows = (
+        Opportunity.objects.filter(account_id__in=account_ids)
+        .filter(
+            Q(status=Status.OPEN, pipeline__template="dcba", stage__code__in=GRADE_CODES)
+            | Q(status=Status.WON)
+        )
+        .values_list("account_id", "status", "stage__code")
+        .distinct()
+    )
+    best: dict[int, str] = {}
+    for account_id, status, code in rows:
+        current = best.get(account_id, Grade.NONE)
+        if status == Status.OPEN:
+            if current in ("", Grade.WON) or GRADE_CODES.index(code) > GRADE_CODES.index(current):
+                best[account_id] = code
+        elif current == Grade.NONE:
+            best[account_id] = Grade.WON
+    return best
+
+
 def refresh_account_grade(account_id: int) -> str:
     """Grade = the furthest D/C/B/A stage among the account's open opportunities in a
     D/C/B/A pipeline, else 成交 (won) if it has a won deal, else none (DOMAIN §4)."""
-    grade_codes = ["D", "C", "B", "A"]
-    rows = (
-        Opportunity.objects.filter(account_id=account_id)
-        .filter(
-            Q(status=Status.OPEN, pipeline__template="dcba", stage__code__in=grade_codes)
-            | Q(status=Status.WON)
-        )
-        .values_list("status", "stage__code")
-        .distinct()
-    )
-    codes = {code for status, code in rows if status == Status.OPEN}
-    if codes:
-        grade = max(codes, key=grade_codes.index)
-    elif rows:
-        grade = Grade.WON
-    else:
-        grade = Grade.NONE
+    grade = _grades([account_id]).get(account_id, Grade.NONE)
     Account.objects.filter(pk=account_id).exclude(grade=grade).update(grade=grade)
     return grade
 
 
 def refresh_account_grades(account_ids) -> None:
-    """Account grades (DOMAIN §4) for many accounts at once: the same rule as
+    """Account grades (DOMAIN §4) for many accounts at once: the rule of
     ``refresh_account_grade``, one query per 5,000 accounts instead of one per account
     (imports and their undo)."""
     account_ids = list(account_ids)
-    codes = ["D", "C", "B", "A"]
     for start in range(0, len(account_ids), 5000):
         chunk = account_ids[start : start + 5000]
-        rows = (
-            Opportunity.objects.filter(account_id__in=chunk)
-            .filter(
-                Q(status=Status.OPEN, pipeline__template="dcba", stage__code__in=codes)
-                | Q(status=Status.WON)
-            )
-            .values_list("account_id", "status", "stage__code")
-            .distinct()
-        )
-        best: dict[int, str] = {}
-        for account_id, status, code in rows:
-            current = best.get(account_id, Grade.NONE)
-            if status == Status.OPEN:
-                if current in ("", Grade.WON) or codes.index(code) > codes.index(current):
-                    best[account_id] = code
-            elif current == Grade.NONE:
-                best[account_id] = Grade.WON
+        best = _grades(chunk)
         by_grade = defaultdict(list)
         for account_id in chunk:
             by_grade[best.get(account_id, Grade.NONE)].append(account_id)

@@ -43,6 +43,11 @@ from .models import FunnelCount, Opportunity, StageChange, StayCount, SummarySta
 
 HOUR = 3600
 STATE_ID = 1
+# the summaries' unique keys and the values added up under them (see _upsert)
+COUNT_KEYS = ["pipeline", "owner_key", "furthest_stage", "status"]
+COUNT_VALUES = ["count", "amount_cents", "stays_seconds"]
+STAY_KEYS = ["stage", "hour"]
+STAY_VALUES = ["count", "seconds"]
 
 
 def cents(amount) -> int:
@@ -92,12 +97,10 @@ def apply(before: tuple | None, after: tuple | None, *, stay=None, change_id=Non
         entry[1] += sign * amount
         entry[2] += sign * stays
     rows = [(*key, *d) for key, d in deltas.items() if any(d)]
-    _upsert(FunnelCount, ["pipeline", "owner_key", "furthest_stage", "status"],
-            ["count", "amount_cents", "stays_seconds"], rows)  # fmt: skip
+    _upsert(FunnelCount, COUNT_KEYS, COUNT_VALUES, rows)
     if stay is not None and stay[1] is not None:
         stage_id, seconds = stay
-        _upsert(StayCount, ["stage", "hour"], ["count", "seconds"],
-                [(stage_id, seconds // HOUR, 1, seconds)])  # fmt: skip
+        _upsert(StayCount, STAY_KEYS, STAY_VALUES, [(stage_id, seconds // HOUR, 1, seconds)])
     if change_id is not None:
         _advance(change_id)
 
@@ -183,17 +186,32 @@ def _refresh_all_stays_seconds() -> None:
         )
 
 
-def _count_rows(opportunities) -> list[tuple]:
+def _count_rows(opportunities, sign: int = 1) -> list[tuple]:
+    """FunnelCount rows (key, then count, cents, stays) of these opportunities, one
+    GROUP BY; ``sign=-1`` for their removal."""
     rows = (
         opportunities.order_by()
         .values("pipeline_id", "owner_id", "furthest_stage_id", "status")
         .annotate(n=Count("pk"), c=Sum(Cents("amount")), s=Sum("stays_seconds"))
     )
     return [
-        (r["pipeline_id"], r["owner_id"] or 0, r["furthest_stage_id"], r["status"], r["n"],
-         int(r["c"] or 0), int(r["s"] or 0))
+        (r["pipeline_id"], r["owner_id"] or 0, r["furthest_stage_id"], r["status"],
+         sign * r["n"], sign * int(r["c"] or 0), sign * int(r["s"] or 0))
         for r in rows
     ]  # fmt: skip
+
+
+def _stay_rows(changes, sign: int = 1) -> list[tuple]:
+    """StayCount rows (stage, hour, count, seconds) of these StageChange rows' completed
+    stays, one GROUP BY; ``sign=-1`` for their removal."""
+    rows = (
+        changes.filter(stay_seconds__isnull=False)
+        .order_by()
+        .annotate(hour=F("stay_seconds") / HOUR)
+        .values("from_stage_id", "hour")
+        .annotate(n=Count("pk"), s=Sum("stay_seconds"))
+    )
+    return [(r["from_stage_id"], int(r["hour"]), sign * r["n"], sign * int(r["s"])) for r in rows]
 
 
 def _insert(model, fields: list[str], rows: list[tuple]) -> None:
@@ -204,6 +222,7 @@ def _insert(model, fields: list[str], rows: list[tuple]) -> None:
 
 COUNT_FIELDS = ["pipeline_id", "owner_key", "furthest_stage_id", "status", "count",
                 "amount_cents", "stays_seconds"]  # fmt: skip
+STAY_FIELDS = ["stage_id", "hour", "count", "seconds"]
 
 
 @transaction.atomic
@@ -223,18 +242,7 @@ def rebuild_summaries(opportunity_ids=None) -> None:
     FunnelCount.objects.all().delete()
     _insert(FunnelCount, COUNT_FIELDS, _count_rows(Opportunity.objects.all()))
     StayCount.objects.all().delete()
-    stays = (
-        StageChange.objects.filter(stay_seconds__isnull=False)
-        .order_by()
-        .annotate(hour=F("stay_seconds") / HOUR)
-        .values("from_stage_id", "hour")
-        .annotate(n=Count("pk"), s=Sum("stay_seconds"))
-    )
-    _insert(
-        StayCount,
-        ["stage_id", "hour", "count", "seconds"],
-        [(r["from_stage_id"], int(r["hour"]), r["n"], int(r["s"])) for r in stays],
-    )
+    _insert(StayCount, STAY_FIELDS, _stay_rows(StageChange.objects.all()))
     SummaryState.objects.filter(pk=STATE_ID).update(last_change_id=newest)
 
 
@@ -272,26 +280,9 @@ def on_handed_over(record, **context) -> None:
 
 def _subtract(opportunities) -> None:
     """Take these opportunities (a queryset, rows still there) out of the summaries."""
-    rows = (
-        opportunities.order_by()
-        .values("pipeline_id", "owner_id", "furthest_stage_id", "status")
-        .annotate(n=Count("pk"), c=Sum(Cents("amount")), s=Sum("stays_seconds"))
-    )
-    _upsert(FunnelCount, ["pipeline", "owner_key", "furthest_stage", "status"],
-            ["count", "amount_cents", "stays_seconds"],
-            [(r["pipeline_id"], r["owner_id"] or 0, r["furthest_stage_id"], r["status"],
-              -r["n"], -int(r["c"] or 0), -int(r["s"] or 0)) for r in rows])  # fmt: skip
-    stays_rows = (
-        StageChange.objects.filter(opportunity__in=opportunities.values("pk"),
-                                   stay_seconds__isnull=False)
-        .order_by()
-        .annotate(hour=F("stay_seconds") / HOUR)
-        .values("from_stage_id", "hour")
-        .annotate(n=Count("pk"), s=Sum("stay_seconds"))
-    )  # fmt: skip
-    _upsert(StayCount, ["stage", "hour"], ["count", "seconds"],
-            [(r["from_stage_id"], int(r["hour"]), -r["n"], -int(r["s"]))
-             for r in stays_rows])  # fmt: skip
+    _upsert(FunnelCount, COUNT_KEYS, COUNT_VALUES, _count_rows(opportunities, -1))
+    changes = StageChange.objects.filter(opportunity__in=opportunities.values("pk"))
+    _upsert(StayCount, STAY_KEYS, STAY_VALUES, _stay_rows(changes, -1))
 
 
 _handled = threading.local()
