@@ -94,7 +94,7 @@ def test_plan_next_must_be_local(rep, account):
     assert response.url == Visit.objects.get().get_absolute_url()
 
 
-def test_owner_sees_check_in_button_with_explanation(rep, visit):
+def test_owner_sees_check_in_button_with_explanation(english, rep, visit):
     """The owner's page explains what the check-in stores before the big button."""
     html = rep.get(visit.get_absolute_url()).content.decode()
     assert 'data-testid="checkin-button"' in html
