@@ -6,10 +6,10 @@ from typing import Literal
 from django.db.models import Q
 from ninja import Field, Schema
 
+from loudou.analytics.periods import local_midnight
 from loudou.pipeline.filters import RowId
 
 from .choices import Kind, Outcome, Purpose
-from .queries import local_midnight
 
 KindValue = Literal[tuple(Kind.values)]
 OutcomeValue = Literal[tuple(Outcome.values)]

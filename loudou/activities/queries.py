@@ -5,18 +5,14 @@ local dates in the company's time zone, ``start`` included and ``end`` excluded.
 functions do not apply a user's visibility: the caller decides whose numbers to ask for.
 """
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.db.models import Count, Q, QuerySet, Sum
-from django.utils import timezone
+
+from loudou.analytics.periods import local_midnight
 
 from .choices import Kind
 from .models import Activity
-
-
-def local_midnight(day: date) -> datetime:
-    """The aware instant at which ``day`` begins in the current time zone."""
-    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def _period(start: date, end: date, *, owners=None, kinds=None, purposes=None) -> QuerySet:

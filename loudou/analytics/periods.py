@@ -8,6 +8,12 @@ from datetime import date, datetime, time, timedelta
 from django.utils import timezone
 
 
+def local_midnight(day: date) -> datetime:
+    """The aware instant at which ``day`` begins in the company's (current) time zone:
+    the bound to compare a timestamp column with, so that no row's time is converted."""
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
 @dataclass(frozen=True)
 class Period:
     """[start, end) as dates; ``label`` as the user wrote it."""
@@ -18,11 +24,7 @@ class Period:
 
     def bounds(self) -> tuple[datetime, datetime]:
         """Aware datetimes of the start and end in the company's time zone."""
-        tz = timezone.get_current_timezone()
-        return (
-            datetime.combine(self.start, time.min, tzinfo=tz),
-            datetime.combine(self.end, time.min, tzinfo=tz),
-        )
+        return local_midnight(self.start), local_midnight(self.end)
 
     @property
     def days(self) -> int:

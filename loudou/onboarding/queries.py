@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from loudou.analytics.periods import local_midnight
 from loudou.core.db import Cents
 from loudou.org.models import Role, User
 from loudou.pipeline.choices import StageKind, Status
@@ -92,12 +93,6 @@ def load_bands() -> list[BandSpec]:
 # --- facts -------------------------------------------------------------------------------
 
 
-def _midnight(day: date):
-    from loudou.activities.queries import local_midnight
-
-    return local_midnight(day)
-
-
 # The activity metrics: (aggregate, condition, divisor). A count or a sum of minutes over
 # the activities that meet the condition (the figures of loudou.activities.queries'
 # counts_by_owner and minutes_by_owner with that kind or purpose), shown in hours.
@@ -127,15 +122,18 @@ def _weekly_activity(weeks, ids, metrics) -> dict[int, dict[date, dict[str, Deci
         return result
     columns = {}
     for i, week in enumerate(weeks):
-        when = Q(occurred_at__gte=_midnight(week), occurred_at__lt=_midnight(week + timedelta(7)))
+        when = Q(
+            occurred_at__gte=local_midnight(week),
+            occurred_at__lt=local_midnight(week + timedelta(7)),
+        )
         for j, metric in enumerate(wanted):
             aggregate, column, condition, _divisor = parts[metric]
             columns[f"m{j}w{i}"] = aggregate(column, filter=condition & when)
     rows = (
         Activity.objects.filter(
             owner_id__in=ids,
-            occurred_at__gte=_midnight(weeks[0]),
-            occurred_at__lt=_midnight(weeks[-1] + timedelta(days=7)),
+            occurred_at__gte=local_midnight(weeks[0]),
+            occurred_at__lt=local_midnight(weeks[-1] + timedelta(days=7)),
         )
         .values("owner_id")
         .annotate(**columns)
@@ -159,8 +157,8 @@ def _per_week(model, owner_field, when_field, weeks, ids, **filters):
             "pk",
             filter=Q(
                 **{
-                    f"{when_field}__gte": _midnight(week),
-                    f"{when_field}__lt": _midnight(week + timedelta(days=7)),
+                    f"{when_field}__gte": local_midnight(week),
+                    f"{when_field}__lt": local_midnight(week + timedelta(days=7)),
                 }
             ),
         )  # fmt: skip
@@ -168,7 +166,8 @@ def _per_week(model, owner_field, when_field, weeks, ids, **filters):
     }
     rows = (
         model.objects.filter(
-            **{f"{owner_field}_id__in": ids, f"{when_field}__gte": _midnight(weeks[0])}, **filters
+            **{f"{owner_field}_id__in": ids, f"{when_field}__gte": local_midnight(weeks[0])},
+            **filters,
         )
         .values(f"{owner_field}_id")
         .annotate(**counts)
@@ -190,13 +189,14 @@ def _hired_since(owner_field: str, when_field: str, hires: dict[int, date]) -> Q
     each = Q(pk__in=[])
     for hired, owners in sorted(by_day.items()):
         each |= Q(
-            **{f"{owner_field}_id__in": sorted(owners), f"{when_field}__gte": _midnight(hired)}
+            **{f"{owner_field}_id__in": sorted(owners), f"{when_field}__gte": local_midnight(hired)}
         )
     # the same rows, with a range the index serves first (every owner from the earliest
     # hire date): the per-owner conditions then only sift what it reads
     first = min(hires.values())
     return (
-        Q(**{f"{owner_field}_id__in": sorted(hires), f"{when_field}__gte": _midnight(first)}) & each
+        Q(**{f"{owner_field}_id__in": sorted(hires), f"{when_field}__gte": local_midnight(first)})
+        & each
     )
 
 

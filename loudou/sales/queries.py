@@ -7,7 +7,7 @@ Periods are local dates ``[start, end)`` (``end`` exclusive) in the company's ti
 ``owners`` is an iterable of user ids, a User queryset, or None for everyone.
 """
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -28,6 +28,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from loudou.analytics.periods import local_midnight
 from loudou.core.db import Cents
 from loudou.pipeline.choices import Status as OpportunityStatus
 from loudou.pipeline.models import Opportunity
@@ -43,11 +44,6 @@ AGEING_BUCKETS = (("0-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+",
 
 def cents_to_decimal(cents) -> Decimal:
     return (Decimal(cents or 0) / 100).quantize(CENT)
-
-
-def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    tz = timezone.get_current_timezone()
-    return datetime.combine(start, time.min, tzinfo=tz), datetime.combine(end, time.min, tzinfo=tz)
 
 
 def _by_owners(qs, owners, field="owner"):
@@ -72,28 +68,40 @@ def _add(*parts: dict) -> dict[int, Decimal]:
 
 
 # --- completed revenue ------------------------------------------------------------------
+# Each source of completed revenue is defined once (what counts, the date it counts on,
+# whose it is) and summed either per owner over one period or per period over owners.
+
+
+def _won(product_line=None):
+    """Won opportunities (counted on ``closed_at``, an instant)."""
+    qs = Opportunity.objects.filter(status=OpportunityStatus.WON)
+    return qs if product_line is None else qs.filter(product_line=product_line)
+
+
+def _orders(product_line=None):
+    """Out-of-funnel orders, active or completed (counted on ``sign_date``)."""
+    qs = Contract.objects.filter(kind=ContractKind.ORDER, status__in=SIGNED_STATUSES)
+    return qs if product_line is None else qs.filter(product_line=product_line)
+
+
+def _payments(product_line=None):
+    """Payments, refunds negative (counted on ``paid_on``, owned by the contract's owner)."""
+    qs = Payment.objects.all()
+    return qs if product_line is None else qs.filter(contract__product_line=product_line)
 
 
 def out_of_funnel_by_owner(start, end, *, owners=None, product_line=None) -> dict[int, Decimal]:
     """Σ out-of-funnel orders (kind ``order``, active or completed) signed in
     ``[start, end)``, per owner."""
-    qs = Contract.objects.filter(
-        kind=ContractKind.ORDER, status__in=SIGNED_STATUSES, sign_date__gte=start,
-        sign_date__lt=end,
-    )  # fmt: skip
-    if product_line is not None:
-        qs = qs.filter(product_line=product_line)
+    qs = _orders(product_line).filter(sign_date__gte=start, sign_date__lt=end)
     return _sum_by(_by_owners(qs, owners), "owner_id")
 
 
 def won_by_owner(start, end, *, owners=None, product_line=None) -> dict[int, Decimal]:
     """Σ amount of the opportunities won in ``[start, end)`` (local days), per owner."""
-    low, high = _bounds(start, end)
-    qs = Opportunity.objects.filter(
-        status=OpportunityStatus.WON, closed_at__gte=low, closed_at__lt=high
+    qs = _won(product_line).filter(
+        closed_at__gte=local_midnight(start), closed_at__lt=local_midnight(end)
     )
-    if product_line is not None:
-        qs = qs.filter(product_line=product_line)
     return _sum_by(_by_owners(qs, owners), "owner_id")
 
 
@@ -109,9 +117,7 @@ def signed_by_owner(start, end, *, owners=None, product_line=None) -> dict[int, 
 
 def collected_by_owner(start, end, *, owners=None, product_line=None) -> dict[int, Decimal]:
     """Σ payments (refunds negative) received in ``[start, end)``, per contract owner."""
-    qs = Payment.objects.filter(paid_on__gte=start, paid_on__lt=end)
-    if product_line is not None:
-        qs = qs.filter(contract__product_line=product_line)
+    qs = _payments(product_line).filter(paid_on__gte=start, paid_on__lt=end)
     return _sum_by(_by_owners(qs, owners, "contract__owner"), "contract__owner_id")
 
 
@@ -151,26 +157,16 @@ def _sum_by_period(qs, field: str, bounds, column: str = "amount") -> dict[int, 
     return {row["period"]: cents_to_decimal(row["cents"]) for row in rows}
 
 
-def _local_bounds(days) -> list[datetime]:
-    tz = timezone.get_current_timezone()
-    return [datetime.combine(day, time.min, tzinfo=tz) for day in days]
-
-
 def signed_by_period(days, *, owners=None, product_line=None) -> dict[int, Decimal]:
     """:func:`signed_by_owner` summed over ``owners`` for each period between the
     consecutive local dates of ``days`` ([d0, d1), [d1, d2), …): {period index: total},
     periods without revenue absent. Two queries whatever the number of periods. Like the
     per-owner figures, rows without an owner are left out."""
     days = list(days)
-    won = Opportunity.objects.filter(status=OpportunityStatus.WON, owner__isnull=False)
-    orders = Contract.objects.filter(
-        kind=ContractKind.ORDER, status__in=SIGNED_STATUSES, owner__isnull=False
-    )
-    if product_line is not None:
-        won = won.filter(product_line=product_line)
-        orders = orders.filter(product_line=product_line)
+    won = _won(product_line).filter(owner__isnull=False)
+    orders = _orders(product_line).filter(owner__isnull=False)
     return _add(
-        _sum_by_period(_by_owners(won, owners), "closed_at", _local_bounds(days)),
+        _sum_by_period(_by_owners(won, owners), "closed_at", [local_midnight(d) for d in days]),
         _sum_by_period(_by_owners(orders, owners), "sign_date", days),
     )
 
@@ -179,9 +175,7 @@ def collected_by_period(days, *, owners=None, product_line=None) -> dict[int, De
     """:func:`collected_by_owner` summed over ``owners`` for each period between the
     consecutive local dates of ``days``: {period index: total}. One query. Payments of
     contracts without an owner are left out, as in the per-owner figures."""
-    qs = Payment.objects.filter(contract__owner__isnull=False)
-    if product_line is not None:
-        qs = qs.filter(contract__product_line=product_line)
+    qs = _payments(product_line).filter(contract__owner__isnull=False)
     return _sum_by_period(_by_owners(qs, owners, "contract__owner"), "paid_on", list(days))
 
 

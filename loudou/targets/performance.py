@@ -20,8 +20,7 @@ from django.utils.translation import pgettext
 
 from loudou.activities.choices import Kind as ActivityKind
 from loudou.activities.models import Activity
-from loudou.activities.queries import local_midnight
-from loudou.analytics.periods import Period
+from loudou.analytics.periods import Period, local_midnight
 from loudou.core.db import Cents
 from loudou.org.models import Team, User
 from loudou.pipeline.choices import Status

@@ -10,7 +10,7 @@ period): about 40 queries for a whole year, whatever the data volume.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date
 from decimal import Decimal
 
 from django.db.models import Count, Q
@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from loudou.activities.choices import Kind as ActivityKind
 from loudou.activities.models import Activity
-from loudou.analytics.periods import Period, containing
+from loudou.analytics.periods import Period, containing, local_midnight
 from loudou.org.models import Team, User
 from loudou.pipeline.choices import Status
 from loudou.pipeline.models import Opportunity
@@ -123,8 +123,7 @@ def monthly_actuals(year: int, *, owners=None, product_line=None) -> dict[int, d
     source is read once and grouped by the month its date falls in, found by comparing
     with the local midnights of the months (no time zone conversion per row)."""
     days = [date(year, m, 1) for m in range(1, 13)] + [date(year + 1, 1, 1)]
-    tz = timezone.get_current_timezone()
-    bounds = [datetime.combine(day, time.min, tzinfo=tz) for day in days]
+    bounds = [local_midnight(day) for day in days]
     result = {m: {measure: 0 for measure in Measure.values} for m in range(1, 13)}
     opps = Opportunity.objects.order_by()
     acts = Activity.objects.order_by()

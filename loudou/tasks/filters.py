@@ -7,7 +7,7 @@ from django.utils import timezone
 from ninja import Field, Schema
 
 from loudou.activities.filters import FIRST_DAY, LAST_DAY, KindValue
-from loudou.activities.queries import local_midnight
+from loudou.analytics.periods import local_midnight
 from loudou.pipeline.filters import RowId
 
 AssigneeValue = Literal["me", "team", "any"]

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from loudou.activities.queries import local_midnight
+from loudou.analytics.periods import local_midnight
 from loudou.org.models import assignable_owners
 
 from .models import FEED_DONE_WINDOW, Task
