@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
+from loudou.analytics.periods import local_midnight
 from loudou.api.pagination import LimitOffsetPagination, paginate
 from loudou.core.exceptions import ValidationFailed
 from loudou.customers.models import Account, Contact
@@ -25,9 +26,8 @@ from loudou.pipeline.models import Opportunity
 from ..choices import VISIT_OUTCOMES, Outcome, VisitStatus
 from ..filters import FIRST_DAY, LAST_DAY, PurposeValue
 from ..models import MAX_DURATION_MINUTES, Visit
-from ..queries import local_midnight
 from . import services
-from .queries import MAX_WEEKS, METRICS, last_weeks, people_in_scope, weekly_stats
+from .queries import MAX_WEEKS, METRICS, last_weeks, people_in_scope, stats_rows, weekly_stats
 
 router = Router(tags=["visits"])
 
@@ -235,18 +235,16 @@ def visit_stats(request, query: Query[StatsQuery]):
         people = people.filter(pk=query.owner)
     people = list(people.order_by("name", "username"))
     stats = weekly_stats(last_weeks(query.weeks), [p.pk for p in people])
-    rows = []
-    for person in people:
-        weeks = stats.by_owner[person.pk]
-        if not any(w.planned for w in weeks.values()) and person.role != "rep":
-            continue
-        rows.append({
-            "owner_id": person.pk, "owner": str(person),
+    rows = [
+        {
+            "owner_id": row["person"].pk, "owner": str(row["person"]),
             "weeks": [
-                {"week": m, **{name: getattr(weeks[m], name) for name in METRICS}}
-                for m in stats.weeks
+                {"week": m, **{name: getattr(counts, name) for name in METRICS}}
+                for m, counts in zip(stats.weeks, row["weeks"], strict=True)
             ],
-        })  # fmt: skip
+        }
+        for row in stats_rows(stats, people)
+    ]  # fmt: skip
     return {"weeks": stats.weeks, "far_metres": settings.LOUDOU_VISIT_FAR_METRES, "rows": rows}
 
 

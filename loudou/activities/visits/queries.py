@@ -13,9 +13,11 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from loudou.analytics.periods import local_midnight
+
 from ..choices import VisitStatus
 from ..models import Visit
-from ..queries import local_midnight, week_start
+from ..queries import week_start
 
 MAX_WEEKS = 52
 METRICS = ("planned", "done", "cancelled", "checked_in", "far")
@@ -112,6 +114,21 @@ def weekly_stats(mondays: list[date], owner_ids) -> VisitStats:
         for i, monday in enumerate(mondays):
             weeks[monday] = WeekCounts(**{name: row[f"{name}_{i}"] for name in METRICS})
     return stats
+
+
+def stats_rows(stats: VisitStats, people) -> list[dict]:
+    """The statistics' rows, in the order of ``people``: ``person``, ``weeks`` (their
+    WeekCounts, oldest first) and ``total``, for each person with a visit in the period
+    (a rep always, so a rep without visits shows as zeros)."""
+    from loudou.org.models import Role
+
+    rows = []
+    for person in people:
+        total = stats.owner_total(person.pk)
+        if total.planned or person.role == Role.REP:
+            weeks = [stats.by_owner[person.pk][m] for m in stats.weeks]
+            rows.append({"person": person, "weeks": weeks, "total": total})
+    return rows
 
 
 def people_in_scope(user):

@@ -16,8 +16,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from loudou.analytics.exports import Percent, table_response
+from loudou.analytics.periods import local_midnight
 from loudou.customers.models import Account, Contact
-from loudou.org.models import Role, User, assignable_owners
+from loudou.org.models import User, assignable_owners
 from loudou.pipeline.choices import Status
 from loudou.pipeline.models import Opportunity
 from loudou.web.helpers import save_with_service
@@ -25,10 +26,9 @@ from loudou.web.helpers import save_with_service
 from ..choices import Outcome, VisitStatus
 from ..forms import now_value
 from ..models import Visit
-from ..queries import local_midnight
 from . import services
 from .forms import CancelForm, CheckInForm, PlanForm, RecordForm, RescheduleForm
-from .queries import last_weeks, people_in_scope, weekly_stats
+from .queries import last_weeks, people_in_scope, stats_rows, weekly_stats
 
 LIST_LIMIT = 10
 WEEK_CHOICES = (8, 12)
@@ -59,13 +59,8 @@ def _is_team_viewer(user) -> bool:
 
 
 def _stats_rows(stats, people):
-    """One row per person with visits in the period (reps always), best first."""
-    rows = []
-    for person in people:
-        total = stats.owner_total(person.pk)
-        if total.planned or person.role == Role.REP:
-            weeks = [stats.by_owner[person.pk][m] for m in stats.weeks]
-            rows.append({"person": person, "weeks": weeks, "total": total})
+    """The statistics' rows, best first."""
+    rows = stats_rows(stats, people)
     rows.sort(key=lambda r: (-r["total"].done, -r["total"].planned, str(r["person"])))
     return rows
 
@@ -347,48 +342,34 @@ def visit_check_in(request, pk):
     return _answer(request, visit, saved, _("Checked in."), checkin_errors=errors)
 
 
-@login_required
-@require_POST
-def visit_record(request, pk):
+def _act(request, pk, form_class, panel, done_message, service):
+    """Validate ``form_class`` on the POST and run ``service(visit, actor=…, **data)``
+    with its cleaned data; the answer shows the refusal on the form of ``panel``."""
     visit = _visible(request, pk)
-    form = RecordForm(request.POST)
+    form = form_class(request.POST)
     saved = None
     if form.is_valid():
         data = form.cleaned_data
-        saved = save_with_service(form, lambda: services.record_visit(
-            visit, actor=request.user, outcome=data["outcome"], notes=data["notes"],
-            gave_something=data["gave_something"], gave_what=data["gave_what"],
-            duration_minutes=data["duration_minutes"], check_out=data["check_out"],
-            version=data["version"],
-        ))  # fmt: skip
-    return _answer(request, visit, saved, _("Visit recorded."), record=form, open_panel="record")
+        saved = save_with_service(form, lambda: service(visit, actor=request.user, **data))
+    return _answer(request, visit, saved, done_message, **{panel: form}, open_panel=panel)
+
+
+@login_required
+@require_POST
+def visit_record(request, pk):
+    """Record how the visit went: logs its activity and completes its task."""
+    return _act(request, pk, RecordForm, "record", _("Visit recorded."), services.record_visit)
 
 
 @login_required
 @require_POST
 def visit_reschedule(request, pk):
-    visit = _visible(request, pk)
-    form = RescheduleForm(request.POST)
-    saved = None
-    if form.is_valid():
-        data = form.cleaned_data
-        saved = save_with_service(form, lambda: services.reschedule_visit(
-            visit, actor=request.user, planned_for=data["planned_for"], version=data["version"]
-        ))  # fmt: skip
-    return _answer(
-        request, visit, saved, _("Visit moved."), reschedule=form, open_panel="reschedule"
+    return _act(
+        request, pk, RescheduleForm, "reschedule", _("Visit moved."), services.reschedule_visit
     )
 
 
 @login_required
 @require_POST
 def visit_cancel(request, pk):
-    visit = _visible(request, pk)
-    form = CancelForm(request.POST)
-    saved = None
-    if form.is_valid():
-        data = form.cleaned_data
-        saved = save_with_service(form, lambda: services.cancel_visit(
-            visit, actor=request.user, reason=data["reason"], version=data["version"]
-        ))  # fmt: skip
-    return _answer(request, visit, saved, _("Visit cancelled."), cancel=form, open_panel="cancel")
+    return _act(request, pk, CancelForm, "cancel", _("Visit cancelled."), services.cancel_visit)
