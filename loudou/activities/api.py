@@ -100,8 +100,10 @@ def _get(request, activity_id) -> Activity:
     return get_object_or_404(_activities(request), pk=activity_id)
 
 
-def _links(request, data: dict) -> dict:
-    """Turn ``*_id`` fields into rows the caller may see; anything else is a 422."""
+def visible_links(request, data: dict) -> dict:
+    """Turn the ``lead_id``, ``account_id``, ``contact_id`` and ``opportunity_id`` fields
+    of ``data`` into rows the caller may see; anything else is a 422 on the field (the
+    activity and task APIs)."""
     for name, model in LINKS.items():
         key = f"{name}_id"
         if key not in data:
@@ -112,6 +114,12 @@ def _links(request, data: dict) -> dict:
             data[name] = model.objects.visible_to(request.auth).filter(pk=pk).first()
             if data[name] is None:
                 raise ValidationFailed(_("Choose a record you can see."), field=key)
+    return data
+
+
+def _links(request, data: dict) -> dict:
+    """:func:`visible_links`, and an empty outcome or purpose for a null one."""
+    data = visible_links(request, data)
     for name in ("outcome", "purpose"):
         if name in data and data[name] is None:
             data[name] = ""

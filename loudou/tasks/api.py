@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
+from loudou.activities.api import visible_links
 from loudou.activities.filters import KindValue
-from loudou.activities.services import LINKS
 from loudou.api.pagination import LimitOffsetPagination, paginate
 from loudou.core.exceptions import ValidationFailed
 from loudou.org.models import User, assignable_owners
@@ -121,21 +121,6 @@ def _get(request, task_id) -> Task:
     return get_object_or_404(_tasks(request), pk=task_id)
 
 
-def _links(request, data: dict) -> dict:
-    """Turn ``*_id`` link fields into rows the caller may see; anything else is a 422."""
-    for name, model in LINKS.items():
-        key = f"{name}_id"
-        if key not in data:
-            continue
-        pk = data.pop(key)
-        data[name] = None
-        if pk is not None:
-            data[name] = model.objects.visible_to(request.auth).filter(pk=pk).first()
-            if data[name] is None:
-                raise ValidationFailed(_("Choose a record you can see."), field=key)
-    return data
-
-
 def _people(request, data: dict) -> dict:
     if "owner_id" in data:
         pk = data.pop("owner_id")
@@ -170,7 +155,7 @@ def list_tasks(request, filters: Query[TaskFilter]):
 @router.post("/tasks", response={201: TaskRecordOut})
 def create_task(request, payload: TaskIn):
     """Create a task (you are its owner unless ``owner_id`` names a rep of your team)."""
-    data = _people(request, _links(request, payload.model_dump()))
+    data = _people(request, visible_links(request, payload.model_dump()))
     task = services.create_task(request.auth, **data)
     return Status(201, _fresh(task))
 
@@ -185,7 +170,7 @@ def update_task(request, task_id: RowId, payload: TaskPatch):
     """Change a task (owner, assignee, the owner's manager or an admin); 409 on a stale
     version."""
     task = _get(request, task_id)
-    data = _people(request, _links(request, payload.model_dump(exclude_unset=True)))
+    data = _people(request, visible_links(request, payload.model_dump(exclude_unset=True)))
     version = data.pop("version", None)
     for name in ("title", "kind", "notes", "due_at", "all_day", "owner"):
         if name in data and data[name] is None:
