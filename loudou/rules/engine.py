@@ -621,7 +621,7 @@ class ContactsBeforeLost(Evaluator):
 
 class TaskOnOutcome(Evaluator):
     """Tasks created the moment an activity with the outcome is logged
-    (services.on_activity); the sweep only catches up activities written in bulk."""
+    (services.on_activity_logged); the sweep only catches up activities written in bulk."""
 
     requirement = Requirement.TASK_ON_OUTCOME
     sweeps = False

@@ -5,10 +5,11 @@
   breaches settled at once). :func:`clean_rule` is every check a rule must pass.
 - Working time: :func:`set_working_hours`, :func:`save_holiday`, :func:`delete_holiday`.
 - Sweep: :func:`run_sweep` (admins; the CLI and the scheduler call sweep.sweep directly).
-- Listeners (registered in apps.py): :func:`on_activity` keeps the follow-up state of an
-  activity's records, settles their breaches that the contact meets and creates the
-  outcome tasks; :func:`on_handed_over` settles the breaches of records that changed
-  hands; :func:`check_before_lose` refuses closing as lost with too few contacts.
+- Listeners (registered in apps.py): :func:`on_activity_logged` and
+  :func:`on_activity_changed` keep the follow-up state of an activity's records, settle
+  their breaches that the contact meets and create the outcome tasks;
+  :func:`on_handed_over` settles the breaches of records that changed hands;
+  :func:`check_before_lose` refuses closing as lost with too few contacts.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from loudou.leads.choices import OPEN_STATUSES
 from loudou.pipeline.models import Pipeline, Stage
 
 from . import actions, engine, state
-from .calendar import load_calendar
+from .calendar import Calendar, load_calendar
 from .models import (
     AppliesTo,
     Breach,
@@ -270,9 +271,9 @@ def run_sweep(*, actor, full=False, rule_ids=None, now=None):
 # --- listeners and checks ----------------------------------------------------------------
 
 
-def resolve_met(*, leads=(), accounts=(), opportunities=(), now=None) -> int:
-    """Settle the open breaches of these records that a contact after their clock start
-    now meets (one UPDATE per kind of record)."""
+def resolve_met(rule_ids, *, leads=(), accounts=(), opportunities=(), now=None) -> int:
+    """Settle the open breaches of ``rule_ids`` (contact-based rules) on these records
+    that a contact after their clock start now meets (one UPDATE per kind of record)."""
     now = now or timezone.now()
     total = 0
     for subject, ids in (
@@ -286,31 +287,74 @@ def resolve_met(*, leads=(), accounts=(), opportunities=(), now=None) -> int:
         met = subject.state.objects.filter(
             pk=OuterRef(subject.column), last_contact_at__gt=OuterRef("basis_at")
         )
-        total += (
-            Breach.objects.open()
-            .filter(**{f"{subject.column}__in": ids}, rule__requirement__in=engine.CONTACT_BASED)
-            .filter(Exists(met))
-            .update(resolved_at=engine.met_at(subject, now), resolution=Resolution.MET)
+        rows = Breach.objects.open().filter(**{f"{subject.column}__in": ids}, rule_id__in=rule_ids)
+        total += rows.filter(Exists(met)).update(
+            resolved_at=engine.met_at(subject, now), resolution=Resolution.MET
         )
     return total
 
 
-def on_activity(activity, actor=None, **context) -> None:
-    """``activity_logged`` / ``activity_changed``: the records' follow-up state, their
-    breaches the contact meets, and the outcome tasks (not waiting for the sweep)."""
+def _links(activity) -> dict:
+    return {"leads": [activity.lead_id], "accounts": [activity.account_id],
+            "opportunities": [activity.opportunity_id]}  # fmt: skip
+
+
+def _open_breach_of(activity, rule_ids) -> bool:
+    """Whether a record of ``activity`` has an open breach of one of ``rule_ids`` (one
+    EXISTS on the open-breach indexes)."""
+    records = Q()
+    for column in ("lead_id", "account_id", "opportunity_id"):
+        if getattr(activity, column) is not None:
+            records |= Q(**{column: getattr(activity, column)})
+    if not records:
+        return False
+    return Breach.objects.open().filter(records, rule_id__in=rule_ids).exists()
+
+
+def _on_activity(activity, *, changed: bool) -> None:
+    """The listeners' work, as little of it as the active rules need: one query for the
+    rules; the state and the breaches only when a contact-based rule has an open
+    breach on the activity's records (otherwise the next sweep's catch-up counts a new
+    activity); the calendar only for an outcome rule that matches and counts working
+    hours."""
     now = timezone.now()
-    state.refresh_for_activity(activity, now=now)
-    resolve_met(
-        leads=[activity.lead_id], accounts=[activity.account_id],
-        opportunities=[activity.opportunity_id], now=now,
-    )  # fmt: skip
     rules = list(
-        FollowUpRule.objects.filter(is_active=True, requirement=Requirement.TASK_ON_OUTCOME)
+        FollowUpRule.objects.filter(
+            is_active=True, requirement__in=[*engine.CONTACT_BASED, Requirement.TASK_ON_OUTCOME]
+        )
     )
-    if rules and activity.outcome:
-        calendar = load_calendar()
-        for rule in rules:
-            actions.outcome_tasks(rule, activity, calendar=calendar, now=now)
+    contact_rules = [r.pk for r in rules if r.requirement in engine.CONTACT_BASED]
+    # An edit is not seen by the sweep's catch-up (it follows new activity ids): its
+    # records' state is recomputed now, whatever the rules.
+    if changed or (contact_rules and _open_breach_of(activity, contact_rules)):
+        state.refresh(**_links(activity), now=now)
+        if contact_rules:
+            resolve_met(contact_rules, **_links(activity), now=now)
+    if not activity.outcome:
+        return
+    outcome_rules = [
+        r
+        for r in rules
+        if r.requirement == Requirement.TASK_ON_OUTCOME
+        and actions.outcome_rule_matches(r, activity)
+    ]
+    if not outcome_rules:
+        return
+    calendar = load_calendar() if any(r.use_working_hours for r in outcome_rules) else Calendar()
+    for rule in outcome_rules:
+        actions.outcome_tasks(rule, activity, calendar=calendar, now=now)
+
+
+def on_activity_logged(activity, actor=None, **context) -> None:
+    """``activity_logged``: settle the breaches of the activity's records that the contact
+    meets, and create the outcome tasks (not waiting for the sweep)."""
+    _on_activity(activity, changed=False)
+
+
+def on_activity_changed(activity, actor=None, **context) -> None:
+    """``activity_changed``: the records' follow-up state again, their breaches the
+    contact now meets, and the outcome tasks of a new outcome."""
+    _on_activity(activity, changed=True)
 
 
 def on_handed_over(record, **context) -> None:

@@ -90,16 +90,6 @@ def refresh(*, leads=None, accounts=None, opportunities=None, now=None) -> None:
         _upsert(kind, ids, now)
 
 
-def refresh_for_activity(activity: Activity, *, now=None) -> None:
-    """The state of the records one activity is linked to (the listeners)."""
-    refresh(
-        leads=[activity.lead_id],
-        accounts=[activity.account_id],
-        opportunities=[activity.opportunity_id],
-        now=now,
-    )
-
-
 def changed_activities(*, after_id: int, since) -> QuerySet:
     """Activities with an id above ``after_id`` (rows written in bulk by imports or the
     demo, which emit no event) or created since ``since`` (rows whose transaction
