@@ -332,8 +332,9 @@ def test_team_webhook_posts_members_notifications_with_their_name(
 ):
     """A team webhook carries the notifications of its team's members as "@name: text";
     a sub-team's member only when include_subteams is on; another team's never."""
-    org.east_rep.language = "en"
-    org.east_rep.save()
+    for member in (org.east_rep, org.sub_rep):
+        member.language = "en"
+        member.save()
     hook = services.create_webhook(
         org.east_mgr, team=org.east, name="East group", flavour="wecom", url=robot.url()
     )
@@ -454,7 +455,7 @@ def test_public_https_url_is_accepted(org, settings):
 
 
 def test_private_address_refused_again_when_sending(
-    org, robot, django_capture_on_commit_callbacks, settings
+    english, org, robot, django_capture_on_commit_callbacks, settings
 ):
     """A name that passes the check on saving but resolves to a private or loopback
     address is refused before sending (the send-time check: nothing reaches the
