@@ -19,14 +19,20 @@ from .models import Account, Contact
 PAGE_SIZE = 50
 
 
-@login_required
-def account_list(request):
+def listed_accounts(request):
+    """The account list's filters, sort and rows in order (the page and its downloads)."""
     filters = read_filters(request, AccountFilter)
     qs = filters.apply(Account.objects.visible_to(request.user)).select_related("owner", "region")
     sort = request.GET.get("sort", "name")
     if sort.lstrip("-") not in {"name", "updated_at", "grade", "industry"}:
         sort = "name"
-    page = Paginator(qs.order_by(sort, "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    return filters, sort, qs.order_by(sort, "pk")
+
+
+@login_required
+def account_list(request):
+    filters, sort, qs = listed_accounts(request)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -102,11 +108,17 @@ def account_edit(request, pk):
     )
 
 
-@login_required
-def contact_list(request):
+def listed_contacts(request):
+    """The contact list's filters and rows in order (the page and its downloads)."""
     filters = read_filters(request, ContactFilter)
     qs = filters.apply(Contact.objects.visible_to(request.user)).select_related("account")
-    page = Paginator(qs.order_by("name", "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    return filters, qs.order_by("name", "pk")
+
+
+@login_required
+def contact_list(request):
+    filters, qs = listed_contacts(request)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(

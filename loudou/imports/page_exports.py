@@ -1,13 +1,12 @@
 """Downloads of the list pages that have none of their own (issue 7, "every list page to
 CSV and xlsx with the current filters and only what the user may see").
 
-``/imports/export/<page>/?format=csv|xlsx&<the page's own query string>``: the list's
-filter schema (the one the page and the API read) is applied to what the user may see —
-``visible_to`` for opportunities, accounts, contacts and leads; the pools the user may
-see for a pool's leads — in the page's order, and written by
-``loudou.analytics.exports.table_response``. The pages link here with their current query
-string, so the file holds exactly the rows the page lists (all pages of them, up to
-EXPORT_LIMIT).
+``/imports/export/<page>/?format=csv|xlsx&<the page's own query string>``: the rows come
+from the page's own builder (``listed_opportunities``, ``listed_accounts``,
+``listed_contacts``, ``listed_leads``, ``pool_leads`` in the apps' views: their filters,
+``visible_to`` scope and order), written by ``loudou.analytics.exports.table_response``.
+The pages link here with their current query string, so the file holds exactly the rows
+the page lists (all pages of them, up to EXPORT_LIMIT).
 """
 
 from __future__ import annotations
@@ -18,16 +17,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loudou.analytics.exports import Percent, table_response
-from loudou.customers.filters import AccountFilter, ContactFilter
-from loudou.customers.models import Account, Contact
-from loudou.leads.filters import LeadFilter
-from loudou.leads.models import Lead, PublicPool
-from loudou.pipeline.filters import OpportunityFilter
-from loudou.pipeline.models import Opportunity
-from loudou.web.helpers import read_filters
+from loudou.customers.views import listed_accounts, listed_contacts
+from loudou.leads.models import PublicPool
+from loudou.leads.views import chosen_pool, listed_leads, pool_leads
+from loudou.pipeline.views import listed_opportunities
 
 EXPORT_LIMIT = 100_000
-ACCOUNT_SORTS = {"name", "updated_at", "grade", "industry"}
 
 
 def _user(user) -> str:
@@ -39,12 +34,7 @@ def _local(moment):
 
 
 def _opportunities(request):
-    filters = read_filters(request, OpportunityFilter)
-    if filters.sort is None:
-        filters.sort = "-updated_at"
-    qs = filters.apply(Opportunity.objects.visible_to(request.user)).select_related(
-        "account", "owner", "stage", "pipeline"
-    )
+    _filters, qs = listed_opportunities(request)
     headers = [_("Name"), _("Account"), _("Pipeline"), _("Stage"), _("Status"), _("Amount"),
                _("Currency"), _("Probability"), _("Expected close date"), _("Owner"),
                _("Created"), _("Updated")]  # fmt: skip
@@ -58,29 +48,24 @@ def _opportunities(request):
 
 
 def _accounts(request):
-    filters = read_filters(request, AccountFilter)
-    sort = request.GET.get("sort", "name")
-    if sort.lstrip("-") not in ACCOUNT_SORTS:
-        sort = "name"
-    qs = filters.apply(Account.objects.visible_to(request.user)).select_related("owner", "region")
+    _filters, _sort, qs = listed_accounts(request)
     headers = [_("Account name"), _("Grade"), _("Industry"), _("Region"), _("Phone"),
                _("Website"), _("Source"), _("Owner"), _("Updated")]  # fmt: skip
     rows = (
         [a.name, a.get_grade_display(), a.industry, a.region.name if a.region else "",
          a.phone, a.website, a.get_source_display(), _user(a.owner), _local(a.updated_at)]
-        for a in qs.order_by(sort, "pk")[:EXPORT_LIMIT]
+        for a in qs[:EXPORT_LIMIT]
     )  # fmt: skip
     return "accounts", headers, rows
 
 
 def _contacts(request):
-    filters = read_filters(request, ContactFilter)
-    qs = filters.apply(Contact.objects.visible_to(request.user)).select_related("account")
+    _filters, qs = listed_contacts(request)
     headers = [_("Name"), _("Account"), _("Title"), _("Mobile"), _("Phone"), _("E-mail"),
                _("WeChat")]  # fmt: skip
     rows = (
         [c.name, c.account.name, c.title, c.mobile, c.phone, c.email, c.wechat]
-        for c in qs.order_by("name", "pk")[:EXPORT_LIMIT]
+        for c in qs[:EXPORT_LIMIT]
     )
     return "contacts", headers, rows
 
@@ -100,22 +85,18 @@ def _lead_headers():
 
 
 def _leads(request):
-    filters = read_filters(request, LeadFilter)
-    qs = filters.apply(Lead.objects.visible_to(request.user)).select_related(
-        "owner", "pool", "region"
-    )
-    return "leads", _lead_headers(), _lead_rows(qs.order_by("-created_at", "-pk"))
+    _filters, qs = listed_leads(request)
+    return "leads", _lead_headers(), _lead_rows(qs)
 
 
 def _pool(request):
-    pools = PublicPool.objects.visible_to(request.user)
     pk = request.GET.get("pool", "")
-    pool = pools.filter(pk=pk).first() if pk.isdigit() else pools.first()
+    pools = list(PublicPool.objects.visible_to(request.user))
+    pool = chosen_pool(int(pk) if pk.isdigit() else None, pools)
     if pool is None:
         raise Http404
-    filters = read_filters(request, LeadFilter)
-    qs = filters.apply(Lead.objects.filter(pool=pool)).select_related("owner", "pool", "region")
-    return "pool", _lead_headers(), _lead_rows(qs.order_by("-released_at", "-created_at", "-pk"))
+    _filters, qs = pool_leads(request, pool)
+    return "pool", _lead_headers(), _lead_rows(qs.select_related("owner", "pool"))
 
 
 PAGES = {

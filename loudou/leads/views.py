@@ -42,16 +42,40 @@ def _page(request, qs, template, context):
     return render(request, template, {**context, "page": page, "query": query.urlencode()})
 
 
-@login_required
-def lead_list(request):
-    """The leads the user may see (own, team, shared and visible pools), filtered."""
+def listed_leads(request):
+    """The lead list's filters and rows in order (the page and its downloads)."""
     filters = read_filters(request, LeadFilter)
     qs = filters.apply(Lead.objects.visible_to(request.user)).select_related(
         "owner", "pool", "region"
     )
+    return filters, qs.order_by("-created_at", "-pk")
+
+
+def chosen_pool(pk, pools):
+    """The pool ``pk`` among ``pools`` (those the user may see; the first when ``pk`` is
+    None); 404 when it is not one of them, None when there are none."""
+    if pk is None:
+        return pools[0] if pools else None
+    pool = next((p for p in pools if p.pk == pk), None)
+    if pool is None:
+        raise Http404
+    return pool
+
+
+def pool_leads(request, pool):
+    """A pool page's filters and leads in order (the page and its downloads)."""
+    filters = read_filters(request, LeadFilter)
+    qs = filters.apply(Lead.objects.filter(pool=pool)).select_related("region", "last_owner")
+    return filters, qs.order_by("-released_at", "-created_at", "-pk")
+
+
+@login_required
+def lead_list(request):
+    """The leads the user may see (own, team, shared and visible pools), filtered."""
+    filters, qs = listed_leads(request)
     return _page(
         request,
-        qs.order_by("-created_at", "-pk"),
+        qs,
         "leads/lead_list.html",
         {
             "nav": "leads",
@@ -240,19 +264,13 @@ def pool_page(request, pk=None):
     """A public pool: its leads, claim buttons, and the user's counts against the
     pool's limits."""
     pools = list(PublicPool.objects.visible_to(request.user))
-    if pk is None:
-        if not pools:
-            return render(request, "leads/pool.html", {"nav": "pool", "pools": pools})
-        pool = pools[0]
-    else:
-        pool = next((p for p in pools if p.pk == pk), None)
-        if pool is None:
-            raise Http404
-    filters = read_filters(request, LeadFilter)
-    qs = filters.apply(Lead.objects.filter(pool=pool)).select_related("region", "last_owner")
+    pool = chosen_pool(pk, pools)
+    if pool is None:
+        return render(request, "leads/pool.html", {"nav": "pool", "pools": pools})
+    filters, qs = pool_leads(request, pool)
     return _page(
         request,
-        qs.order_by("-released_at", "-created_at", "-pk"),
+        qs,
         "leads/pool.html",
         {
             "nav": "pool",

@@ -254,15 +254,21 @@ def _action_refused(request, opp, exc):
 # --- list, detail, forms ---------------------------------------------------------------
 
 
-@login_required
-def opportunity_list(request):
-    """All opportunities the user may see, with the API's filters, sorting and search."""
+def listed_opportunities(request):
+    """The list's filters and rows, as the page lists them (and its download files)."""
     filters = read_filters(request, OpportunityFilter)
     if filters.sort is None:
         filters.sort = "-updated_at"
     qs = filters.apply(Opportunity.objects.visible_to(request.user)).select_related(
         "account", "owner", "stage", "pipeline"
     )
+    return filters, qs
+
+
+@login_required
+def opportunity_list(request):
+    """All opportunities the user may see, with the API's filters, sorting and search."""
+    filters, qs = listed_opportunities(request)
     page = Paginator(qs, LIST_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
