@@ -20,6 +20,16 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
+def owner_scope(user, field: str = "owner") -> Q:
+    """Rows whose ``field`` is ``user`` or, for a manager, anyone in their team's subtree
+    (the owner part of every ``visible_to``; the caller handles admins and the
+    anonymous)."""
+    scope = Q(**{field: user})
+    if user.managed_team_path:
+        scope |= Q(**{f"{field}__team__path__startswith": user.managed_team_path})
+    return scope
+
+
 class VisibleQuerySet(models.QuerySet):
     """A queryset that knows who may see which rows.
 
@@ -34,10 +44,7 @@ class VisibleQuerySet(models.QuerySet):
             return self.none()
         if user.sees_everything:
             return self.all()
-        scope = Q(owner=user)
-        team_path = user.managed_team_path
-        if team_path:
-            scope |= Q(owner__team__path__startswith=team_path)
+        scope = owner_scope(user)
         through = self.model.shared_with.through
         own_field = f"{self.model._meta.model_name}_id"
         shared = through.objects.filter(user=user).values(own_field)

@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from loudou.core.models import TimeStampedModel, VersionedModel
+from loudou.core.models import TimeStampedModel, VersionedModel, owner_scope
 
 
 class AppliesTo(models.TextChoices):
@@ -120,10 +120,7 @@ class BreachQuerySet(models.QuerySet):
             return self.none()
         if user.sees_everything:
             return self.all()
-        scope = Q(owner=user)
-        if user.managed_team_path:
-            scope |= Q(owner__team__path__startswith=user.managed_team_path)
-        return self.filter(scope)
+        return self.filter(owner_scope(user))
 
 
 class Breach(models.Model):
