@@ -14,22 +14,19 @@ from decimal import Decimal
 
 from django.db import connection
 from django.db.models import (
-    Case,
     Count,
     F,
-    IntegerField,
     OuterRef,
     Q,
     Subquery,
     Sum,
-    Value,
-    When,
     Window,
 )  # fmt: skip
 from django.db.models.functions import RowNumber
 
 from loudou.core.db import Cents
 from loudou.org.models import Team
+from loudou.pipeline import summaries
 from loudou.pipeline.choices import ChangeKind, Status
 from loudou.pipeline.models import Opportunity, Pipeline, StageChange
 
@@ -504,28 +501,54 @@ def breakdown(qs, dimension: str, period: Period) -> list[dict]:
             for r in rows]  # fmt: skip
 
 
-AMOUNT_EDGES = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
-                1_000_000, 2_000_000, 5_000_000, 10_000_000]  # fmt: skip
+AMOUNT_EDGES = summaries.AMOUNT_EDGES
 
 
 def open_amount_groups(qs) -> list[dict]:
     """Open opportunities per (current stage, amount band): count and exact amount. The
     Monte Carlo forecast treats the deals of one group alike; the bands are narrow enough
     (×2–×2.5) that the group's mean stands for each of them."""
-    band = Case(
-        *[When(amount__lt=edge, then=Value(i)) for i, edge in enumerate(AMOUNT_EDGES)],
-        default=Value(len(AMOUNT_EDGES)),
-        output_field=IntegerField(),
-    )
     rows = (
         qs.filter(status=Status.OPEN)
-        .annotate(band=band)
+        .annotate(band=summaries.band_expression())
         .values("stage_id", "band")
         .annotate(n=Count("pk"), cents=Sum(Cents("amount")))
         .order_by("stage_id", "band")
     )
     return [{"stage_id": r["stage_id"], "count": r["n"], "amount": cents_to_decimal(r["cents"])}
             for r in rows]  # fmt: skip
+
+
+def scope_open(scope: Scope, *, by_owner: bool = False) -> list[dict]:
+    """The open deals of scope.opportunities() per (current stage, amount band[, owner]):
+    rows (stage_id, band[, owner_id], n, cents) in that order. Read from the maintained
+    OpenCount rows when the scope allows (Scope.summarisable), plus the few deals shared
+    with the viewer; else grouped from the opportunities."""
+    keys = ["stage_id", "band"] + (["owner_id"] if by_owner else [])
+    if not scope.summarisable():
+        qs = scope.opportunities().filter(status=Status.OPEN)
+        rows = list(qs.annotate(band=summaries.band_expression()).values(*keys)
+                    .annotate(n=Count("pk"), cents=Sum(Cents("amount"))).order_by())  # fmt: skip
+    else:
+        owners, extra = scope.owner_set()
+        rows = summaries.open_groups(scope.pipeline.pk, owners, by_owner=by_owner)
+        if extra is not None:
+            rows += list(extra.filter(status=Status.OPEN).annotate(band=summaries.band_expression())
+                         .values(*keys).annotate(n=Count("pk"), cents=Sum(Cents("amount")))
+                         .order_by())  # fmt: skip
+    merged: dict[tuple, dict] = {}
+    for r in rows:
+        key = tuple(r[k] for k in keys)
+        entry = merged.setdefault(key, {**dict(zip(keys, key, strict=True)), "n": 0, "cents": 0})
+        entry["n"] += r["n"]
+        entry["cents"] += int(r["cents"] or 0)
+    return [merged[k] for k in sorted(merged, key=lambda k: tuple((v is None, v or 0) for v in k))]
+
+
+def scope_open_groups(scope: Scope) -> list[dict]:
+    """open_amount_groups(scope.opportunities()), from scope_open (the summaries)."""
+    return [{"stage_id": r["stage_id"], "count": r["n"], "amount": cents_to_decimal(r["cents"])}
+            for r in scope_open(scope) if r["n"]]  # fmt: skip
 
 
 def open_by_stage_from_groups(groups: list[dict]) -> dict[int, dict]:

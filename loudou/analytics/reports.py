@@ -10,7 +10,6 @@ from decimal import Decimal
 from fractions import Fraction
 
 from django.conf import settings
-from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -97,7 +96,7 @@ def funnel_report(scope: Scope) -> dict:
     furthest = queries.scope_counts(scope)
     stats = stage_stats(scope, rows=furthest)
     rates = win_rates(scope, stats)
-    open_now = queries.open_by_stage(qs)
+    open_now = queries.open_by_stage_from_groups(queries.scope_open_groups(scope))
     stays = queries.stay_histograms(qs, stages=_pipeline_stage_ids(scope))
     totals = {s: 0 for s in Status.values}
     for row in furthest:
@@ -151,7 +150,6 @@ def reps_report(scope: Scope) -> dict:
     from loudou.org.models import User
 
     _fresh()
-    qs = scope.opportunities()
     stages = _stages(scope)
     team = stage_stats(scope, rows=queries.scope_counts(scope, team=True))
     by_owner: dict[int, dict] = {}
@@ -159,10 +157,10 @@ def reps_report(scope: Scope) -> dict:
         by_owner.setdefault(row["owner_id"], {})[(row["furthest_stage_id"], row["status"])] = row[
             "n"
         ]
-    open_rows = qs.filter(status=Status.OPEN).values("owner_id", "stage_id")
     open_now: dict[int, dict[int, int]] = {}
-    for row in open_rows.annotate(n=Count("pk")).order_by():
-        open_now.setdefault(row["owner_id"], {})[row["stage_id"]] = row["n"]
+    for row in queries.scope_open(scope, by_owner=True):
+        per_stage = open_now.setdefault(row["owner_id"], {})
+        per_stage[row["stage_id"]] = per_stage.get(row["stage_id"], 0) + row["n"]
     if not (getattr(scope.user, "sees_everything", False) or scope.user.managed_team_path):
         # A rep compares themself with the team; deals merely shared with them do not
         # bring their owners in as rows.
@@ -323,7 +321,7 @@ def forecast_report(
     qs = scope.opportunities()
     counts = queries.scope_counts(scope)
     stats = stage_stats(scope, rows=counts)
-    groups = queries.open_amount_groups(qs)  # the open deals, read once
+    groups = queries.scope_open_groups(scope)  # the open deals, read once
     open_now = queries.open_by_stage_from_groups(groups)
     stage_ids = list(scope.pipeline.stages.values_list("pk", flat=True))
     current = _forecast_at(scope, qs, stats, as_of, period, current=open_now,
@@ -470,7 +468,7 @@ def reverse_report(
         avg_deal = won["amount"] / won["count"] if won["count"] else None
     stages = _stages(scope)
     # What a stage holds today (current stage, as on the board) is what can be replenished.
-    current = queries.open_by_stage(qs)
+    current = queries.open_by_stage_from_groups(queries.scope_open_groups(scope))
     open_now = [current.get(s.pk, {}).get("count", 0) for s in stages]
     head = {
         "pipeline": scope.pipeline.display_name,

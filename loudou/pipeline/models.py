@@ -373,6 +373,29 @@ class FunnelCount(models.Model):
         return f"{self.pipeline_id}/{self.owner_key}/{self.furthest_stage_id}/{self.status}"
 
 
+class OpenCount(models.Model):
+    """Open opportunities per (pipeline, owner, current stage, amount band): how many and
+    their summed amount (cents). Kept like FunnelCount; the open pipeline of the funnel,
+    forecast and per-rep reports (pipeline.summaries.AMOUNT_EDGES for the bands)."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    owner_key = models.PositiveBigIntegerField()  # the owner's id, 0 for none
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="+")
+    band = models.SmallIntegerField()
+    count = models.BigIntegerField(default=0)
+    amount_cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pipeline", "owner_key", "stage", "band"], name="open_count_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.pipeline_id}/{self.owner_key}/{self.stage_id}/{self.band}"
+
+
 class StayCount(models.Model):
     """Completed stays per stage left and whole hour: their number and total seconds (the
     time-in-stage histogram of DOMAIN §8), kept like FunnelCount."""

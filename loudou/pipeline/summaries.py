@@ -9,6 +9,10 @@ Three tables, all derived — never a source of truth:
   count and amount and the velocity's cycle all come from it.
 - ``StayCount``: per (stage left, whole hour of the stay) the number of completed stays
   and their seconds: the time-in-stage histogram.
+- ``OpenCount``: per (pipeline, owner, current stage, amount band) the number of open
+  opportunities and their summed amount (cents): the open pipeline now (the funnel's
+  open amounts, the per-rep open shape, the forecast's weighted pipeline and the Monte
+  Carlo's amount groups).
 - ``SummaryState``: the id of the last StageChange known to be in the summaries.
 
 How they stay equal to a recomputation from the history:
@@ -35,11 +39,12 @@ import weakref
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Case, Count, F, IntegerField, Max, Q, Sum, Value, When
 
 from loudou.core.db import Cents
 
-from .models import FunnelCount, Opportunity, StageChange, StayCount, SummaryState
+from .choices import Status
+from .models import FunnelCount, OpenCount, Opportunity, StageChange, StayCount, SummaryState
 
 HOUR = 3600
 STATE_ID = 1
@@ -48,6 +53,30 @@ COUNT_KEYS = ["pipeline", "owner_key", "furthest_stage", "status"]
 COUNT_VALUES = ["count", "amount_cents", "stays_seconds"]
 STAY_KEYS = ["stage", "hour"]
 STAY_VALUES = ["count", "seconds"]
+OPEN_KEYS = ["pipeline", "owner_key", "stage", "band"]
+OPEN_VALUES = ["count", "amount_cents"]
+# The amount bands of the open pipeline (OpenCount.band i: amount < AMOUNT_EDGES[i], the
+# last band above them all): the Monte Carlo forecast treats the deals of one band alike.
+AMOUNT_EDGES = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
+                1_000_000, 2_000_000, 5_000_000, 10_000_000]  # fmt: skip
+
+
+def band_of(amount) -> int:
+    """The amount band of ``amount`` (as band_expression())."""
+    amount = Decimal(amount or 0)
+    for i, edge in enumerate(AMOUNT_EDGES):
+        if amount < edge:
+            return i
+    return len(AMOUNT_EDGES)
+
+
+def band_expression(field: str = "amount"):
+    """The amount band of a money column, computed by the database."""
+    return Case(
+        *[When(**{f"{field}__lt": edge}, then=Value(i)) for i, edge in enumerate(AMOUNT_EDGES)],
+        default=Value(len(AMOUNT_EDGES)),
+        output_field=IntegerField(),
+    )
 
 
 def cents(amount) -> int:
@@ -55,9 +84,13 @@ def cents(amount) -> int:
 
 
 def snapshot(opp: Opportunity) -> tuple:
-    """What an opportunity contributes to FunnelCount: its key and its values."""
+    """What an opportunity contributes to the summaries: its FunnelCount key, amount
+    (cents) and stays, and its OpenCount key (None unless open)."""
     key = (opp.pipeline_id, opp.owner_id or 0, opp.furthest_stage_id, opp.status)
-    return key, cents(opp.amount), int(opp.stays_seconds or 0)
+    open_key = None
+    if opp.status == Status.OPEN:
+        open_key = (opp.pipeline_id, opp.owner_id or 0, opp.stage_id, band_of(opp.amount))
+    return key, cents(opp.amount), int(opp.stays_seconds or 0), open_key
 
 
 def _quote(name: str) -> str:
@@ -88,16 +121,23 @@ def apply(before: tuple | None, after: tuple | None, *, stay=None, change_id=Non
     the state past ``change_id`` (the StageChange just written). Inside the service's
     transaction, after the opportunity row is locked."""
     deltas: dict[tuple, list[int]] = {}
+    open_deltas: dict[tuple, list[int]] = {}
     for snap, sign in ((before, -1), (after, 1)):
         if snap is None:
             continue
-        key, amount, stays = snap
+        key, amount, stays, open_key = snap
         entry = deltas.setdefault(key, [0, 0, 0])
         entry[0] += sign
         entry[1] += sign * amount
         entry[2] += sign * stays
+        if open_key is not None:
+            entry = open_deltas.setdefault(open_key, [0, 0])
+            entry[0] += sign
+            entry[1] += sign * amount
     rows = [(*key, *d) for key, d in deltas.items() if any(d)]
     _upsert(FunnelCount, COUNT_KEYS, COUNT_VALUES, rows)
+    rows = [(*key, *d) for key, d in open_deltas.items() if any(d)]
+    _upsert(OpenCount, OPEN_KEYS, OPEN_VALUES, rows)
     if stay is not None and stay[1] is not None:
         stage_id, seconds = stay
         _upsert(StayCount, STAY_KEYS, STAY_VALUES, [(stage_id, seconds // HOUR, 1, seconds)])
@@ -201,6 +241,23 @@ def _count_rows(opportunities, sign: int = 1) -> list[tuple]:
     ]  # fmt: skip
 
 
+def _open_rows(opportunities, sign: int = 1) -> list[tuple]:
+    """OpenCount rows (key, then count, cents) of these opportunities' open ones, one
+    GROUP BY; ``sign=-1`` for their removal."""
+    rows = (
+        opportunities.filter(status=Status.OPEN)
+        .order_by()
+        .annotate(band=band_expression())
+        .values("pipeline_id", "owner_id", "stage_id", "band")
+        .annotate(n=Count("pk"), c=Sum(Cents("amount")))
+    )
+    return [
+        (r["pipeline_id"], r["owner_id"] or 0, r["stage_id"], r["band"], sign * r["n"],
+         sign * int(r["c"] or 0))
+        for r in rows
+    ]  # fmt: skip
+
+
 def _stay_rows(changes, sign: int = 1) -> list[tuple]:
     """StayCount rows (stage, hour, count, seconds) of these StageChange rows' completed
     stays, one GROUP BY; ``sign=-1`` for their removal."""
@@ -223,6 +280,7 @@ def _insert(model, fields: list[str], rows: list[tuple]) -> None:
 COUNT_FIELDS = ["pipeline_id", "owner_key", "furthest_stage_id", "status", "count",
                 "amount_cents", "stays_seconds"]  # fmt: skip
 STAY_FIELDS = ["stage_id", "hour", "count", "seconds"]
+OPEN_FIELDS = ["pipeline_id", "owner_key", "stage_id", "band", "count", "amount_cents"]
 
 
 @transaction.atomic
@@ -243,6 +301,8 @@ def rebuild_summaries(opportunity_ids=None) -> None:
     _insert(FunnelCount, COUNT_FIELDS, _count_rows(Opportunity.objects.all()))
     StayCount.objects.all().delete()
     _insert(StayCount, STAY_FIELDS, _stay_rows(StageChange.objects.all()))
+    OpenCount.objects.all().delete()
+    _insert(OpenCount, OPEN_FIELDS, _open_rows(Opportunity.objects.all()))
     SummaryState.objects.filter(pk=STATE_ID).update(last_change_id=newest)
 
 
@@ -255,10 +315,12 @@ def recount_owners(owner_ids) -> None:
         return
     _lock_writers()
     FunnelCount.objects.filter(owner_key__in=keys).delete()
+    OpenCount.objects.filter(owner_key__in=keys).delete()
     owned = Q(owner_id__in=[k for k in keys if k])
     if 0 in keys:
         owned |= Q(owner__isnull=True)
     _insert(FunnelCount, COUNT_FIELDS, _count_rows(Opportunity.objects.filter(owned)))
+    _insert(OpenCount, OPEN_FIELDS, _open_rows(Opportunity.objects.filter(owned)))
 
 
 @transaction.atomic
@@ -269,6 +331,8 @@ def recount_pipeline(pipeline_id: int) -> None:
     FunnelCount.objects.filter(pipeline_id=pipeline_id).delete()
     rows = _count_rows(Opportunity.objects.filter(pipeline_id=pipeline_id))
     _insert(FunnelCount, COUNT_FIELDS, rows)
+    OpenCount.objects.filter(pipeline_id=pipeline_id).delete()
+    _insert(OpenCount, OPEN_FIELDS, _open_rows(Opportunity.objects.filter(pipeline_id=pipeline_id)))
 
 
 def on_handed_over(record, **context) -> None:
@@ -281,6 +345,7 @@ def on_handed_over(record, **context) -> None:
 def _subtract(opportunities) -> None:
     """Take these opportunities (a queryset, rows still there) out of the summaries."""
     _upsert(FunnelCount, COUNT_KEYS, COUNT_VALUES, _count_rows(opportunities, -1))
+    _upsert(OpenCount, OPEN_KEYS, OPEN_VALUES, _open_rows(opportunities, -1))
     changes = StageChange.objects.filter(opportunity__in=opportunities.values("pk"))
     _upsert(StayCount, STAY_KEYS, STAY_VALUES, _stay_rows(changes, -1))
 
@@ -336,4 +401,22 @@ def stays(stage_ids) -> dict[int, dict]:
         stage["count"] += n
         stage["seconds"] += seconds
         stage["hours"][hour] = n
+    return result
+
+
+def open_groups(pipeline_id: int, owner_ids=None, *, by_owner: bool = False) -> list[dict]:
+    """The open pipeline of a pipeline (optionally of a set of owners) per (current
+    stage, amount band[, owner]): rows (stage_id, band[, owner_id], n, cents)."""
+    qs = OpenCount.objects.filter(pipeline_id=pipeline_id).exclude(count=0)
+    if owner_ids is not None:
+        qs = qs.filter(owner_key__in=[o or 0 for o in owner_ids])
+    keys = ["stage_id", "band"] + (["owner_key"] if by_owner else [])
+    rows = qs.values(*keys).annotate(n=Sum("count"), c=Sum("amount_cents")).order_by()
+    result = []
+    for r in rows:
+        row = {"stage_id": r["stage_id"], "band": r["band"], "n": int(r["n"]),
+               "cents": int(r["c"])}  # fmt: skip
+        if by_owner:
+            row["owner_id"] = r["owner_key"] or None
+        result.append(row)
     return result

@@ -23,6 +23,7 @@ from loudou.pipeline import services, summaries
 from loudou.pipeline.models import (
     FunnelCount,
     LostReason,
+    OpenCount,
     Opportunity,
     StageChange,
     StayCount,
@@ -341,3 +342,157 @@ def test_recompute_furthest_matches_the_history(org, reason):
         }
         assert opp.furthest_stage_id == max(entered, key=positions.get)
     assert maintained() == recomputed()
+
+
+def open_recomputed():
+    """OpenCount as a recomputation from the opportunities gives it (in Python)."""
+    result: dict[tuple, list[int]] = {}
+    for opp in Opportunity.objects.filter(status="open"):
+        key = (opp.pipeline_id, opp.owner_id or 0, opp.stage_id, summaries.band_of(opp.amount))
+        entry = result.setdefault(key, [0, 0])
+        entry[0] += 1
+        entry[1] += int(opp.amount * 100)
+    return result
+
+
+def open_maintained():
+    return {
+        (r.pipeline_id, r.owner_key, r.stage_id, r.band): [r.count, r.amount_cents]
+        for r in OpenCount.objects.all()
+        if r.count or r.amount_cents
+    }
+
+
+def test_band_of_agrees_with_the_database(org):
+    """The amount band computed in Python (the services' snapshots) is the one the
+    database computes (rebuilds and the opportunity scans), at and around every edge."""
+    amounts = [Decimal(0), Decimal("0.01")]
+    for edge in summaries.AMOUNT_EDGES:
+        amounts += [Decimal(edge) - Decimal("0.01"), Decimal(edge), Decimal(edge) + Decimal("0.01")]
+    account = create_account(actor=org.east_rep, name="恒信")
+    pipeline = services.create_pipeline_from_template("dcba", checklist_mode="advisory")
+    for i, amount in enumerate(amounts):
+        services.create_opportunity(actor=org.east_rep, pipeline=pipeline, account=account,
+                                    name=f"b{i}", amount=amount)  # fmt: skip
+    banded = Opportunity.objects.annotate(band=summaries.band_expression())
+    seen = dict(banded.values_list("amount", "band"))
+    assert {Decimal(a).quantize(Decimal("0.01")): b for a, b in seen.items()} == {
+        a: summaries.band_of(a) for a in amounts
+    }
+    assert summaries.band_of(Decimal(10_000_000)) == len(summaries.AMOUNT_EDGES)
+    assert open_maintained() == open_recomputed()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(STEP, min_size=1, max_size=25))
+def test_open_pipeline_summary_equals_the_open_deals_after_any_sequence(org, reason, steps):
+    """After any sequence of creations, moves, wins, losses, reopens, amount changes
+    across the bands, owner changes, deletions and a hand-over, every OpenCount row equals
+    the open deals counted per (pipeline, owner, current stage, amount band); a rebuild
+    gives the same rows."""
+    sid = transaction.savepoint()
+    try:
+        pipeline = services.create_pipeline_from_template("dcba", checklist_mode="advisory")
+        owners = [org.east_rep, org.east_rep2, org.sub_rep, org.south_rep]
+        account = create_account(actor=org.east_rep, name="恒信")
+        clock = timezone.now() - timedelta(days=400)
+        opps: list[int] = []
+        for action, which, arg, hours in steps:
+            clock += timedelta(hours=hours)
+            if action == "create" or not opps:
+                stage = list(pipeline.open_stages())[arg % 3]
+                opp = services.create_opportunity(
+                    actor=owners[arg], pipeline=pipeline, account=account, name=f"x{len(opps)}",
+                    stage=stage, amount=Decimal(10) ** (which % 9) - 1, when=clock,
+                )  # fmt: skip
+                opps.append(opp.pk)
+                continue
+            pk = opps[which % len(opps)]
+            opp = Opportunity.objects.get(pk=pk)
+            try:
+                if action == "move":
+                    target = list(pipeline.open_stages())[arg]
+                    if target.pk != opp.stage_id:
+                        services.move_opportunity(opp, target, actor=opp.owner, when=clock)
+                elif action == "win":
+                    services.win_opportunity(opp, actor=opp.owner, when=clock)
+                elif action == "lose":
+                    services.lose_opportunity(opp, reason, actor=opp.owner, when=clock)
+                elif action == "reopen":
+                    services.reopen_opportunity(opp, actor=opp.owner, when=clock)
+                elif action == "amount":
+                    amount = Decimal(3) * 10 ** (arg + which % 6)
+                    services.update_opportunity(opp, actor=opp.owner, amount=amount)
+                elif action == "owner":
+                    services.update_opportunity(opp, actor=opp.owner, owner=owners[arg])
+                elif action == "delete":
+                    opp.delete()
+                    opps.remove(pk)
+                else:
+                    doomed = opps[: arg + 1]
+                    Opportunity.objects.filter(pk__in=doomed).delete()
+                    opps = [o for o in opps if o not in doomed]
+            except ServiceError:
+                pass
+        assert open_maintained() == open_recomputed()
+        Opportunity.objects.filter(owner=org.east_rep).update(owner=org.east_rep2)
+
+        class Record:  # a hand-over of everything east_rep owned
+            from_user_id, to_user_id, shares = org.east_rep.pk, org.east_rep2.pk, []
+
+        emit("handed_over", Record(), actor=org.admin)
+        expected = open_recomputed()
+        assert open_maintained() == expected
+        summaries.rebuild_summaries()
+        assert open_maintained() == expected
+    finally:
+        transaction.savepoint_rollback(sid)
+
+
+def test_open_pipeline_of_a_scope_equals_the_scan_for_every_viewer(org, reason):
+    """For an admin, a manager, a rep with a colleague's deal shared with them, and team
+    and owner filters, the open deals per (stage, band[, owner]) read from OpenCount equal
+    the groups of the scope's opportunities themselves (open_amount_groups, the scan the
+    forecast made before); date and product-line filters scan the opportunities."""
+    from loudou.pipeline.models import ProductLine
+
+    pipeline = services.create_pipeline_from_template("dcba", checklist_mode="advisory")
+    account = create_account(actor=org.east_rep, name="恒信")
+    start = timezone.now() - timedelta(days=60)
+    for i, (rep, path, outcome) in enumerate([
+        (org.east_rep, "DC", "open"), (org.east_rep, "DCBA", "won"), (org.east_rep, "D", "open"),
+        (org.east_rep2, "DCB", "open"), (org.sub_rep, "DCBA", "won"), (org.sub_rep, "DC", "open"),
+        (org.south_rep, "D", "open"), (org.south_rep, "DCB", "open"),
+    ]):  # fmt: skip
+        opp = _make(org, pipeline, account, path, outcome, start + timedelta(hours=i))
+        services.update_opportunity(opp, actor=org.admin, owner=rep,
+                                    amount=Decimal(900 * 7**i) / 100)  # fmt: skip
+    shared = Opportunity.objects.filter(owner=org.south_rep).first()
+    shared.shared_with.add(org.east_rep)
+    line = ProductLine.objects.create(code="x", name="x")
+    scopes = [
+        Scope(user=org.admin, pipeline=pipeline),
+        Scope(user=org.east_mgr, pipeline=pipeline),
+        Scope(user=org.east_rep, pipeline=pipeline),
+        Scope(user=org.sub_rep, pipeline=pipeline),
+        Scope(user=org.admin, pipeline=pipeline, team=org.east_sub),
+        Scope(user=org.east_mgr, pipeline=pipeline, owner_id=org.east_rep2.pk),
+        Scope(user=org.east_rep, pipeline=pipeline, owner_id=org.south_rep.pk),
+        Scope(user=org.admin, pipeline=pipeline, created_from=timezone.localdate()),
+        Scope(user=org.admin, pipeline=pipeline, product_line_id=line.pk),
+    ]
+    for scope in scopes:
+        qs = scope.opportunities()
+        assert queries.scope_open_groups(scope) == queries.open_amount_groups(qs), scope
+        per_owner = {}
+        for row in qs.filter(status="open").values("owner_id", "stage_id"):
+            key = (row["owner_id"], row["stage_id"])
+            per_owner[key] = per_owner.get(key, 0) + 1
+        read = {}
+        for row in queries.scope_open(scope, by_owner=True):
+            key = (row["owner_id"], row["stage_id"])
+            read[key] = read.get(key, 0) + row["n"]
+        assert read == per_owner, scope
+    assert len(queries.scope_open_groups(Scope(user=org.east_rep, pipeline=pipeline))) == 3
