@@ -173,24 +173,27 @@ def task_due(rule: FollowUpRule, breach: Breach, now):
 
 
 def create_tasks(rule: FollowUpRule, new, now) -> int:
-    """A task per new breach, for its owner, keyed by the breach."""
-    from loudou.tasks.services import create_task
+    """A task per new breach, for its owner, keyed by the breach: one bulk insert per
+    thousand (tasks.services.create_system_tasks, idempotent on the key like
+    create_task); titles in each owner's language."""
+    from loudou.tasks.services import create_system_tasks
 
     kind = (rule.conditions or {}).get("task_kind") or TASK_KINDS.get(rule.requirement, Kind.OTHER)
-    made = 0
     rows = new.select_related("owner", "lead", "account", "contact", "opportunity__stage",
                               "opportunity__account")  # fmt: skip
-    for breach in rows.iterator(chunk_size=500):
+    tasks = []
+    for breach in rows.iterator(chunk_size=2000):
         with translation.override(_language(breach.owner)):
             title = task_title(rule, breach)
-        create_task(
-            None, title=title[:200], owner=breach.owner, kind=kind,
-            due_at=task_due(rule, breach, now), lead=breach.lead, account=breach.account,
-            contact=breach.contact, opportunity=breach.opportunity, source="rule", breach=breach,
-            key=f"breach:{breach.key}"[:200],
-        )  # fmt: skip
-        made += 1
-    return made
+        tasks.append({
+            "title": title[:200], "owner_id": breach.owner_id, "kind": kind,
+            "due_at": task_due(rule, breach, now), "lead_id": breach.lead_id,
+            "account_id": breach.account_id, "contact_id": breach.contact_id,
+            "opportunity_id": breach.opportunity_id, "source": "rule", "breach_id": breach.pk,
+            "key": f"breach:{breach.key}"[:200],
+        })  # fmt: skip
+    create_system_tasks(tasks)
+    return len(tasks)
 
 
 def return_to_pool(rule: FollowUpRule, new) -> dict:

@@ -16,7 +16,9 @@ range); a full sweep looks at everything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.exceptions import EmptyResultSet
@@ -30,6 +32,8 @@ from django.db.models import (
     Expression,
     ExpressionWrapper,
     F,
+    Max,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -46,7 +50,7 @@ from loudou.leads.models import Lead
 from loudou.pipeline.choices import StageKind, Status
 from loudou.pipeline.models import Opportunity, Stage
 
-from .calendar import Calendar, due_after, latest_start
+from .calendar import Calendar, due_after, latest_start, working_due_pieces
 from .models import (
     AccountFollowUp,
     AppliesTo,
@@ -63,6 +67,14 @@ from .models import (
 FIRST_CONTACT_LOOKBACK = timedelta(days=30)
 # A greeting breach that was not met closes itself this long after its day.
 GREETING_GRACE = timedelta(days=7)
+# Working-hours due times are computed by the database for starts spread over at most
+# this long (about 8 pieces a working day); older ones in Python.
+MAX_PIECES_RANGE = timedelta(days=120)
+
+
+# The records saved since a moment are read once per run and passed as a list of ids
+# when there are at most this many (else as a subquery).
+SAVED_LIST_MAX = 2000
 
 
 @dataclass
@@ -71,6 +83,40 @@ class Context:
     calendar: Calendar
     since: datetime | None = None  # incremental: the previous run's moment
     changed: QuerySet | None = None  # incremental: the activities written since then
+    # The hourly run that checks what changed: records saved (or whose follow-up state
+    # an edited activity moved) since the previous such run are looked at again.
+    saved_since: datetime | None = None
+    sweep_nows: tuple = ()  # the sweeps' own state writes (``updated_at`` = their now)
+    cache: dict | None = None  # shared between the rules of one run
+
+    def saved(self, subject: Subject, since: datetime, *, state: bool = False) -> list | None:
+        """Ids of the records of ``subject`` saved since ``since`` (for accounts, also
+        those whose opportunities were: the grade); with ``state``, also
+        those whose follow-up state was written since then other than by a sweep's
+        catch-up (an edited activity). One read per run and kind, shared by the rules;
+        None when there are too many to list: then every record is looked at."""
+        if self.cache is None:
+            self.cache = {}
+        key = (subject.kind, since, state)
+        if key not in self.cache:
+            found = set()
+            sources = [subject.model.objects.filter(updated_at__gte=since).values_list("pk")]
+            if subject.kind == "account":
+                # an account's grade follows its opportunities and is written without
+                # touching the account's updated_at: the opportunities saved carry it
+                sources.append(
+                    Opportunity.objects.filter(updated_at__gte=since).values_list("account_id")
+                )
+            if state:
+                sources.append(
+                    subject.state.objects.filter(updated_at__gte=since)
+                    .exclude(updated_at__in=list(self.sweep_nows))
+                    .values_list("pk")
+                )
+            for qs in sources:
+                found.update(pk for (pk,) in qs[: SAVED_LIST_MAX + 1] if pk is not None)
+            self.cache[key] = sorted(found) if len(found) <= SAVED_LIST_MAX else None
+        return self.cache[key]
 
 
 @dataclass(frozen=True)
@@ -209,7 +255,25 @@ class Evaluator:
                 resolution__in=[Resolution.OWNER_CHANGED, Resolution.OUT_OF_SCOPE],
             ).values(subject.column)  # fmt: skip
             parts.append(self.still_due(rule, ctx).filter(pk__in=settled))
+        if ctx.saved_since is not None:
+            # the hourly run: what a full run would find among the records that may have
+            # entered the rule's scope (a new grade, a stage, an owner) or whose last
+            # contact an edited activity moved back
+            saved = ctx.saved(subject, ctx.saved_since, state=self.contact_based)
+            for qs in self.parts(rule, replace(ctx, since=None, changed=None)):
+                parts.append(qs if saved is None else qs.filter(pk__in=saved))
         return [without_open_breach(qs, rule, subject) for qs in parts]
+
+    def fingerprint(self, rule, ctx: Context) -> str:
+        """What the rule's findings depend on besides the records: its own settings and
+        (:meth:`fingerprint_extra`) stage limits or the calendar. A rule whose
+        fingerprint changed since the previous run re-reads all its records."""
+        data = [rule.applies_to, rule.requirement, rule.amount, rule.conditions,
+                rule.use_working_hours, self.fingerprint_extra(rule, ctx)]  # fmt: skip
+        return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+    def fingerprint_extra(self, rule, ctx: Context):
+        return None
 
     def store(self, rule, ctx: Context, run) -> int:
         """Store the records that newly fail the rule as breaches found by ``run`` and
@@ -217,18 +281,34 @@ class Evaluator:
         ON CONFLICT DO NOTHING`` per part, the key built by the database; otherwise the
         candidate rows are built in Python and bulk-inserted, conflicts ignored."""
         due = self.due_expression(rule, ctx)
-        if due is None:
-            rows = self.candidates(rule, ctx)
-            if rows:
-                Breach.objects.bulk_create(
-                    [Breach(rule=rule, sweep_run=run, opened_at=run.now, **row) for row in rows],
-                    batch_size=1000, ignore_conflicts=True,
-                )  # fmt: skip
+        if due is None and not self.due_per_part:
+            self._bulk_insert(self.candidates(rule, ctx), rule, run)
         else:
             subject = self.subject(rule)
             for qs in self.all_parts(rule, ctx):
-                _insert_select(qs, rule, subject, due, run)
+                part_due = due if due is not None else self.part_due_expression(rule, ctx, qs)
+                if part_due is None:
+                    rows = self.rows(qs, subject, self.due_function(rule, ctx), rule,
+                                     self.extra_cols)  # fmt: skip
+                    self._bulk_insert(rows, rule, run)
+                else:
+                    _insert_select(qs, rule, subject, part_due, run)
         return Breach.objects.filter(sweep_run=run, rule=rule).count()
+
+    @staticmethod
+    def _bulk_insert(rows, rule, run) -> None:
+        if rows:
+            Breach.objects.bulk_create(
+                [Breach(rule=rule, sweep_run=run, opened_at=run.now, **row) for row in rows],
+                batch_size=1000, ignore_conflicts=True,
+            )  # fmt: skip
+
+    due_per_part = False  # part_due_expression depends on the part's rows
+
+    def part_due_expression(self, rule, ctx: Context, qs) -> Expression | None:
+        """The due time of the rows of ``qs`` as an SQL expression, when it depends on
+        them (``due_per_part``); None: computed in Python."""
+        return None
 
     def candidates(self, rule, ctx: Context) -> list[dict]:
         """The records that newly fail the rule, as breach rows (the Python path)."""
@@ -312,6 +392,31 @@ class FirstContact(Evaluator):
             )
 
         return due
+
+    due_per_part = True
+
+    def fingerprint_extra(self, rule, ctx):
+        if not rule.use_working_hours:
+            return None
+        cal = ctx.calendar
+        return [sorted((k, [list(map(str, r)) for r in v]) for k, v in cal.week.items()),
+                sorted(map(str, cal.holidays)),
+                sorted((str(k), v) for k, v in cal.workdays.items()), str(cal.zone())]  # fmt: skip
+
+    def part_due_expression(self, rule, ctx, qs):
+        """``due_after`` in SQL: the start plus N hours, or with working hours a CASE over
+        the pieces of calendar.working_due_pieces between the part's earliest and latest
+        start (a balanced tree of ``<`` tests); None (Python) for a range too long."""
+        hours = rule.amount or 0
+        if not rule.use_working_hours or not ctx.calendar.has_working_time or hours <= 0:
+            return _plus(F("_basis"), timedelta(hours=hours))
+        bounds = qs.order_by().aggregate(low=Min("_basis"), high=Max("_basis"))
+        if bounds["low"] is None:
+            return Value(None, output_field=DateTimeField())
+        if bounds["high"] - bounds["low"] > MAX_PIECES_RANGE:
+            return None
+        pieces = working_due_pieces(bounds["low"], bounds["high"], hours, ctx.calendar)
+        return _pieces_case(pieces) if pieces else None
 
     def still_due(self, rule, ctx):
         subject = self.subject(rule)
@@ -436,6 +541,9 @@ class Stale(Evaluator):
             stages = stages.filter(pk__in=rule.condition("stages"))
         return dict(stages.values_list("pk", "stale_after_days"))
 
+    def fingerprint_extra(self, rule, ctx):
+        return sorted(self.limits(rule).items())
+
     def overdue_q(self, limits, ctx, low=None) -> Q:
         q = Q(pk__in=[])
         for stage_id, days in limits.items():
@@ -556,6 +664,22 @@ class Greeting(Evaluator):
         return [(Resolution.EXPIRED, Q(due_at__lt=ctx.now - GREETING_GRACE))]
 
 
+def _pieces_case(pieces):
+    """``CASE`` over contiguous pieces of ``_basis``: nested halves, so that a row meets
+    a dozen tests rather than hundreds."""
+    if len(pieces) == 1:
+        piece = pieces[0]
+        if piece.shift is not None:
+            return _plus(F("_basis"), piece.shift)
+        return Value(piece.fixed, output_field=DateTimeField())
+    middle = len(pieces) // 2
+    return Case(
+        When(_basis__lt=pieces[middle].start, then=_pieces_case(pieces[:middle])),
+        default=_pieces_case(pieces[middle:]),
+        output_field=DateTimeField(),
+    )
+
+
 def _month_day_in(expression, values) -> Q:
     """``expression IN values`` as a filter condition."""
     from django.db.models.lookups import In
@@ -665,8 +789,10 @@ def resolve(rule, ctx: Context) -> dict[str, int]:
             narrowed = rows.filter(**{f"{subject.column}__in": touched.values(subject.column)})
         elif ctx.since is not None and code != Resolution.EXPIRED:
             # from the records' side: the few saved since, not every open breach's record
-            saved = subject.model.objects.filter(updated_at__gte=ctx.since).values("pk")
-            narrowed = rows.filter(**{f"{subject.column}__in": saved})
+            # (read once per run for all rules)
+            saved = ctx.saved(subject, ctx.since)
+            if saved is not None:
+                narrowed = rows.filter(**{f"{subject.column}__in": saved})
         when = met_at(subject, ctx.now) if code == Resolution.MET else ctx.now
         n = narrowed.filter(condition).update(resolved_at=when, resolution=code)
         if n:

@@ -239,7 +239,10 @@ class LeadFollowUp(FollowUpState):
     class Meta:
         verbose_name = _("lead follow-up state")
         verbose_name_plural = _("lead follow-up states")
-        indexes = [models.Index(fields=["last_contact_at"], name="leadfu_last_idx")]
+        indexes = [
+            models.Index(fields=["last_contact_at"], name="leadfu_last_idx"),
+            models.Index(fields=["updated_at"], name="leadfu_updated_idx"),
+        ]
 
 
 class AccountFollowUp(FollowUpState):
@@ -250,7 +253,10 @@ class AccountFollowUp(FollowUpState):
     class Meta:
         verbose_name = _("account follow-up state")
         verbose_name_plural = _("account follow-up states")
-        indexes = [models.Index(fields=["last_contact_at"], name="accountfu_last_idx")]
+        indexes = [
+            models.Index(fields=["last_contact_at"], name="accountfu_last_idx"),
+            models.Index(fields=["updated_at"], name="accountfu_updated_idx"),
+        ]
 
 
 class OpportunityFollowUp(FollowUpState):
@@ -262,7 +268,10 @@ class OpportunityFollowUp(FollowUpState):
     class Meta:
         verbose_name = _("opportunity follow-up state")
         verbose_name_plural = _("opportunity follow-up states")
-        indexes = [models.Index(fields=["last_contact_at"], name="oppfu_last_idx")]
+        indexes = [
+            models.Index(fields=["last_contact_at"], name="oppfu_last_idx"),
+            models.Index(fields=["updated_at"], name="oppfu_updated_idx"),
+        ]
 
 
 class SweepRun(models.Model):
@@ -281,6 +290,11 @@ class SweepRun(models.Model):
     partial = models.BooleanField(
         _("some rules only"), default=False,
         help_text=_("A run limited to some rules; the next incremental run ignores it."),
+    )  # fmt: skip
+    exhaustive = models.BooleanField(
+        _("every record checked"), default=False,
+        help_text=_("Every rule re-read all its records and open breaches (not only what "
+                    "changed since the previous run)."),
     )  # fmt: skip
     activity_watermark = models.BigIntegerField(_("last activity id seen"), default=0)
     opened = models.PositiveIntegerField(_("breaches opened"), default=0)

@@ -37,6 +37,8 @@ from .engine import EVALUATORS, SUBJECTS, Context, resolve
 from .models import Breach, FollowUpRule, Requirement, Resolution, SweepRun
 
 FULL_EVERY = timedelta(hours=1)
+# A run that re-reads every record and open breach whatever changed.
+EXHAUSTIVE_EVERY = timedelta(days=1)
 # Overlap between runs: rows whose transaction committed a little after the previous run
 # looked, and clocks that differ a little between workers.
 MARGIN = timedelta(minutes=10)
@@ -67,6 +69,32 @@ def _mode(now, *, full, rebuild, partial, previous, evaluated) -> str:
     if FollowUpRule.objects.filter(updated_at__gt=evaluated.started_at).exists():
         return SweepRun.Mode.FULL
     return SweepRun.Mode.INCREMENTAL
+
+
+def _last(*, full: bool):
+    """The last finished run over every rule: any, or the last full one."""
+    runs = SweepRun.objects.filter(finished_at__isnull=False, partial=False)
+    if full:
+        runs = runs.exclude(mode=SweepRun.Mode.INCREMENTAL)
+    return runs.order_by("-pk").first()
+
+
+def _exhaustive(now, mode, *, full, partial, evaluated) -> bool:
+    """Whether every rule re-reads all its records and open breaches: the first run and
+    a rebuild, a run asked for as full or for some rules, the clock going backwards,
+    and once every :data:`EXHAUSTIVE_EVERY` (changes that leave no trace: rows written
+    by SQL, without ``updated_at``). Otherwise only what changed is looked at again."""
+    if mode == SweepRun.Mode.REBUILD or full or partial or evaluated is None:
+        return True
+    if now < evaluated.now:
+        return True
+    last = (
+        SweepRun.objects.filter(finished_at__isnull=False, exhaustive=True)
+        .order_by("-pk")
+        .values_list("now", flat=True)
+        .first()
+    )
+    return last is None or now - last >= EXHAUSTIVE_EVERY
 
 
 def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) -> SweepRun:
@@ -104,9 +132,24 @@ def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) 
         say(f"state: {mode}, activities up to #{watermark}")
 
         # 3. rules
-        ctx = Context(now=now, calendar=load_calendar())
-        if mode == SweepRun.Mode.INCREMENTAL:
-            ctx.since, ctx.changed = evaluated.now - MARGIN, changed
+        calendar = load_calendar()
+        exhaustive = _exhaustive(now, mode, full=full, partial=bool(rule_ids), evaluated=evaluated)
+        run.exhaustive = exhaustive
+        checked = Context(now=now, calendar=calendar)  # every record, every open breach
+        traced = None  # what changed only
+        if not exhaustive:
+            traced = Context(now=now, calendar=calendar, since=evaluated.now - MARGIN,
+                             changed=changed)  # fmt: skip
+            if mode == SweepRun.Mode.FULL:
+                last_full = _last(full=True)
+                traced.saved_since = (last_full or evaluated).now - MARGIN
+                traced.sweep_nows = tuple(
+                    SweepRun.objects.filter(now__gte=traced.saved_since).values_list(
+                        "now", flat=True
+                    )
+                )
+        previous_prints = (evaluated.counts or {}).get("fingerprints", {}) if evaluated else {}
+        counts["fingerprints"] = {}
         rules = FollowUpRule.objects.all()
         if rule_ids:
             rules = rules.filter(pk__in=rule_ids)
@@ -118,10 +161,18 @@ def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) 
             if not evaluator.sweeps or rule.applies_to not in SUBJECTS:
                 continue
             t0 = clock.monotonic()
+            fingerprint = evaluator.fingerprint(rule, checked)
+            counts["fingerprints"][str(rule.pk)] = fingerprint
+            # a rule edited (or its stage limits, or the calendar) since the previous run
+            # reads everything again; the others what changed
+            ctx = checked
+            if traced is not None and previous_prints.get(str(rule.pk)) == fingerprint:
+                ctx = traced
             resolved = resolve(rule, ctx)
             opened = evaluator.store(rule, ctx, run)
             done = actions.perform(rule, run, now) if opened else {}
             entry = {"opened": opened, "resolved": resolved, "actions": done,
+                     "checked": ctx is checked,
                      "seconds": round(clock.monotonic() - t0, 3)}  # fmt: skip
             counts["rules"][str(rule.pk)] = entry
             opened_total += opened
@@ -129,13 +180,13 @@ def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) 
             say(f"{rule.name}: {opened} opened, {sum(resolved.values())} resolved")
 
         # 4. outcome tasks of activities written in bulk
-        counts["outcome_activities"] = _outcome_backfill(rules, changed, ctx)
+        counts["outcome_activities"] = _outcome_backfill(rules, changed, checked)
 
         run.opened, run.resolved = opened_total, resolved_total
         counts["seconds"] = round(clock.monotonic() - started, 3)
         run.counts = counts
         run.finished_at = timezone.now()
-        run.save(update_fields=["opened", "resolved", "counts", "finished_at"])
+        run.save(update_fields=["opened", "resolved", "counts", "finished_at", "exhaustive"])
     return run
 
 

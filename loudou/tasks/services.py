@@ -141,6 +141,55 @@ def create_task(
     return task
 
 
+def create_system_tasks(rows: list[dict], *, batch_size: int = 1000) -> int:
+    """Many system tasks at once (``create_task(None, ...)`` for each row, as one INSERT
+    per batch): for the follow-up rule sweep. A row holds ``title``, ``owner_id``,
+    ``key`` (required), ``due_at`` and optionally ``kind``, ``notes``, ``source``,
+    ``lead_id``, ``account_id``, ``contact_id``, ``opportunity_id``, ``breach_id``,
+    ``origin_activity_id``. The same rules as create_task: a key used before (or twice
+    in ``rows``) creates nothing; the account is the contact's or the opportunity's
+    when one is given; every field is validated; the owner is the one assignee. Two
+    writers at once create each key once (the unique constraint decides). Returns how
+    many tasks were created."""
+    from loudou.customers.models import Contact
+    from loudou.pipeline.models import Opportunity
+
+    made = 0
+    for start in range(0, len(rows), batch_size):
+        batch: dict[str, dict] = {}
+        for row in rows[start : start + batch_size]:
+            if row["key"]:
+                batch.setdefault(row["key"], row)
+        known = set(Task.objects.filter(key__in=list(batch)).values_list("key", flat=True))
+        fresh = [row for key, row in batch.items() if key not in known]
+        if not fresh:
+            continue
+        accounts = {}
+        for model, column in ((Contact, "contact_id"), (Opportunity, "opportunity_id")):
+            ids = {row[column] for row in fresh if row.get(column)}
+            if ids:
+                pairs = model.objects.filter(pk__in=ids).values_list("pk", "account_id")
+                accounts[column] = dict(pairs)
+        tasks = []
+        for row in fresh:
+            task = Task(**{"source": Source.MANUAL, "kind": "other", **row})
+            if row.get("contact_id") or row.get("opportunity_id"):
+                column = "contact_id" if row.get("contact_id") else "opportunity_id"
+                task.account_id = accounts[column][row[column]]
+            task.due_at = task.due_at or timezone.now()
+            _validate(task)
+            tasks.append(task)
+        Task.objects.bulk_create(tasks, ignore_conflicts=True)
+        created = Task.objects.filter(key__in=[t.key for t in tasks]).values_list("pk", "owner_id")
+        through = Task.assignees.through
+        through.objects.bulk_create(
+            [through(task_id=pk, user_id=owner_id) for pk, owner_id in created],
+            ignore_conflicts=True,
+        )
+        made += len(tasks)
+    return made
+
+
 def can_change(task: Task, actor) -> bool:
     """Whether ``actor`` may change, complete, reopen or delete ``task``: its owner, an
     assignee, a manager of the owner's team subtree or an admin (None: the system)."""
