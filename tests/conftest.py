@@ -9,6 +9,8 @@
 ``east_mgr`` manages the subtree east + east_sub; ``south_mgr`` only south.
 """
 
+import os
+
 import pytest
 
 from loudou.org.models import Region, Role, Team
@@ -91,3 +93,28 @@ def demo(db, demo_snapshot):
     from loudou.testing import snapshot
 
     snapshot.restore(demo_snapshot)
+
+
+# Fixtures through which a test reaches the database (directly or by a server/subprocess
+# that shares it). A test using none of them, and not marked django_db, proves the same
+# thing whatever the database.
+DATABASE_FIXTURES = {
+    "db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback",
+    "django_db_setup", "live_server",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    """With ``LOUDOU_TEST_DATABASE_ONLY=1`` (the runner's second database), leave out the
+    tests that touch no database: they ran already, identically, in the first run."""
+    if os.environ.get("LOUDOU_TEST_DATABASE_ONLY") != "1":
+        return
+    keep, drop = [], []
+    for item in items:
+        uses_database = item.get_closest_marker("django_db") is not None or bool(
+            DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        )
+        (keep if uses_database else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

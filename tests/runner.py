@@ -20,6 +20,8 @@ Environment:
     LOUDOU_TEST_DATABASES=sqlite   run only these databases (sqlite, postgres; comma-separated)
     LOUDOU_TEST_QUALITY=0       skip step 1 (development only)
     LOUDOU_TEST_PG_E2E=0        leave the browser tests out of the PostgreSQL run
+    LOUDOU_TEST_DATABASE_ONLY=1 leave out the tests that touch no database (set by the
+                                runner for PostgreSQL when SQLite runs too; tests/conftest.py)
     LOUDOU_TEST_PARALLEL=0      run SQLite, then PostgreSQL (default: both at once, one per
                                 core, the PostgreSQL output shown when it ends)
     LOUDOU_CHROMIUM, LOUDOU_PG_BINDIR   where Chromium / the PostgreSQL binaries are
@@ -347,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
                     say(f"{url} in {cluster.directory}")
                     pg_dir = workdir / "pg"
                     pg_env = {**base_env(pg_dir), "LOUDOU_DATABASE_URL": url}
+                    if "sqlite" in wanted:
+                        # Tests that touch no database ran in the SQLite run already.
+                        pg_env["LOUDOU_TEST_DATABASE_ONLY"] = "1"
                     if side_by_side:
                         # Both databases at once, one per core: the PostgreSQL run's output
                         # goes to a log shown when it ends; it builds its own demo snapshot.
