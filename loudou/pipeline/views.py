@@ -196,7 +196,10 @@ def opportunity_lose(request, pk):
     opp = _visible_opportunity(request, pk)
     before = opp.stage
     form = LoseForm(request.POST)
+    from_board = request.htmx and request.POST.get("from") == "board"
     if not form.is_valid():
+        if not from_board:
+            return _detail(request, opp, lose_form=form)
         exc = ServiceError(_("Choose why the deal was lost."))
         exc.status = 422
         return _action_refused(request, opp, exc)
@@ -206,6 +209,11 @@ def opportunity_lose(request, pk):
             version=form.cleaned_data["version"], note=form.cleaned_data["note"],
         )  # fmt: skip
     except ServiceError as exc:
+        if exc.field in form.fields and not from_board:
+            # A refusal about the form's own fields (a follow-up rule wants more
+            # contacts first) is shown on the field, the panel open.
+            form.add_error(exc.field, exc.message)
+            return _detail(request, opp, lose_form=form)
         return _action_refused(request, opp, exc)
     return _action_done(request, opp, _("Closed as lost."), before)
 
@@ -294,7 +302,12 @@ def opportunity_list(request):
 
 @login_required
 def opportunity_detail(request, pk):
-    opp = _visible_opportunity(request, pk)
+    return _detail(request, _visible_opportunity(request, pk))
+
+
+def _detail(request, opp, *, lose_form=None):
+    """The opportunity page; ``lose_form`` is a refused "close as lost" form, shown open
+    with its errors."""
     stages = opp.pipeline.stages.filter(is_archived=False).order_by("position", "pk")
     return render(
         request,
@@ -305,7 +318,7 @@ def opportunity_detail(request, pk):
             "stages": stages,
             "contacts": opp.contacts.all(),
             "ticked": opp.ticked(opp.stage),
-            "lose_form": LoseForm(initial={"version": opp.version}),
+            "lose_form": lose_form or LoseForm(initial={"version": opp.version}),
             "shared_with": opp.shared_with.all(),
         },
     )

@@ -181,6 +181,18 @@ def test_lose_from_page_needs_a_reason(client, org, dcba):
     assert (deal.status, deal.lost_reason, deal.stage.code) == ("lost", reason, "D")
 
 
+def test_lose_without_reason_shows_the_field_error(client, org, dcba, english):
+    """Without a reason the page comes back with the lose panel open and the error on the
+    reason field, not a redirect."""
+    deal = make_deals(org.east_rep, dcba, 1)[0]
+    client.force_login(org.east_rep)
+    response = client.post(f"/pipeline/opportunities/{deal.pk}/lost/", {"version": 1})
+    assert response.status_code == 200
+    assert list(response.context["lose_form"].errors) == ["reason"]
+    assert 'id="lose-panel"' in response.content.decode()
+    assert 'class="collapse mb-3 show"' in response.content.decode()
+
+
 def test_pipeline_settings_are_admin_only(client, org, dcba):
     """Only an admin may open the pipeline settings; a manager gets 403."""
     client.force_login(org.east_mgr)

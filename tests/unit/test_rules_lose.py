@@ -137,3 +137,20 @@ def test_only_admins_edit_rules(org, rule):
         services.update_rule(rule, actor=org.east_mgr, amount=3)
     rule.refresh_from_db()
     assert rule.amount == 7
+
+
+def test_page_puts_the_refusal_on_the_reason_field(client, org, opp, english):
+    """The refusal comes back on the "close as lost" form itself: the panel open, the
+    message under the reason, what the rep chose and wrote kept."""
+    client.force_login(org.east_rep)
+    reason = LostReason.objects.first()
+    response = client.post(
+        f"/pipeline/opportunities/{opp.pk}/lost/",
+        {"version": opp.version, "reason": reason.pk, "note": "预算取消"},
+    )
+    form = response.context["lose_form"]
+    assert "at least 7 times" in " ".join(form.errors["reason"])
+    html = response.content.decode()
+    assert 'class="collapse mb-3 show" id="lose-panel"' in html
+    assert "预算取消" in html
+    assert Opportunity.objects.get(pk=opp.pk).status == "open"
