@@ -22,10 +22,21 @@ row table loads in minutes. Timed:
 2. a **full sweep** just after (every record again; nothing new: the steady-state cost
    of the hourly full run);
 3. an **incremental sweep** five minutes later after 1,000 new activities written in bulk
-   (the five-minute run: the state of the touched records, the time windows).
+   (the five-minute run: the state of the touched records, the time windows);
+4. the **hourly sweep** an hour after the full one (mode "full", but it reads only what
+   changed: records saved, follow-up state edited, rules whose settings changed — the
+   run that reads everything comes once a day, step 2).
+
+``--reuse URL`` measures against an existing database instead of a fresh one (built at
+the first use, then reused: the rules' tables, rule tasks, notifications and the
+benchmark's own activities are emptied before measuring), so that the 1,000,000 scale is
+built once (about an hour) and measured many times:
+
+    .venv/bin/python -m bench.rules_sweep --scale 10 --reuse postgres://…/bench
 """
 
 import json
+import os
 import sys
 import time
 
@@ -180,6 +191,36 @@ def build(scale: int) -> dict:
             "contacts": contacts, "seconds": round(time.monotonic() - started, 1)}  # fmt: skip
 
 
+def reset(scale: int) -> dict:
+    """Empty what a measurement writes, keeping the built records (``--reuse``)."""
+    from django.db import connection
+
+    from loudou.activities.models import Activity
+    from loudou.notifications.models import Notification
+    from loudou.rules.models import (
+        AccountFollowUp,
+        Breach,
+        LeadFollowUp,
+        OpportunityFollowUp,
+        SweepRun,
+    )
+    from loudou.tasks.models import Task
+
+    tables = [m._meta.db_table for m in (Breach, SweepRun, LeadFollowUp, AccountFollowUp,
+                                          OpportunityFollowUp, Notification, Task)]  # fmt: skip
+    tables.append(Task.assignees.through._meta.db_table)
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {', '.join(quote(t) for t in tables)} CASCADE")
+        else:
+            for table in reversed(tables):
+                cursor.execute(f"DELETE FROM {quote(table)}")
+    # the built activities have the ids 1 .. 1,000,000 × scale
+    Activity.objects.filter(pk__gt=1_000_000 * scale).delete()
+    return {"reused": True, "accounts": 100_000 * scale, "activities": 1_000_000 * scale}
+
+
 def measure(args) -> None:
     setup_django()
     from django.core.management import call_command
@@ -197,7 +238,10 @@ def measure(args) -> None:
     from loudou.rules.sweep import sweep
     from loudou.tasks.models import Task
 
-    built = build(args.scale)
+    if getattr(args, "reuse", False) and Activity.objects.exists():
+        built = reset(args.scale)
+    else:
+        built = build(args.scale)
     print(f"  built {built}", flush=True)
 
     def timed_sweep(label, **kwargs):
@@ -208,10 +252,11 @@ def measure(args) -> None:
         slowest = sorted(
             ((v.get("seconds", 0), k) for k, v in run.counts["rules"].items()), reverse=True
         )[:3]
-        print(f"  {label}: {run.mode}, {wall:.2f} s (cpu {cpu:.2f}), opened {run.opened}, "
-              f"resolved {run.resolved}, slowest rules {slowest}", flush=True)  # fmt: skip
-        return {"mode": run.mode, "seconds": round(wall, 2), "cpu": round(cpu, 2),
-                "opened": run.opened, "resolved": run.resolved}  # fmt: skip
+        print(f"  {label}: {run.mode}{' (every record)' if run.exhaustive else ''}, "
+              f"{wall:.2f} s (cpu {cpu:.2f}), opened {run.opened}, resolved {run.resolved}, "
+              f"slowest rules {slowest}, load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+        return {"mode": run.mode, "exhaustive": run.exhaustive, "seconds": round(wall, 2),
+                "cpu": round(cpu, 2), "opened": run.opened, "resolved": run.resolved}  # fmt: skip
 
     now = timezone.now()
     results = {"built": built}
@@ -232,11 +277,27 @@ def measure(args) -> None:
         for account, owner in (accounts[k % len(accounts)] for k in range(1000))
     ])  # fmt: skip
     results["incremental"] = timed_sweep("incremental sweep", now=later)
+    results["hourly"] = timed_sweep("hourly sweep", now=now + timedelta(hours=1, seconds=2))
     results["vendor"] = connection.vendor
     print(json.dumps(results), flush=True)
 
 
+def reuse_main(argv) -> int:
+    """``--reuse URL [--scale N]``: measure in this process against the database at URL."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", type=int, default=1)
+    parser.add_argument("--reuse", required=True)
+    args = parser.parse_args(argv)
+    os.environ["LOUDOU_DATABASE_URL"] = args.reuse
+    measure(args)
+    return 0
+
+
 if __name__ == "__main__":
+    if "--reuse" in sys.argv:
+        sys.exit(reuse_main(sys.argv[1:]))
     sys.exit(
         bench_main(
             "bench.rules_sweep",

@@ -15,9 +15,13 @@ One run, in one transaction:
 5. record the run (:class:`SweepRun`): its moment, mode, watermark and counts.
 
 Incremental runs look only at records whose clock crossed a line since the previous
-run; a full run (``full``, the first run, any rule edited, the clock going backwards, or
-the last full run older than :data:`FULL_EVERY`) looks at everything, which also catches
-records whose scope changed (a new grade, a stage limit).
+run; a full run (any rule edited, or the last full run older than :data:`FULL_EVERY`)
+also looks at the records saved since the previous full run (a new grade, owner, stage)
+and those whose follow-up state an edited activity moved. A rule whose fingerprint
+(settings, stage limits, calendar) changed since the previous run reads every record
+and open breach; so does every rule in an *exhaustive* run (``full``, some rules only,
+the first run, the clock going backwards, or the last exhaustive run older than
+:data:`EXHAUSTIVE_EVERY`), which catches what changed without a trace.
 """
 
 from __future__ import annotations
