@@ -73,7 +73,7 @@ MAX_PIECES_RANGE = timedelta(days=120)
 
 
 # The records saved since a moment are read once per run and passed as a list of ids
-# when there are at most this many (else as a subquery).
+# when there are at most this many (else as subqueries).
 SAVED_LIST_MAX = 2000
 
 
@@ -89,33 +89,37 @@ class Context:
     sweep_nows: tuple = ()  # the sweeps' own state writes (``updated_at`` = their now)
     cache: dict | None = None  # shared between the rules of one run
 
-    def saved(self, subject: Subject, since: datetime, *, state: bool = False) -> list | None:
-        """Ids of the records of ``subject`` saved since ``since`` (for accounts, also
-        those whose opportunities were: the grade); with ``state``, also
-        those whose follow-up state was written since then other than by a sweep's
-        catch-up (an edited activity). One read per run and kind, shared by the rules;
-        None when there are too many to list: then every record is looked at."""
+    def saved(self, subject: Subject, since: datetime, *, state: bool = False) -> Q:
+        """A condition on record ids: the records of ``subject`` saved since ``since``
+        (for accounts, also those whose opportunities were: the grade follows them);
+        with ``state``, also those whose follow-up state was written since then other
+        than by a sweep's catch-up (an edited activity). Read once per run and kind and
+        shared by the rules, as a list of ids; as subqueries when there are many."""
         if self.cache is None:
             self.cache = {}
         key = (subject.kind, since, state)
         if key not in self.cache:
-            found = set()
-            sources = [subject.model.objects.filter(updated_at__gte=since).values_list("pk")]
+            sources = [(subject.model.objects.filter(updated_at__gte=since), "pk")]
             if subject.kind == "account":
-                # an account's grade follows its opportunities and is written without
-                # touching the account's updated_at: the opportunities saved carry it
-                sources.append(
-                    Opportunity.objects.filter(updated_at__gte=since).values_list("account_id")
-                )
+                # an account's grade is written without touching its updated_at; the
+                # opportunities saved carry the change
+                sources.append((Opportunity.objects.filter(updated_at__gte=since), "account_id"))
             if state:
-                sources.append(
-                    subject.state.objects.filter(updated_at__gte=since)
-                    .exclude(updated_at__in=list(self.sweep_nows))
-                    .values_list("pk")
+                edited = subject.state.objects.filter(updated_at__gte=since).exclude(
+                    updated_at__in=list(self.sweep_nows)
                 )
-            for qs in sources:
-                found.update(pk for (pk,) in qs[: SAVED_LIST_MAX + 1] if pk is not None)
-            self.cache[key] = sorted(found) if len(found) <= SAVED_LIST_MAX else None
+                sources.append((edited, "pk"))
+            found: set = set()
+            for qs, name in sources:
+                ids = qs.values_list(name, flat=True)[: SAVED_LIST_MAX + 1]
+                found.update(pk for pk in ids if pk is not None)
+            if len(found) <= SAVED_LIST_MAX:
+                self.cache[key] = Q(pk__in=sorted(found))
+            else:
+                q = Q(pk__in=[])
+                for qs, name in sources:
+                    q |= Q(pk__in=qs.values(name))
+                self.cache[key] = q
         return self.cache[key]
 
 
@@ -261,7 +265,7 @@ class Evaluator:
             # contact an edited activity moved back
             saved = ctx.saved(subject, ctx.saved_since, state=self.contact_based)
             for qs in self.parts(rule, replace(ctx, since=None, changed=None)):
-                parts.append(qs if saved is None else qs.filter(pk__in=saved))
+                parts.append(qs.filter(saved))
         return [without_open_breach(qs, rule, subject) for qs in parts]
 
     def fingerprint(self, rule, ctx: Context) -> str:
@@ -790,9 +794,8 @@ def resolve(rule, ctx: Context) -> dict[str, int]:
         elif ctx.since is not None and code != Resolution.EXPIRED:
             # from the records' side: the few saved since, not every open breach's record
             # (read once per run for all rules)
-            saved = ctx.saved(subject, ctx.since)
-            if saved is not None:
-                narrowed = rows.filter(**{f"{subject.column}__in": saved})
+            saved = subject.model.objects.filter(ctx.saved(subject, ctx.since)).values("pk")
+            narrowed = rows.filter(**{f"{subject.column}__in": saved})
         when = met_at(subject, ctx.now) if code == Resolution.MET else ctx.now
         n = narrowed.filter(condition).update(resolved_at=when, resolution=code)
         if n:

@@ -16,6 +16,7 @@ from loudou.customers.services import create_account, create_contact
 from loudou.leads.services import create_lead
 from loudou.notifications.models import Notification
 from loudou.pipeline import services as pipeline_services
+from loudou.rules import engine
 from loudou.rules.calendar import (
     DEFAULT_WEEK,
     Calendar,
@@ -87,11 +88,14 @@ def test_rule_edited_without_a_trace_is_read_again(org, account):
     assert (breach.account, breach.due_at) == (account, NOW - timedelta(days=3))
 
 
-def test_grade_change_is_checked_by_the_hourly_run(org, account):
+@pytest.mark.parametrize("listed", [2000, 0])
+def test_grade_change_is_checked_by_the_hourly_run(org, account, listed, monkeypatch):
     """An opportunity moved from stage C to B makes its account grade B (a grade written
     without touching the account's updated_at; the opportunity carries the trace): the
     next run settles the C breach and the hourly run, which does not read every record,
-    finds the B one."""
+    finds the B one — with the changed records passed as ids or, when there are more
+    than the list holds, as subqueries."""
+    monkeypatch.setattr(engine, "SAVED_LIST_MAX", listed)
     c_rule = rule_of(Requirement.CONTACT_EVERY, grades=["C"])
     b_rule = rule_of(Requirement.CONTACT_EVERY, grades=["B"])
     only(c_rule, b_rule)
