@@ -623,6 +623,15 @@ class Greeting(Evaluator):
         tz = ctx.calendar.zone()
         days = self._days(ctx, rule.amount or 0)
         accounts = scope(rule)
+        contacts = Contact.objects.all()
+        if ctx.since is not None and timezone.localdate(ctx.since) == days[0]:
+            # the previous run looked at the same days: only what changed since then
+            # (a contact added or edited, an account that changed hands or grade)
+            changed = accounts.filter(ctx.saved(SUBJECTS[AppliesTo.ACCOUNT], ctx.since))
+            contacts = contacts.filter(
+                Q(updated_at__gte=ctx.since) | Q(account__in=changed.values("pk"))
+            )
+            accounts = changed
         rows = []
 
         def window(occasion):
@@ -632,8 +641,8 @@ class Greeting(Evaluator):
 
         if "birthday" in self.occasions(rule):
             q, on = self._month_day_q("birthday", days)
-            for pk, account_id, owner_id, born in Contact.objects.filter(
-                q, account__in=accounts.values("pk")
+            for pk, account_id, owner_id, born in contacts.filter(
+                q, account__in=scope(rule).values("pk")
             ).values_list("pk", "account_id", "account__owner_id", "birthday"):
                 occasion = on[(born.month, born.day)]
                 basis, due = window(occasion)

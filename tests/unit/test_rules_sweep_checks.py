@@ -273,3 +273,19 @@ def test_sweep_tasks_and_notifications_once(org, account):
     }
     sweep(NOW)
     assert (Task.objects.count(), Notification.objects.count()) == counts
+
+
+def test_birthday_added_later_the_same_day_is_found(org, account):
+    """Later runs of the same day read only the contacts and accounts that changed: a
+    contact added with a birthday in two days is greeted by the next run, a contact
+    seen before is not found twice."""
+    rule = rule_of(Requirement.GREETING, occasions=["birthday"])
+    only(rule)
+    create_contact(account, actor=org.east_rep, name="李四", birthday=date(1988, 10, 1))
+    sweep(NOW)
+    assert Breach.objects.count() == 1
+    late = create_contact(account, actor=org.east_rep, name="王五", birthday=date(1990, 9, 30))
+    run = sweep(NOW + timedelta(minutes=5))
+    assert run.mode == "incremental" and run.opened == 1
+    assert Breach.objects.filter(contact=late).count() == 1
+    assert Task.objects.filter(contact=late).count() == 1
