@@ -16,9 +16,7 @@ from django.db import connection
 from django.db.models import (
     Count,
     F,
-    OuterRef,
     Q,
-    Subquery,
     Sum,
     Window,
 )  # fmt: skip
@@ -321,7 +319,7 @@ def stay_histograms(qs, before: datetime | None = None, *, stages=None) -> dict[
     return result
 
 
-def state_at(qs, moment: datetime, *, stages=None, current=None) -> dict:
+def state_at(qs, moment: datetime, *, stages=None, current=None, whole: bool = False) -> dict:
     """The open pipeline as it stood at ``moment``: count and amount per stage.
 
     Worked backwards from today, so the cost follows the number of changes since the
@@ -337,6 +335,13 @@ def state_at(qs, moment: datetime, *, stages=None, current=None) -> dict:
 
     ``current``: the open pipeline of ``qs`` now per stage (count, amount), when the
     caller has it already (open_by_stage_from_groups), to save reading it again.
+
+    ``whole`` (with ``stages``): ``qs`` is every opportunity of the pipeline
+    (Scope.is_whole_pipeline), so the changes need no test against it.
+
+    Each touched deal's first change after the moment comes from one ranked pass
+    (ROW_NUMBER per deal) over the changes since then, read from change_recent_idx alone
+    (the per-deal lookups and the row reads cost ~1 s at 1,000,000 deals).
     """
     later = StageChange.objects.filter(changed_at__gt=moment)
     if stages is not None:
@@ -363,38 +368,47 @@ def state_at(qs, moment: datetime, *, stages=None, current=None) -> dict:
         entry["amount"] += v["amount"]
     if not later.exists():  # nothing changed since the moment (as of now): as it is
         return {"open": {k: v for k, v in result.items() if v["count"]}}
-    moved = open_now.filter(pk__in=touched).values("stage_id")
+    # "+ 0": the scope's open deals come from its covering index and are looked up in
+    # the touched ids, rather than each touched id looked up in the table
+    moved = open_now.annotate(key=F("pk") + 0).filter(key__in=touched).values("stage_id")
     for row in moved.annotate(n=Count("pk"), cents=Sum(Cents("amount"))):
         add(row["stage_id"], row["n"], row["cents"], sign=-1)
-    if connection.vendor == "postgresql":
-        # each touched deal's first change after the moment: one window over those
-        # changes, then only the deals of the scope (PostgreSQL ran the per-deal
-        # subquery below for every deal of the pipeline: 4.5 s at 1,000,000)
-        ranked = later.annotate(
-            rank=Window(RowNumber(), partition_by=[F("opportunity_id")],
-                        order_by=[F("changed_at").asc(), F("pk").asc()])
-        ).filter(rank=1)  # fmt: skip
-        firsts = StageChange.objects.filter(
-            pk__in=ranked.values("pk"), opportunity__in=qs.values("pk")
-        ).values("pk")
-    else:  # SQLite: one indexed lookup per touched deal of the scope
-        first_after = Subquery(
-            StageChange.objects.filter(opportunity=OuterRef("pk"), changed_at__gt=moment)
-            .order_by("changed_at", "pk")
-            .values("pk")[:1]
-        )
-        firsts = qs.filter(pk__in=touched).annotate(first=first_after).values("first")
-    then = (
-        StageChange.objects.filter(pk__in=firsts)
-        .exclude(kind=ChangeKind.CREATED)
-        .filter(from_stage__kind="open")
-        .values("from_stage_id")
-        .annotate(n=Count("pk"), cents=Sum(Cents("amount")))
-        .order_by()
-    )
-    for row in then:
-        add(row["from_stage_id"], row["n"], row["cents"])
+    for from_stage_id, n, cents in _first_changes(later, qs, whole=whole and stages is not None):
+        add(from_stage_id, n, cents)
     return {"open": {k: v for k, v in result.items() if v["count"]}}
+
+
+def _first_changes(later, qs, *, whole: bool) -> list[tuple]:
+    """Per from-stage (open stages only): how many of the deals of ``qs`` with changes in
+    ``later`` had a first such change that was not their creation, and its summed amount
+    (cents): where those deals stood before. One statement: the changes ranked per deal
+    by (changed_at, id), the first kept."""
+    from loudou.pipeline.models import Stage
+
+    if not whole:  # ranked per deal, so narrowing to the scope's deals first is the same
+        later = later.filter(opportunity__in=qs.values("pk"))
+    ranked = later.order_by().annotate(
+        # "+ 0": partitioned by an expression, SQLite sorts the week's changes read from
+        # change_recent_idx instead of walking the whole history in opportunity order
+        rank=Window(RowNumber(), partition_by=[F("opportunity_id") + 0],
+                    order_by=[F("changed_at").asc(), F("pk").asc()])
+    ).values("opportunity_id", "kind", "from_stage_id", "amount", "rank")  # fmt: skip
+    ranked_sql, params = ranked.query.sql_with_params()
+    open_sql, open_params = (
+        Stage.objects.filter(kind="open").order_by().values("pk").query.sql_with_params()
+    )
+    # whole cents, as core.db.Cents
+    sqlite_cents = "CAST(ROUND(t.amount * 100) AS BIGINT)"
+    cents = "t.amount * 100" if connection.vendor == "postgresql" else sqlite_cents
+    sql = (
+        f"SELECT t.from_stage_id, COUNT(*), SUM({cents}) FROM ({ranked_sql}) t "
+        f"WHERE t.rank = 1 AND t.kind <> %s AND t.from_stage_id IN ({open_sql})"
+    )
+    params = [*params, ChangeKind.CREATED, *open_params]
+    sql += " GROUP BY t.from_stage_id"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def won_amount_between_changes(qs, start: datetime, end: datetime) -> Decimal:
@@ -519,19 +533,20 @@ def open_amount_groups(qs) -> list[dict]:
             for r in rows]  # fmt: skip
 
 
-def scope_open(scope: Scope, *, by_owner: bool = False) -> list[dict]:
+def scope_open(scope: Scope, *, by_owner: bool = False, bands: bool = True) -> list[dict]:
     """The open deals of scope.opportunities() per (current stage, amount band[, owner]):
-    rows (stage_id, band[, owner_id], n, cents) in that order. Read from the maintained
-    OpenCount rows when the scope allows (Scope.summarisable), plus the few deals shared
-    with the viewer; else grouped from the opportunities."""
-    keys = ["stage_id", "band"] + (["owner_id"] if by_owner else [])
+    rows (stage_id, band[, owner_id], n, cents) in that order (``bands=False``: per
+    stage[, owner] only). Read from the maintained OpenCount rows when the scope allows
+    (Scope.summarisable), plus the few deals shared with the viewer; else grouped from
+    the opportunities."""
+    keys = ["stage_id"] + (["band"] if bands else []) + (["owner_id"] if by_owner else [])
     if not scope.summarisable():
         qs = scope.opportunities().filter(status=Status.OPEN)
         rows = list(qs.annotate(band=summaries.band_expression()).values(*keys)
                     .annotate(n=Count("pk"), cents=Sum(Cents("amount"))).order_by())  # fmt: skip
     else:
         owners, extra = scope.owner_set()
-        rows = summaries.open_groups(scope.pipeline.pk, owners, by_owner=by_owner)
+        rows = summaries.open_groups(scope.pipeline.pk, owners, by_owner=by_owner, bands=bands)
         if extra is not None:
             rows += list(extra.filter(status=Status.OPEN).annotate(band=summaries.band_expression())
                          .values(*keys).annotate(n=Count("pk"), cents=Sum(Cents("amount")))

@@ -158,9 +158,9 @@ def reps_report(scope: Scope) -> dict:
             "n"
         ]
     open_now: dict[int, dict[int, int]] = {}
-    for row in queries.scope_open(scope, by_owner=True):
-        per_stage = open_now.setdefault(row["owner_id"], {})
-        per_stage[row["stage_id"]] = per_stage.get(row["stage_id"], 0) + row["n"]
+    for row in queries.scope_open(scope, by_owner=True, bands=False):
+        open_now.setdefault(row["owner_id"], {})[row["stage_id"]] = row["n"]
+    names = {s.pk: s.display_name for s in stages}  # once, not per rep (a language lookup)
     if not (getattr(scope.user, "sees_everything", False) or scope.user.managed_team_path):
         # A rep compares themself with the team; deals merely shared with them do not
         # bring their owners in as rows.
@@ -172,7 +172,7 @@ def reps_report(scope: Scope) -> dict:
         inputs = [
             fm.StageInput(
                 key=s.pk,
-                name=s.display_name,
+                name=names[s.pk],
                 open=counts.get((s.pk, Status.OPEN), 0),
                 lost=counts.get((s.pk, Status.LOST), 0),
             )
@@ -191,7 +191,7 @@ def reps_report(scope: Scope) -> dict:
                 "stages": [
                     {
                         "id": s.pk,
-                        "name": s.display_name,
+                        "name": names[s.pk],
                         "n": st.n,
                         "conversion": _f(st.conversion),
                         "ci_low": st.ci_low,
@@ -291,7 +291,8 @@ def _forecast_at(scope: Scope, qs, stats, moment: datetime, period: Period, *,
     done = completed_revenue(scope, qs, start, moment)
     if stage_ids is None:
         stage_ids = list(scope.pipeline.stages.values_list("pk", flat=True))
-    state = queries.state_at(qs, moment, stages=stage_ids, current=current)
+    state = queries.state_at(qs, moment, stages=stage_ids, current=current,
+                             whole=scope.is_whole_pipeline())  # fmt: skip
     open_amounts = {k: v["amount"] for k, v in state["open"].items()}
     open_amounts = {k: v for k, v in open_amounts.items() if k in rates}
     result = fm.forecast(done["completed"], open_amounts, rates)

@@ -338,6 +338,13 @@ class StageChange(models.Model):
                 name="change_stay_idx",
                 condition=models.Q(stay_seconds__isnull=False),
             ),  # fmt: skip
+            # The pipeline as it stood a week ago (analytics.queries.state_at): the
+            # week's changes, ranked per deal, from the index alone.
+            models.Index(
+                fields=["changed_at", "to_stage", "opportunity", "kind", "from_stage", "amount",
+                        "id"],
+                name="change_recent_idx",
+            ),  # fmt: skip
         ]
 
     def __str__(self):

@@ -404,18 +404,22 @@ def stays(stage_ids) -> dict[int, dict]:
     return result
 
 
-def open_groups(pipeline_id: int, owner_ids=None, *, by_owner: bool = False) -> list[dict]:
+def open_groups(
+    pipeline_id: int, owner_ids=None, *, by_owner: bool = False, bands: bool = True
+) -> list[dict]:
     """The open pipeline of a pipeline (optionally of a set of owners) per (current
-    stage, amount band[, owner]): rows (stage_id, band[, owner_id], n, cents)."""
+    stage, amount band[, owner]): rows (stage_id, band[, owner_id], n, cents);
+    ``bands=False`` adds the bands up (no ``band`` key)."""
     qs = OpenCount.objects.filter(pipeline_id=pipeline_id).exclude(count=0)
     if owner_ids is not None:
         qs = qs.filter(owner_key__in=[o or 0 for o in owner_ids])
-    keys = ["stage_id", "band"] + (["owner_key"] if by_owner else [])
+    keys = ["stage_id"] + (["band"] if bands else []) + (["owner_key"] if by_owner else [])
     rows = qs.values(*keys).annotate(n=Sum("count"), c=Sum("amount_cents")).order_by()
     result = []
     for r in rows:
-        row = {"stage_id": r["stage_id"], "band": r["band"], "n": int(r["n"]),
-               "cents": int(r["c"])}  # fmt: skip
+        row = {"stage_id": r["stage_id"], "n": int(r["n"]), "cents": int(r["c"])}
+        if bands:
+            row["band"] = r["band"]
         if by_owner:
             row["owner_id"] = r["owner_key"] or None
         result.append(row)

@@ -610,3 +610,117 @@ def test_far_as_of_dates_are_refused_not_500(client, org, dcba):
     client.force_login(org.admin)
     response = client.get("/api/v1/analytics/forecast?as_of=0757-12-30")
     assert response.status_code == 422 and response.json()["field"] == "as_of"
+
+
+def _replayed_state(qs, moment):
+    """The open pipeline at ``moment`` by the definition, in Python: a deal with no
+    change after the moment is as it is now; otherwise its first change after the moment
+    says where it stood (not yet created, or its from-stage and that change's amount)."""
+    from loudou.pipeline.models import StageChange
+
+    result = {}
+    for opp in qs:
+        later = sorted(
+            StageChange.objects.filter(opportunity=opp, changed_at__gt=moment).select_related(
+                "from_stage"
+            ),
+            key=lambda c: (c.changed_at, c.pk),
+        )
+        if not later:
+            where = (opp.stage_id, opp.amount) if opp.status == "open" else None
+        elif later[0].kind != "created" and later[0].from_stage.kind == "open":
+            where = (later[0].from_stage_id, later[0].amount)
+        else:
+            where = None
+        if where is not None:
+            entry = result.setdefault(where[0], {"count": 0, "amount": Decimal(0)})
+            entry["count"] += 1
+            entry["amount"] += where[1]
+    return result
+
+
+def test_last_weeks_pipeline_equals_a_replay_of_the_history(org, dcba):
+    """Last week's pipeline (one ranked pass over the changes since then; for a whole
+    pipeline without testing the scope) equals the replay of each deal's history, for
+    deals moved, won, lost, reopened, re-priced, created after the moment and untouched,
+    for an admin, a manager, a rep and an owner filter, with another pipeline beside."""
+    from loudou.analytics import queries
+
+    other = services.create_pipeline_from_template("classic", checklist_mode="advisory")
+    services.ensure_lost_reasons()
+    reason = LostReason.objects.first()
+    account = create_account(actor=org.east_rep, name="恒信")
+    now = timezone.now()
+    moment = now - timedelta(days=7)
+    reps = [org.east_rep, org.east_rep2, org.sub_rep, org.south_rep]
+    for pipeline in (dcba, other):
+        d, c, b = list(pipeline.open_stages())[:3]
+        for i in range(12):
+            rep = reps[i % 4]
+            born = moment - timedelta(days=10) if i % 3 else moment + timedelta(days=1)
+            opp = services.create_opportunity(
+                actor=rep, pipeline=pipeline, account=account, name=f"x{i}", stage=d,
+                amount=Decimal(1000 * (i + 1)), when=born,
+            )  # fmt: skip
+            t = max(born, moment - timedelta(days=3)) + timedelta(hours=i)
+            if i % 4 == 1:
+                opp = services.move_opportunity(opp, c, actor=rep, when=t)
+                opp = services.move_opportunity(opp, b, actor=rep, when=t + timedelta(days=1))
+            if i % 4 == 2:
+                opp = services.move_opportunity(opp, c, actor=rep, when=t - timedelta(days=5))
+                opp = services.update_opportunity(opp, actor=rep, amount=Decimal(77 * i))
+                opp = services.win_opportunity(opp, actor=rep, when=t + timedelta(days=8))
+            if i % 4 == 3:
+                opp = services.lose_opportunity(opp, reason, actor=rep, when=t + timedelta(days=8))
+                if i % 3 == 0:
+                    services.reopen_opportunity(opp, actor=rep, when=t + timedelta(days=9))
+    ids = list(dcba.stages.values_list("pk", flat=True))
+    scopes = [
+        Scope(user=org.admin, pipeline=dcba),
+        Scope(user=org.east_mgr, pipeline=dcba),
+        Scope(user=org.east_rep, pipeline=dcba),
+        Scope(user=org.admin, pipeline=dcba, owner_id=org.sub_rep.pk),
+    ]
+    for scope in scopes:
+        qs = scope.opportunities()
+        expected = _replayed_state(qs, moment)
+        assert queries.state_at(qs, moment)["open"] == expected, scope
+        fast = queries.state_at(qs, moment, stages=ids, whole=scope.is_whole_pipeline())
+        assert fast["open"] == expected, scope
+    assert sum(v["count"] for v in _replayed_state(scopes[0].opportunities(), moment).values())
+
+
+def test_report_query_counts_do_not_grow_with_the_data(org, dcba, django_assert_max_num_queries):
+    """The funnel, per-rep, forecast and reverse reports ask the database the same number
+    of queries for 8 deals of 2 reps as for 48 deals of 4 reps (an admin and a manager):
+    everything is grouped in the database or read from the summaries."""
+    from django.test.utils import CaptureQueriesContext
+
+    services.ensure_lost_reasons()
+    account = create_account(actor=org.east_rep, name="恒信")
+    quarter = containing("quarter", timezone.localdate())
+
+    def add(n, reps):
+        for i in range(n):
+            rep = reps[i % len(reps)]
+            path, outcome = [("D", "open"), ("DC", "won"), ("DCB", "lost"), ("DCBA", "open")][i % 4]
+            _walk(rep, dcba, account, list(path), outcome)
+
+    def run(scope):
+        reports.funnel_report(scope)
+        reports.reps_report(scope)
+        reports.forecast_report(scope, quarter, target=Decimal(10**6), runs=50)
+        reports.reverse_report(scope, Decimal(10**6))
+
+    scopes = [Scope(user=org.admin, pipeline=dcba), Scope(user=org.east_mgr, pipeline=dcba)]
+    add(8, [org.east_rep, org.east_rep2])
+    counts = []
+    for scope in scopes:
+        run(scope)  # warm (caches of the settings and the stages)
+        with CaptureQueriesContext(connection) as small:
+            run(scope)
+        counts.append(len(small.captured_queries))
+    add(40, [org.east_rep, org.east_rep2, org.sub_rep, org.south_rep])
+    for scope, count in zip(scopes, counts, strict=True):
+        with django_assert_max_num_queries(count):
+            run(scope)
