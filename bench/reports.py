@@ -100,10 +100,11 @@ def measure(args) -> None:
             lambda: reports.forecast_report(rep_scope, quarter, target=Decimal(10**8)),
             runs=args.runs, warmup=1,
         )  # fmt: skip
-    results["backtest (4 quarters)"] = timed(
-        lambda: reports.backtest(scope, reports.last_periods("quarter", 4), runs=1000),
-        runs=max(1, args.runs // 3), warmup=0,
-    )  # fmt: skip
+    if not args.no_backtest:
+        results["backtest (4 quarters)"] = timed(
+            lambda: reports.backtest(scope, reports.last_periods("quarter", 4), runs=1000),
+            runs=max(1, args.runs // 3), warmup=0,
+        )  # fmt: skip
     for name, row in results.items():
         print(f"  {name:24} median {row['median']:8.1f} ms  p95 {row['p95']:8.1f}  "
               f"cpu {row['cpu_median']:8.1f}", flush=True)  # fmt: skip
@@ -116,6 +117,8 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--url", help="measure this database (already generated)")
+    parser.add_argument("--no-backtest", action="store_true",
+                        help="leave out the backtest (a minute or more at 1,000,000)")  # fmt: skip
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--existing", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -126,6 +129,7 @@ def main(argv=None) -> int:
     if args.url:
         print(f"== {args.url}", flush=True)
         child = ["--child", "--existing", "--runs", str(args.runs)]
+        child += ["--no-backtest"] if args.no_backtest else []
         return run_child("bench.reports", args.url, child)
     status = 0
     for size in args.opportunities:
@@ -133,6 +137,7 @@ def main(argv=None) -> int:
             print(f"== {kind}: {size:,} opportunities", flush=True)
             with database(kind) as url:
                 child = ["--child", "--opportunities", str(size), "--runs", str(args.runs)]
+                child += ["--no-backtest"] if args.no_backtest else []
                 status |= run_child("bench.reports", url, child)
     return status
 

@@ -387,6 +387,10 @@ def _first_changes(later, qs, *, whole: bool) -> list[tuple]:
 
     if not whole:  # ranked per deal, so narrowing to the scope's deals first is the same
         later = later.filter(opportunity__in=qs.values("pk"))
+    # A deal created after the moment (its creation is its first change) did not exist
+    # then: leaving out all its changes first spares ranking them (about half the week's)
+    born = later.filter(kind=ChangeKind.CREATED).values("opportunity_id")
+    later = later.exclude(kind=ChangeKind.CREATED).exclude(opportunity_id__in=born)
     ranked = later.order_by().annotate(
         # "+ 0": partitioned by an expression, SQLite sorts the week's changes read from
         # change_recent_idx instead of walking the whole history in opportunity order
