@@ -19,10 +19,11 @@ from collections.abc import Iterable
 
 from django.db import connection
 
-from loudou.core.db import allocate_ids, insert_rows
+from loudou.core.db import allocate_ids, datetime_param, insert_rows, insert_tuples
 
 __all__ = [
-    "add_ranges", "allocate_ids", "deferred_indexes", "ids_in", "in_ranges", "insert_rows",
+    "add_ranges", "allocate_ids", "datetime_param", "deferred_indexes", "ids_in", "in_ranges",
+    "insert_rows", "insert_tuples",
     "lookup",
 ]  # fmt: skip
 

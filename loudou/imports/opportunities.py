@@ -55,6 +55,18 @@ STATUS_WORDS = {
     "open": Status.OPEN, "进行中": Status.OPEN, "跟进中": Status.OPEN, "": None,
 }  # fmt: skip
 ACCOUNT_CACHE = 50_000
+# The rows _build makes, in this column order (bulk.insert_tuples).
+OPP_COLUMNS = (
+    "id", "name", "account_id", "owner_id", "created_by_id", "pipeline_id", "stage_id",
+    "furthest_stage_id", "status", "amount", "currency", "probability", "probability_manual",
+    "expected_close_date", "source", "next_step", "description", "lost_reason_id",
+    "lost_note", "stage_entered_at", "closed_at", "created_at", "updated_at", "version",
+)  # fmt: skip
+OPP_ADAPTED = ("stage_entered_at", "closed_at", "created_at", "updated_at")
+CHANGE_COLUMNS = (
+    "id", "opportunity_id", "kind", "from_stage_id", "to_stage_id", "changed_at",
+    "changed_by_id", "amount", "probability", "note", "stay_seconds",
+)  # fmt: skip
 DEFAULT_PIPELINE = {"salesforce": "Salesforce", "hubspot": "HubSpot", "pipedrive": "Pipedrive",
                     "zoho": "Zoho CRM", "odoo": "Odoo"}  # fmt: skip
 
@@ -307,6 +319,7 @@ class OpportunityImporter(Importer):
         self.pipelines = {name: self._pipeline(name, stages) for name, stages in seen.items()}
         self.account_cache: dict[str, int] = {}
         self.batch_history: dict[str, list] = {}
+        self.datetime_param = bulk.datetime_param()
 
     def _pipeline_name(self, cells) -> str:
         if self.ctx.options.pipeline or "pipeline" not in self.cols:
@@ -494,7 +507,7 @@ class OpportunityImporter(Importer):
             if key is not None:
                 data["account_id"] = self.account_cache[key]
 
-    def _build(self, number, data) -> dict | None:
+    def _build(self, number, data) -> tuple | None:
         """The opportunity row and its history, or None (reported) when they cannot be."""
         pname = data.get("pipeline") if not self.ctx.options.pipeline else None
         pmap = self.pipelines.get(pname or self.default_pipeline)
@@ -563,54 +576,51 @@ class OpportunityImporter(Importer):
             if given and given.casefold() not in self.reasons:
                 lost_note = given
         owner = data["owner_id"]
-        last = result.changes[-1].at
-        opp = {
-            "name": data["name"], "account_id": data["account_id"], "owner_id": owner,
-            "created_by_id": self.ctx.actor.pk, "pipeline_id": pmap.pipeline.pk,
-            "stage_id": result.stage.pk, "furthest_stage_id": result.furthest.pk,
-            "status": result.status, "amount": amount,
-            "currency": data.get("currency") or self.currency, "probability": probability,
-            "probability_manual": manual,
-            "expected_close_date": data.get("expected_close_date"),
-            "source": data.get("source", ""), "next_step": data.get("next_step", ""),
-            "description": data.get("description", ""), "lost_reason_id": lost_reason,
-            "lost_note": lost_note, "stage_entered_at": result.stage_entered_at,
-            "closed_at": result.closed_at, "created_at": result.changes[0].at,
-            "updated_at": max(last, result.changes[0].at), "version": 1,
-        }  # fmt: skip
-        changes = [
-            {
-                "kind": c.kind, "from_stage_id": c.from_stage.pk if c.from_stage else None,
-                "to_stage_id": c.to_stage.pk, "changed_at": c.at, "changed_by_id": owner,
-                "amount": c.amount if c.amount is not None else amount,
-                "probability": probability if manual and c.kind in ("created", "moved")
-                and c.to_stage == result.stage else c.probability,
-                "note": "", "stay_seconds": c.stay_seconds,
-            }
-            for c in result.changes
+        changes = result.changes
+        # Each moment once, in the form the database takes (the deal's own times are
+        # those of its changes: the same objects).
+        dt = self.datetime_param
+        params = {id(c.at): dt(c.at) for c in changes}
+        first, last = changes[0].at, changes[-1].at
+        entered, closed_at = result.stage_entered_at, result.closed_at
+        opp = (
+            data["name"], data["account_id"], owner, self.ctx.actor.pk, pmap.pipeline.pk,
+            result.stage.pk, result.furthest.pk, result.status, amount,
+            data.get("currency") or self.currency, probability, manual,
+            data.get("expected_close_date"), data.get("source", ""),
+            data.get("next_step", ""), data.get("description", ""), lost_reason, lost_note,
+            params.get(id(entered)) or dt(entered),
+            None if closed_at is None else params.get(id(closed_at)) or dt(closed_at),
+            params[id(first)], params[id(last) if last >= first else id(first)], 1,
+        )  # fmt: skip
+        stage = result.stage
+        rows = [
+            (
+                c.kind, c.from_stage.pk if c.from_stage else None, c.to_stage.pk,
+                params[id(c.at)], owner, c.amount if c.amount is not None else amount,
+                probability if manual and c.kind in ("created", "moved")
+                and c.to_stage == stage else c.probability,
+                "", c.stay_seconds,
+            )
+            for c in changes
         ]  # fmt: skip
-        return {"opp": opp, "changes": changes}
+        return opp, rows
 
     def _write(self, opps) -> None:
         ids = bulk.allocate_ids(Opportunity, len(opps))
-        change_count = sum(len(b["changes"]) for _k, b in opps)
-        change_ids = iter(bulk.allocate_ids(StageChange, change_count))
+        change_count = sum(len(b[1]) for _k, b in opps)
+        change_ids = bulk.allocate_ids(StageChange, change_count)
         rows, changes, touched = [], [], set()
-        all_change_ids = []
-        for pk, (_key, built) in zip(ids, opps, strict=True):
-            opp = built["opp"]
-            opp["id"] = pk
-            rows.append(opp)
-            touched.add(opp["account_id"])
-            for change in built["changes"]:
-                cid = next(change_ids)
-                all_change_ids.append(cid)
-                change["id"], change["opportunity_id"] = cid, pk
-                changes.append(change)
-        bulk.insert_rows(Opportunity, rows)
-        bulk.insert_rows(StageChange, changes)
+        next_id = iter(change_ids).__next__
+        for pk, (_key, (opp, history)) in zip(ids, opps, strict=True):
+            rows.append((pk, *opp))
+            touched.add(opp[1])
+            for change in history:
+                changes.append((next_id(), pk, *change))
+        bulk.insert_tuples(Opportunity, OPP_COLUMNS, rows, adapted=OPP_ADAPTED)
+        bulk.insert_tuples(StageChange, CHANGE_COLUMNS, changes, adapted=("changed_at",))
         self.ctx.record_created(Opportunity, ids)
-        self.ctx.record_created(StageChange, all_change_ids)
+        self.ctx.record_created(StageChange, change_ids)
         self.count("new", len(ids))
         self.count("history_rows", len(changes))
         if self.ctx.options.skip_bad_rows:  # a committed batch is complete on its own
