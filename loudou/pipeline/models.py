@@ -338,6 +338,12 @@ class StageChange(models.Model):
                 name="change_stay_idx",
                 condition=models.Q(stay_seconds__isnull=False),
             ),  # fmt: skip
+            # Time in stage of a team's or rep's deals: their stays from the index alone.
+            models.Index(
+                fields=["opportunity", "from_stage", "stay_seconds"],
+                name="change_deal_stay_idx",
+                condition=models.Q(stay_seconds__isnull=False),
+            ),  # fmt: skip
             # The pipeline as it stood a week ago (analytics.queries.state_at): the
             # week's changes, ranked per deal, from the index alone.
             models.Index(
