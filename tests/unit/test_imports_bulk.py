@@ -219,3 +219,130 @@ def test_funnel_summaries_follow_an_import_and_its_undo(org, tmp_path):
     assert snapshot() == kept
     undo(job, actor=org.admin)
     assert snapshot() == ([], [])
+
+
+def raw_rows(model, ids):
+    """Every column but the id of ``model``'s rows ``ids``, as the database holds them."""
+    quote = connection.ops.quote_name
+    columns = [f.column for f in model._meta.concrete_fields if not f.primary_key]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(map(quote, columns))} FROM {quote(model._meta.db_table)} "
+            f"WHERE id IN ({', '.join(['%s'] * len(ids))}) ORDER BY id",
+            list(ids),
+        )
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def test_tuple_inserts_write_what_dict_inserts_write(org):
+    """core.db.insert_tuples (rows as tuples in column order, datetimes adapted by the
+    caller through datetime_param or by the call) writes exactly the rows insert_rows
+    writes from dicts: aware datetimes in any zone (stored as the same instant), Decimal
+    amounts and probabilities, dates, and the defaults of the columns left out (JSON
+    included)."""
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    from loudou.customers.models import Account
+    from loudou.pipeline.models import Pipeline, Stage
+
+    pipeline = Pipeline.objects.create(name="P", position=99)
+    stage = Stage.objects.create(pipeline=pipeline, name="S", position=10,
+                                 default_probability=Decimal("25.00"))  # fmt: skip
+    account = Account.objects.create(name="客户", name_key="客户", owner=org.admin,
+                                     created_by=org.admin)  # fmt: skip
+    shanghai = ZoneInfo("Asia/Shanghai")
+    values = [
+        {"name": "深夜", "amount": Decimal("1234567.89"), "probability": Decimal("33.33"),
+         "created_at": datetime(2024, 3, 1, 0, 30, 15, 250000, tzinfo=shanghai),
+         "closed_at": None, "expected_close_date": date(2024, 2, 29)},
+        {"name": "UTC", "amount": Decimal("0.05"), "probability": Decimal("100"),
+         "created_at": datetime(2023, 12, 31, 23, 59, 59, tzinfo=UTC),
+         "closed_at": datetime(2024, 1, 1, 8, 0, tzinfo=shanghai), "expected_close_date": None},
+    ]  # fmt: skip
+    common = {"owner_id": org.admin.pk, "created_by_id": org.admin.pk,
+              "account_id": account.pk, "pipeline_id": pipeline.pk, "stage_id": stage.pk,
+              "furthest_stage_id": stage.pk, "status": "open", "version": 1}  # fmt: skip
+    dict_ids = bulk.allocate_ids(Opportunity, len(values))
+    bulk.insert_rows(Opportunity, [
+        {"id": pk, **common, **v, "updated_at": v["created_at"],
+         "stage_entered_at": v["created_at"]}
+        for pk, v in zip(dict_ids, values, strict=True)
+    ])  # fmt: skip
+    columns = ("id", *common, "name", "amount", "probability", "created_at", "closed_at",
+               "expected_close_date", "updated_at", "stage_entered_at")  # fmt: skip
+    tuple_ids = bulk.allocate_ids(Opportunity, len(values))
+    bulk.insert_tuples(Opportunity, columns, [
+        (pk, *common.values(), v["name"], v["amount"], v["probability"], v["created_at"],
+         v["closed_at"], v["expected_close_date"], v["created_at"], v["created_at"])
+        for pk, v in zip(tuple_ids, values, strict=True)
+    ])  # fmt: skip
+    adapt = bulk.datetime_param()
+    adapted_ids = bulk.allocate_ids(Opportunity, len(values))
+    bulk.insert_tuples(Opportunity, columns, [
+        (pk, *common.values(), v["name"], v["amount"], v["probability"],
+         adapt(v["created_at"]), v["closed_at"] and adapt(v["closed_at"]),
+         v["expected_close_date"], adapt(v["created_at"]), adapt(v["created_at"]))
+        for pk, v in zip(adapted_ids, values, strict=True)
+    ], adapted=("created_at", "closed_at", "updated_at", "stage_entered_at"))  # fmt: skip
+
+    expected = raw_rows(Opportunity, dict_ids)
+    assert raw_rows(Opportunity, tuple_ids) == expected
+    assert raw_rows(Opportunity, adapted_ids) == expected
+    for pk, v in zip(tuple_ids + adapted_ids, values * 2, strict=True):
+        opp = Opportunity.objects.get(pk=pk)
+        assert (opp.name, opp.amount, opp.probability, opp.created_at, opp.closed_at,
+                opp.expected_close_date, opp.checklist_done) == (
+            v["name"], v["amount"], v["probability"].quantize(Decimal("0.01")),
+            v["created_at"], v["closed_at"], v["expected_close_date"], {},
+        )  # fmt: skip
+
+
+def test_compiled_row_parser_reads_and_reports_like_the_field_parsers():
+    """The per-layout row parser (importers.compile_row_parser) gives each mapped field its
+    parser's value, trims text, reports every bad cell of a row (too long, unreadable)
+    by field and leaves it out, reads a missing cell of a short row as empty, and passes
+    spreadsheet values (numbers) to the text parser."""
+    from loudou.imports.values import parse_amount
+
+    class Recorder:
+        def __init__(self):
+            self.errors = []
+
+        def bad(self, number, name, reason):
+            self.errors.append((number, name, reason))
+
+    plan = [("name", 0, importers._text(5)), ("notes", 1, importers._text()),
+            ("amount", 2, parse_amount), ("phone", 4, importers._text(30))]  # fmt: skip
+    parse = importers.compile_row_parser(plan)
+    ok = Recorder()
+    assert parse(ok, 2, [" Ann ", " long note ", "1,234.5"]) == {
+        "name": "Ann",
+        "notes": "long note",
+        "amount": parse_amount("1234.50"),
+        "phone": "",
+    }
+    assert ok.errors == []
+    assert parse(ok, 3, ["A", "", "", "", 13800138000.0])["phone"] == "13800138000"
+    bad = Recorder()
+    assert parse(bad, 4, ["Too long", "x", "many", "", ""]) == {"notes": "x", "phone": ""}
+    assert [(n, f) for n, f, _r in bad.errors] == [(4, "name"), (4, "amount")]
+
+
+@pytest.mark.parametrize("value", ["13812345678", " 13812345678", "+86 138-1234 5678",
+                                   "8613812345678", "008613812345678", "１３８１２３４５６７８",
+                                   "86", "", None, "021-6123 4567"])  # fmt: skip
+def test_phone_key_is_normalize_phone(value):
+    """The lead import's phone key fast path gives what leads.normalize_phone gives."""
+    from loudou.leads.normalize import normalize_phone
+
+    assert importers.phone_key(value) == normalize_phone(value)
+
+
+@pytest.mark.parametrize("value", ["Lead@Example.CN ", "ａｂｃ@ＥＸ.cn", "", None, "İ@x.cn"])
+def test_email_key_is_normalize_email(value):
+    """The lead import's e-mail key fast path gives what leads.normalize_email gives."""
+    from loudou.leads.normalize import normalize_email
+
+    assert importers.email_key(value) == normalize_email(value)
