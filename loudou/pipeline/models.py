@@ -263,6 +263,13 @@ class Opportunity(OwnedModel, VersionedModel):
                 fields=["owner", "pipeline", "status", "stage", "amount"],
                 name="opp_owner_scope_idx",
             ),
+            # last week's pipeline (analytics.queries.state_at): the open deals with their
+            # ids, from a small index alone (PostgreSQL read ~29,000 table pages at 1M)
+            models.Index(
+                fields=["pipeline", "stage", "amount", "id"],
+                name="opp_open_ids_idx",
+                condition=models.Q(status="open"),
+            ),
         ]
 
     def __str__(self):
