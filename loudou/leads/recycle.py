@@ -393,8 +393,9 @@ def _refresh_history_statistics(written: int) -> None:
 
 def _live_pools(work) -> list:
     """The work items whose target pool still exists, read inside the range's
-    transaction (one query): with SQLite's foreign key checks off, a pool deleted since
-    the rules were read must not receive records."""
+    transaction (one query): a pool deleted since the rules were read receives nothing
+    (with SQLite's foreign key checks off it would otherwise receive records; on
+    PostgreSQL the range would fail at commit)."""
     live = set(
         PublicPool.objects.filter(pk__in={rule.pool_id for rule, *_rest in work}).values_list(
             "pk", flat=True
@@ -562,10 +563,11 @@ def sweep(now=None, *, dry_run: bool = False) -> SweepResult:
         )
         result.outcomes[-1].source = rule
     if dry_run:
-        for outcome in result.outcomes:
-            _count(outcome.source, outcome, now)
+        with _no_jit():
+            for outcome in result.outcomes:
+                _count(outcome.source, outcome, now)
         return result
-    with _batch_table() as checks_off:
+    with _batch_table():
         for model in (Lead, apps.get_model("customers", "Account")):
             if model is not Lead:
                 _refresh_history_statistics(sum(o.recycled for o in result.outcomes))
@@ -578,7 +580,7 @@ def sweep(now=None, *, dry_run: bool = False) -> SweepResult:
                 continue
             for lo, hi in _chunks(model):
                 with transaction.atomic():
-                    for rule, outcome, rows, reason in _live_pools(work) if checks_off else work:
+                    for rule, outcome, rows, reason in _live_pools(work):
                         _run_range(rule, outcome, rows.filter(pk__gte=lo, pk__lt=hi), now, reason)
     for outcome in result.outcomes:
         _notify_owners(outcome.source, outcome, now)
