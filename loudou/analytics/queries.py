@@ -368,9 +368,13 @@ def state_at(qs, moment: datetime, *, stages=None, current=None, whole: bool = F
         entry["amount"] += v["amount"]
     if not later.exists():  # nothing changed since the moment (as of now): as it is
         return {"open": {k: v for k, v in result.items() if v["count"]}}
-    # "+ 0": the scope's open deals come from its covering index and are looked up in
-    # the touched ids, rather than each touched id looked up in the table
-    moved = open_now.annotate(key=F("pk") + 0).filter(key__in=touched).values("stage_id")
+    if whole and stages is not None:
+        # "+ 0": the pipeline's open deals come from an index (opp_open_ids_idx) and are
+        # looked up in the touched ids, rather than each touched id in the table
+        moved = open_now.annotate(key=F("pk") + 0).filter(key__in=touched)
+    else:  # a team's or a rep's: each touched id looked up (few of them are theirs)
+        moved = open_now.filter(pk__in=touched)
+    moved = moved.values("stage_id")
     for row in moved.annotate(n=Count("pk"), cents=Sum(Cents("amount"))):
         add(row["stage_id"], row["n"], row["cents"], sign=-1)
     for from_stage_id, n, cents in _first_changes(later, qs, whole=whole and stages is not None):
