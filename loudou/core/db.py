@@ -27,7 +27,10 @@ class Cents(Func):
 def _sqlite_datetime(value):
     """What Django's SQLite backend stores for an aware datetime (naive UTC text), without
     its per-value settings lookups: a million history rows make them count."""
-    if value.tzinfo is not None:
+    tz = value.tzinfo
+    if tz is UTC:  # the common case of imported history (POSIX times): no conversion
+        return str(value.replace(tzinfo=None))
+    if tz is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return str(value)
 

@@ -7,6 +7,7 @@ write (keys, versions, pool events, stage history)."""
 from __future__ import annotations
 
 import functools
+import operator
 import os
 
 from django.utils.translation import gettext as _
@@ -19,6 +20,7 @@ from loudou.leads.normalize import normalize_email, normalize_phone
 
 from . import bulk
 from .engine import (
+    _SIMPLE_EMAIL,
     BATCH,
     Context,
     RowReader,
@@ -406,7 +408,19 @@ LEAD_TEXT = (
 LEAD_COLUMNS = ("id", "created_at", "updated_at", "created_by_id", "version", "owner_id",
                 "status", "owned_since", "pool_id", *LEAD_TEXT)  # fmt: skip
 LEAD_ADAPTED = ("created_at", "updated_at", "owned_since")
+LEAD_BLANK = dict.fromkeys(LEAD_TEXT, "")
+lead_text = operator.itemgetter(*LEAD_TEXT)
 EVENT_COLUMNS = ("id", "lead_id", "kind", "pool_id", "by_id", "owner_id", "at", "reason")
+
+
+def parse_email(value) -> str:
+    """An e-mail cell (``check_email``, at most 254 characters); the common shape is
+    answered at once."""
+    if type(value) is str:
+        value = value.strip()
+        if len(value) <= 254 and _SIMPLE_EMAIL.match(value):
+            return value
+    return limit(check_email(text(value)), 254)
 
 
 def phone_key(value: str | None) -> str:
@@ -431,13 +445,13 @@ class LeadImporter(Importer):
     kind, file = "leads", "leads"
     parsers = {
         "name": _text(100), "company": _text(200), "title": _text(100), "mobile": _text(30),
-        "phone": _text(60), "email": lambda v: limit(check_email(text(v)), 254),
-        "wechat": _text(60), "source": _source, "industry": _text(100), "owner": _text(),
-        "pool": _text(), "notes": _text(),
+        "phone": _text(60), "email": parse_email, "wechat": _text(60), "source": _source,
+        "industry": _text(100), "owner": _text(), "pool": _text(), "notes": _text(),
     }  # fmt: skip
 
     def before(self, table, mapping) -> None:
         self.pools = {}
+        self.owners = {}
         pool_id = self.ctx.options.pool
         self.default_pool = None
         if pool_id:
@@ -462,6 +476,7 @@ class LeadImporter(Importer):
     def write_batch(self, batch) -> None:
         rows = []
         default_pool = self.default_pool.pk if self.default_pool else None
+        owners, resolve = self.owners, self.ctx.owners.resolve
         for number, row, _cells in batch:
             data = self.parse_row(number, row, self.parsers)
             if not data.get("name") and data.get("company"):
@@ -477,8 +492,16 @@ class LeadImporter(Importer):
             if pool_id:
                 data.pop("owner", None)
                 data["owner_id"], data["pool_id"] = None, pool_id
-            else:
-                self.owner(number, data)
+            else:  # self.owner, with the users of this file remembered
+                value = data.pop("owner", "") or ""
+                owner_id = owners.get(value)
+                if owner_id is None:
+                    try:
+                        owner_id = owners[value] = resolve(value)
+                    except BadValue as error:
+                        self.bad(number, "owner", error.reason)
+                if owner_id is not None:
+                    data["owner_id"] = owner_id
             if self.row_bad:
                 continue
             data["mobile_key"] = phone_key(data.get("mobile")) or phone_key(data.get("phone"))
@@ -497,8 +520,11 @@ class LeadImporter(Importer):
         new, updates, seen = [], {}, {}
         for data in rows:
             keys = [k for k in (data["mobile_key"], data["email_key"]) if k]
-            match = next((existing.get(k) or seen.get(k) for k in keys
-                          if existing.get(k) or seen.get(k)), None)  # fmt: skip
+            match = None
+            for k in keys:
+                match = existing.get(k) or seen.get(k)
+                if match:
+                    break
             if match and mode != OnDuplicate.CREATE:
                 if (
                     mode == OnDuplicate.UPDATE and match != PENDING
@@ -521,11 +547,9 @@ class LeadImporter(Importer):
         inserts, events = [], []
         status, create = LeadStatus.NEW, PoolEventKind.CREATE
         for pk, event_id, data in zip(ids, event_ids, new, strict=True):
-            owned, pool, get = data.get("owner_id"), data.get("pool_id"), data.get
-            inserts.append((
-                pk, now, now, actor, 1, owned, status, now if owned else None, pool,
-                *[get(name, "") for name in LEAD_TEXT],
-            ))  # fmt: skip
+            owned, pool = data.get("owner_id"), data.get("pool_id")
+            inserts.append((pk, now, now, actor, 1, owned, status, now if owned else None, pool,
+                            *lead_text({**LEAD_BLANK, **data})))  # fmt: skip
             events.append((event_id, pk, create, pool, actor, owned, now, ""))
         bulk.insert_tuples(Lead, LEAD_COLUMNS, inserts, adapted=LEAD_ADAPTED)
         bulk.insert_tuples(PoolEvent, EVENT_COLUMNS, events, adapted=("at",))

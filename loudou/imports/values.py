@@ -26,6 +26,9 @@ _YMD = re.compile(r"^(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})(?:[ T](.*))?$")
 _MDY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(?:[ T](.*))?$")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(am|pm)?$", re.IGNORECASE)
 _PLAIN_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
+# "1,234,567.50": what spreadsheets and CRM exports write for amounts (at most 22 digits,
+# so that the slow path's multiplication by 1 could not have rounded it)
+_GROUPED_NUMBER = re.compile(r"^\d{1,3}(?:,\d{3}){1,6}(?:\.\d{1,6})?$")
 TRUE_WORDS = {"true", "1", "yes", "y", "是", "对", "√", "✓", "x"}
 FALSE_WORDS = {"false", "0", "no", "n", "否", "不", ""}
 
@@ -67,6 +70,8 @@ def parse_decimal(value, *, allow_percent=False) -> Decimal | None:
         return Decimal(str(value))
     if _PLAIN_NUMBER.match(value):  # fast path: "1234", "12.5"
         return Decimal(value)
+    if _GROUPED_NUMBER.match(value):  # fast path: "1,234.50"
+        return Decimal(value.replace(",", ""))
     raw = _normalise(str(value)).lower().replace(",", "").replace(" ", "")
     if not raw:
         return None

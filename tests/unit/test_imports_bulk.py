@@ -346,3 +346,15 @@ def test_email_key_is_normalize_email(value):
     from loudou.leads.normalize import normalize_email
 
     assert importers.email_key(value) == normalize_email(value)
+
+
+@pytest.mark.parametrize("value", ["1,234", "123,400", "1,234,567.50", "12,345.6", "0,001",
+                                   "999,999,999,999,999,999,999.123456"])  # fmt: skip
+def test_grouped_amounts_read_as_the_general_parser_reads_them(value):
+    """An amount with thousands separators ("1,234.50", as exports write them) takes a
+    fast path that gives the very Decimal (value and exponent) the general parser gives
+    (a leading space sends the same text through it)."""
+    from loudou.imports.values import parse_decimal
+
+    fast, general = parse_decimal(value), parse_decimal(" " + value)
+    assert (str(fast), fast.as_tuple()) == (str(general), general.as_tuple())
