@@ -17,6 +17,8 @@ hour once the backlog is gone: the records that became due or warnable in that h
 Then ``--assign`` new unowned leads are inserted and given out by
 ``assignment.assign_many`` (round robin in two regions, least load in one, a pool for
 the rest) — loading the rows, deciding, writing owners and history, notifying.
+Each figure is wall and CPU seconds of this process; on PostgreSQL also the CPU seconds
+of the server process that ran the statements (``server_cpu_s``, read from /proc).
 """
 
 import json
@@ -136,6 +138,28 @@ def insert_accounts(n: int, *, users, seed: int) -> float:
     return time.monotonic() - started
 
 
+def server_cpu() -> float | None:
+    """CPU seconds (user + system) of this connection's PostgreSQL backend process so
+    far, read from /proc (the throwaway cluster runs on this machine); None on SQLite,
+    whose engine runs inside this process (in its CPU time), or where /proc is not
+    readable."""
+    import os
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(args) -> None:
     setup_django()
     from django.core.management import call_command
@@ -164,18 +188,28 @@ def measure(args) -> None:
     # a process costs seconds that belong to start-up, not to the sweep.
     reverse("leads:leads")
 
+    server = {}
+
     def clock(fn):
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, before = time.perf_counter(), time.process_time(), server_cpu()
         result = fn()
+        if before is not None:
+            server[fn] = round(server_cpu() - before, 2)
         return result, round(time.perf_counter() - started, 2), round(time.process_time() - cpu, 2)
 
-    dry, dry_s, dry_cpu = clock(lambda: services.sweep(now=now, dry_run=True))
-    first, first_s, first_cpu = clock(lambda: services.sweep(now=now))
-    second, second_s, second_cpu = clock(lambda: services.sweep(now=now))
-    later = now + timedelta(hours=1)
-    hourly, hourly_s, hourly_cpu = clock(lambda: services.sweep(now=later))
-    print(f"  first sweep {first_s} s ({first_cpu} CPU): recycled {first.recycled:,}, "
-          f"warned {first.warned:,}; hourly {hourly_s} s ({hourly_cpu} CPU): recycled "
+    runs = {
+        "dry_run": lambda: services.sweep(now=now, dry_run=True),
+        "first": lambda: services.sweep(now=now),
+        "second": lambda: services.sweep(now=now),
+        "hourly": lambda: services.sweep(now=now + timedelta(hours=1)),
+    }
+    dry, dry_s, dry_cpu = clock(runs["dry_run"])
+    first, first_s, first_cpu = clock(runs["first"])
+    second, second_s, second_cpu = clock(runs["second"])
+    hourly, hourly_s, hourly_cpu = clock(runs["hourly"])
+    print(f"  first sweep {first_s} s ({first_cpu} CPU, server {server.get(runs['first'])}): "
+          f"recycled {first.recycled:,}, warned {first.warned:,}; hourly {hourly_s} s "
+          f"({hourly_cpu} CPU, server {server.get(runs['hourly'])}): recycled "
           f"{hourly.recycled:,}, warned {hourly.warned:,}", flush=True)  # fmt: skip
 
     insert_leads(args.assign, regions=regions, users=users, seed=6, owned=False)
@@ -198,6 +232,8 @@ def measure(args) -> None:
         "assigned": sum(1 for d in decisions if d.decided),
         "assign_s": assign_s, "assign_cpu_s": assign_cpu,
         "assign_per_s": round(len(decisions) / assign_s) if assign_s else None,
+        "assign_per_cpu_s": round(len(decisions) / assign_cpu) if assign_cpu else None,
+        "server_cpu_s": {name: server.get(fn) for name, fn in runs.items()},
     }  # fmt: skip
     print("RESULT " + json.dumps(results), flush=True)
 
