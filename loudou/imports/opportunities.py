@@ -205,15 +205,17 @@ class OpportunityImporter(Importer):
         i_opp, i_stage, i_at = index["opportunity"], index["stage"], index["changed_at"]
         i_amount, i_prob = index.get("amount"), index.get("probability")
         spool = self.history
+        add = spool.add
         for number, cells in table.rows:
-            opp = text(cells[i_opp])
-            stage = text(cells[i_stage])
-            ok = True
+            opp, stage, at = cells[i_opp], cells[i_stage], cells[i_at]
+            opp = opp.strip() if type(opp) is str else text(opp)
+            stage = stage.strip() if type(stage) is str else text(stage)
             try:
-                at = parse_datetime(cells[i_at])
+                at = parse_datetime(at)
             except BadValue as error:
                 report.error(number, headers["changed_at"], error.reason, "history")
                 continue
+            ok = True
             amount = None
             if i_amount is not None:
                 try:
@@ -234,7 +236,7 @@ class OpportunityImporter(Importer):
                     report.error(number, headers["probability"], error.reason, "history")
                     ok = False
             if ok:
-                spool.add(opp, at.timestamp(), stage, amount, prob)
+                add(opp, at.timestamp(), stage, amount, prob)
         spool.finish()
 
     # --- pass 1: pipelines and stages ---------------------------------------------------
