@@ -354,8 +354,15 @@ class StageChange(models.Model):
             # The pipeline as it stood a week ago (analytics.queries.state_at): the
             # week's changes, ranked per deal, from the index alone.
             models.Index(
-                fields=["changed_at", "to_stage", "opportunity", "kind", "from_stage", "amount",
-                        "id"],
+                fields=[
+                    "changed_at",
+                    "to_stage",
+                    "opportunity",
+                    "kind",
+                    "from_stage",
+                    "amount",
+                    "id",
+                ],
                 name="change_recent_idx",
             ),  # fmt: skip
         ]
