@@ -6,7 +6,7 @@ from datetime import UTC
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BigIntegerField, Func
+from django.db.models import NOT_PROVIDED, BigIntegerField, Func
 
 
 class Cents(Func):
@@ -146,7 +146,15 @@ def insert_tuples(model, columns, rows, *, adapted=()) -> None:
     by_attname = {f.attname: f for f in meta.concrete_fields}
     given = [by_attname.get(name) or meta.get_field(name) for name in columns]
     named = set(columns)
-    missing = [f for f in meta.concrete_fields if f.attname not in named and not f.primary_key]
+    missing = [
+        f
+        for f in meta.concrete_fields
+        if f.attname not in named
+        and not f.primary_key
+        # a nullable column whose default is None is left out of the INSERT: the
+        # database stores NULL (no DB default: Django keeps defaults in Python)
+        and not (f.null and f.db_default is NOT_PROVIDED and f.get_default() is None)
+    ]
     fields = given + missing
     todo = [
         (i, adapt)
