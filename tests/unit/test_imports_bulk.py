@@ -239,7 +239,7 @@ def test_tuple_inserts_write_what_dict_inserts_write(org):
     caller through datetime_param or by the call) writes exactly the rows insert_rows
     writes from dicts: aware datetimes in any zone (stored as the same instant), Decimal
     amounts and probabilities, dates, and the defaults of the columns left out (JSON
-    included)."""
+    included; nullable ones, left out of the INSERT, are NULL as the dict path writes)."""
     from datetime import UTC, date, datetime
     from decimal import Decimal
     from zoneinfo import ZoneInfo
