@@ -179,6 +179,7 @@ def update_activity(activity: Activity, *, actor, version=None, **data) -> Activ
     """Change an activity's fields and, when given, its links (the same checks as
     logging). The owner and creator stay."""
     locked = _lock(activity, actor, version)
+    linked_before = _linked_ids(locked)
     given = {name: data.pop(name) for name in list(data) if name in LINKS}
     if given:
         current = {name: getattr(locked, name) for name in LINKS}
@@ -196,12 +197,20 @@ def update_activity(activity: Activity, *, actor, version=None, **data) -> Activ
     _validate(locked)
     locked.version += 1
     locked.save()
-    emit("activity_changed", locked, actor=actor)
+    emit("activity_changed", locked, actor=actor, linked_before=linked_before)
     return locked
+
+
+def _linked_ids(activity: Activity) -> dict:
+    """The ids of the records ``activity`` is linked to, by link name (None: no link)."""
+    return {name: getattr(activity, f"{name}_id") for name in LINKS}
 
 
 @transaction.atomic
 def delete_activity(activity: Activity, *, actor, version=None) -> None:
-    """Delete an activity (the owner, their manager or an admin)."""
+    """Delete an activity (the owner, their manager or an admin); listeners of
+    ``activity_deleted`` get the records it was linked to."""
     locked = _lock(activity, actor, version)
+    linked = _linked_ids(locked)
     locked.delete()
+    emit("activity_deleted", locked, actor=actor, linked_before=linked)

@@ -48,7 +48,9 @@ def emit(event: str, obj, **context) -> None:
     back the emitter's transaction) — listeners are part of the action, not a side show.
 
     Events so far: ``activity_logged`` (activity, actor), ``activity_changed``
-    (activity, actor), ``handed_over`` (hand_over record: from_user, to_user or pool,
+    (activity, actor, linked_before: the ids of the records it was linked to before the
+    change, by link name), ``activity_deleted`` (the deleted activity, actor,
+    linked_before), ``handed_over`` (hand_over record: from_user, to_user or pool,
     actor)."""
     for listener in list(_listeners.get(event, ())):
         listener(obj, **context)

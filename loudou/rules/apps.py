@@ -17,6 +17,7 @@ class RulesConfig(AppConfig):
         hooks.register_check("before_lose", services.check_before_lose)
         hooks.on("activity_logged", services.on_activity_logged)
         hooks.on("activity_changed", services.on_activity_changed)
+        hooks.on("activity_deleted", services.on_activity_deleted)
         hooks.on("handed_over", services.on_handed_over)
         # "Within 5 hours" needs a clock finer than the hour; an incremental sweep only
         # reads what changed, so every five minutes is cheap.

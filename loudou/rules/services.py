@@ -8,6 +8,7 @@
 - Listeners (registered in apps.py): :func:`on_activity_logged` and
   :func:`on_activity_changed` keep the follow-up state of an activity's records, settle
   their breaches that the contact meets and create the outcome tasks;
+  :func:`on_activity_deleted` counts the records' contacts again without it;
   :func:`on_handed_over` settles the breaches of records that changed hands;
   :func:`check_before_lose` refuses closing as lost with too few contacts.
 """
@@ -294,9 +295,15 @@ def resolve_met(rule_ids, *, leads=(), accounts=(), opportunities=(), now=None) 
     return total
 
 
-def _links(activity) -> dict:
-    return {"leads": [activity.lead_id], "accounts": [activity.account_id],
-            "opportunities": [activity.opportunity_id]}  # fmt: skip
+def _links(activity, linked_before=None) -> dict:
+    """The records of ``activity`` (and those it was linked to before an edit or its
+    deletion), as state.refresh / resolve_met keywords."""
+    before = linked_before or {}
+    return {
+        plural: [i for i in {getattr(activity, f"{name}_id"), before.get(name)} if i is not None]
+        for name, plural in (("lead", "leads"), ("account", "accounts"),
+                             ("opportunity", "opportunities"))
+    }  # fmt: skip
 
 
 def _open_breach_of(activity, rule_ids) -> bool:
@@ -311,7 +318,7 @@ def _open_breach_of(activity, rule_ids) -> bool:
     return Breach.objects.open().filter(records, rule_id__in=rule_ids).exists()
 
 
-def _on_activity(activity, *, changed: bool) -> None:
+def _on_activity(activity, *, changed: bool, linked_before=None) -> None:
     """The listeners' work, as little of it as the active rules need: one query for the
     rules; the state and the breaches only when a contact-based rule has an open
     breach on the activity's records (otherwise the next sweep's catch-up counts a new
@@ -327,7 +334,7 @@ def _on_activity(activity, *, changed: bool) -> None:
     # An edit is not seen by the sweep's catch-up (it follows new activity ids): its
     # records' state is recomputed now, whatever the rules.
     if changed or (contact_rules and _open_breach_of(activity, contact_rules)):
-        state.refresh(**_links(activity), now=now)
+        state.refresh(**_links(activity, linked_before), now=now)
         if contact_rules:
             resolve_met(contact_rules, **_links(activity), now=now)
     if not activity.outcome:
@@ -354,7 +361,13 @@ def on_activity_logged(activity, actor=None, **context) -> None:
 def on_activity_changed(activity, actor=None, **context) -> None:
     """``activity_changed``: the records' follow-up state again, their breaches the
     contact now meets, and the outcome tasks of a new outcome."""
-    _on_activity(activity, changed=True)
+    _on_activity(activity, changed=True, linked_before=context.get("linked_before"))
+
+
+def on_activity_deleted(activity, actor=None, linked_before=None, **context) -> None:
+    """``activity_deleted``: the follow-up state of the records it was linked to, counted
+    again without it (a record left without contacts counts as never contacted)."""
+    state.refresh(**_links(activity, linked_before))
 
 
 def on_handed_over(record, **context) -> None:

@@ -77,8 +77,10 @@ def _upsert(kind: str, subjects, now) -> None:
 
 
 def refresh(*, leads=None, accounts=None, opportunities=None, now=None) -> None:
-    """Recompute the state of the given subjects (lists or querysets of ids). A subject
-    whose contacts were all deleted keeps its last state until a rebuild."""
+    """Recompute the state of the given subjects (lists or querysets of ids). Given as a
+    list, a subject whose contacts were all deleted loses its state row (it was never
+    contacted, as far as the rules can tell); a queryset (the sweep's catch-up of new
+    activities) only adds and updates."""
     now = now or timezone.now()
     for kind, ids in (("lead", leads), ("account", accounts), ("opportunity", opportunities)):
         if ids is None:
@@ -87,6 +89,9 @@ def refresh(*, leads=None, accounts=None, opportunities=None, now=None) -> None:
             ids = [i for i in ids if i is not None]
             if not ids:
                 continue
+            model, column = STATES[kind]
+            contacted = contacts().filter(**{f"{column}__in": ids}).values(column)
+            model.objects.filter(pk__in=ids).exclude(pk__in=contacted).delete()
         _upsert(kind, ids, now)
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from loudou.activities.models import Activity
-from loudou.activities.services import log_activity
+from loudou.activities.services import delete_activity, log_activity, update_activity
 from loudou.customers.services import create_account, create_contact, update_account
 from loudou.leads.models import PublicPool
 from loudou.leads.services import create_lead
@@ -17,7 +17,7 @@ from loudou.notifications.models import Notification
 from loudou.pipeline import services as pipeline_services
 from loudou.rules import services
 from loudou.rules.calendar import add_working_hours, load_calendar
-from loudou.rules.models import Breach, FollowUpRule, Requirement, SweepRun
+from loudou.rules.models import AccountFollowUp, Breach, FollowUpRule, Requirement, SweepRun
 from loudou.rules.sweep import sweep
 from loudou.tasks.models import Task
 
@@ -447,3 +447,34 @@ def test_outcome_task_due_counts_working_hours(org, lead, monkeypatch):
     expected = add_working_hours(at(2025, 9, 29, 11, 30), 1, load_calendar())
     assert expected == at(2025, 9, 29, 13, 30)
     assert set(Task.objects.values_list("due_at", flat=True)) == {expected}
+
+
+def _follow_up(account):
+    row = AccountFollowUp.objects.filter(pk=account.pk).first()
+    return None if row is None else (row.contact_count, row.last_contact_at)
+
+
+def test_deleting_a_contact_counts_the_record_again(org, account):
+    """Deleting an activity recounts its record's contacts at once: the latest contact
+    goes back to the one before, and a record left without contacts has no state (it
+    counts as never contacted) — not the deleted contact's date until a rebuild."""
+    older = call(org.east_rep, NOW - timedelta(days=20), account=account)
+    newer = call(org.east_rep, NOW - timedelta(days=2), account=account)
+    services.state.refresh(accounts=[account.pk])
+    assert _follow_up(account) == (2, NOW - timedelta(days=2))
+    delete_activity(newer, actor=org.east_rep)
+    assert _follow_up(account) == (1, NOW - timedelta(days=20))
+    delete_activity(older, actor=org.east_rep)
+    assert _follow_up(account) is None
+
+
+def test_moving_a_contact_to_another_record_recounts_both(org, account):
+    """An activity moved from one account to another leaves the first one's count and
+    adds to the second's, in the same request."""
+    other = create_account(actor=org.east_rep, name="华东机械")
+    moved = call(org.east_rep, NOW - timedelta(days=5), account=account)
+    call(org.east_rep, NOW - timedelta(days=9), account=account)
+    services.state.refresh(accounts=[account.pk])
+    update_activity(moved, actor=org.east_rep, account=other)
+    assert _follow_up(account) == (1, NOW - timedelta(days=9))
+    assert _follow_up(other) == (1, NOW - timedelta(days=5))
