@@ -68,17 +68,22 @@ def _lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
 
 
-def _mode(now, *, full, rebuild, partial, previous, evaluated) -> str:
-    if rebuild or previous is None:
-        return SweepRun.Mode.REBUILD
-    if full or partial or evaluated is None or now < evaluated.now:
-        return SweepRun.Mode.FULL
-    last_full = (
+def _last_full():
+    """The last finished full (or rebuild) run over every rule."""
+    return (
         SweepRun.objects.filter(finished_at__isnull=False, partial=False)
         .exclude(mode=SweepRun.Mode.INCREMENTAL)
         .order_by("-pk")
         .first()
     )
+
+
+def _mode(now, *, full, rebuild, partial, previous, evaluated) -> str:
+    if rebuild or previous is None:
+        return SweepRun.Mode.REBUILD
+    if full or partial or evaluated is None or now < evaluated.now:
+        return SweepRun.Mode.FULL
+    last_full = _last_full()
     if last_full is None or now - last_full.now >= FULL_EVERY:
         return SweepRun.Mode.FULL
     if FollowUpRule.objects.filter(updated_at__gt=evaluated.started_at).exists():
@@ -95,14 +100,6 @@ def _analyze(*models) -> None:
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE " + ", ".join(quote(m._meta.db_table) for m in models))
-
-
-def _last(*, full: bool):
-    """The last finished run over every rule: any, or the last full one."""
-    runs = SweepRun.objects.filter(finished_at__isnull=False, partial=False)
-    if full:
-        runs = runs.exclude(mode=SweepRun.Mode.INCREMENTAL)
-    return runs.order_by("-pk").first()
 
 
 def _exhaustive(now, mode, *, full, partial, evaluated) -> bool:
@@ -168,7 +165,7 @@ def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) 
             traced = Context(now=now, calendar=calendar, since=evaluated.now - MARGIN,
                              changed=changed)  # fmt: skip
             if mode == SweepRun.Mode.FULL:
-                last_full = _last(full=True)
+                last_full = _last_full()
                 traced.saved_since = (last_full or evaluated).now - MARGIN
                 traced.sweep_nows = tuple(
                     SweepRun.objects.filter(now__gte=traced.saved_since).values_list(
