@@ -28,27 +28,12 @@ from loudou.rules.models import Breach, FollowUpRule, Requirement
 from loudou.rules.sweep import sweep
 from loudou.tasks.models import Task
 from loudou.tasks.services import create_system_tasks, create_task
+from tests.unit.test_rules_sweep import backdate, only
+from tests.unit.test_rules_sweep import default_rule as rule_of
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2025, 9, 29, 14, tzinfo=TZ)  # a Monday
 HOUR = timedelta(hours=1, minutes=1)
-
-
-def rule_of(requirement, **conditions) -> FollowUpRule:
-    for rule in FollowUpRule.objects.filter(requirement=requirement):
-        if all(rule.conditions.get(k) == v for k, v in conditions.items()):
-            return rule
-    raise LookupError(requirement)
-
-
-def only(*rules):
-    FollowUpRule.objects.exclude(pk__in=[r.pk for r in rules]).update(is_active=False)
-
-
-def backdate(obj, **fields):
-    type(obj).objects.filter(pk=obj.pk).update(**fields)
-    obj.refresh_from_db()
-    return obj
 
 
 @pytest.fixture
