@@ -50,7 +50,8 @@ class Scope:
 
     def opportunities(self):
         """The user's visible opportunities in the scope: the same rows as
-        ``narrow(Opportunity.objects.visible_to(user))``, written as "owned by these
+        Opportunity.objects.visible_to(user) of the pipeline narrowed by the scope's
+        filters (creation dates, team, owner, product line), written as "owned by these
         people, or one of these few shared deals" (owner_set), which the databases answer
         from the owner index instead of testing every deal of the pipeline."""
         return self._owned_by(*self.owner_set())
@@ -58,8 +59,8 @@ class Scope:
     def team_opportunities(self):
         """What a report compares with: for a rep, their whole team's opportunities (used
         only as pooled numbers, never listed); for a manager or an admin, everything they
-        see. The owner filter does not narrow it: a rep is compared with the team. (As
-        ``narrow(owner=False)`` of the team's or the visible deals; see owner_set.)"""
+        see. The owner filter does not narrow it: a rep is compared with the team (see
+        owner_set)."""
         return self._owned_by(*self.owner_set(team=True))
 
     def _owned_by(self, owners, extra):
@@ -75,22 +76,6 @@ class Scope:
             qs = qs.filter(created_at__date__gte=self.created_from)
         if self.created_to:
             qs = qs.filter(created_at__date__lte=self.created_to)
-        if self.product_line_id is not None:
-            qs = qs.filter(product_line_id=self.product_line_id)
-        return qs.order_by()
-
-    def narrow(self, qs, *, owner: bool = True):
-        """Apply the scope's filters; ``owner=False`` leaves out the owner filter (the
-        team a rep is compared with stays the whole team)."""
-        qs = qs.filter(pipeline=self.pipeline)
-        if self.created_from:
-            qs = qs.filter(created_at__date__gte=self.created_from)
-        if self.created_to:
-            qs = qs.filter(created_at__date__lte=self.created_to)
-        if self.team is not None:
-            qs = qs.filter(owner__team__path__startswith=self.team.path)
-        if owner and self.owner_id is not None:
-            qs = qs.filter(owner_id=self.owner_id)
         if self.product_line_id is not None:
             qs = qs.filter(product_line_id=self.product_line_id)
         return qs.order_by()
@@ -229,8 +214,6 @@ def scope_counts(scope: Scope, *, team: bool = False, by_owner: bool = False) ->
     read from the maintained FunnelCount rows when the scope allows (Scope.summarisable):
     then the cost follows the number of owners and stages, not of opportunities. Rows
     also carry ``cents`` (summed amount) and ``stays`` (summed recorded stays)."""
-    from loudou.pipeline import summaries
-
     if not scope.summarisable():
         qs = scope.team_opportunities() if team else scope.opportunities()
         keys = ["furthest_stage_id", "status"] + (["owner_id"] if by_owner else [])
@@ -301,8 +284,6 @@ def stay_histograms(qs, before: datetime | None = None, *, stages=None) -> dict[
     the maintained StayCount rows (pipeline.summaries) when there is no ``before``, else
     from the (from_stage, stay_seconds) index alone."""
     if stages is not None and before is None:
-        from loudou.pipeline import summaries
-
         return summaries.stays(stages)
     changes = StageChange.objects.filter(stay_seconds__isnull=False).order_by()
     if stages is not None:
@@ -363,9 +344,7 @@ def state_at(qs, moment: datetime, *, stages=None, current=None, whole: bool = F
 
     open_now = qs.filter(status=Status.OPEN)
     if current is None:
-        rows = open_now.values("stage_id").annotate(n=Count("pk"), cents=Sum(Cents("amount")))
-        current = {r["stage_id"]: {"count": r["n"], "amount": cents_to_decimal(r["cents"])}
-                   for r in rows}  # fmt: skip
+        current = open_by_stage(qs)
     for stage_id, v in current.items():
         entry = result.setdefault(stage_id, {"count": 0, "amount": Decimal(0)})
         entry["count"] += v["count"]
@@ -545,9 +524,6 @@ def breakdown(qs, dimension: str, period: Period) -> list[dict]:
     )
     return [{"key": r["key"] or "", "count": r["n"], "amount": cents_to_decimal(r["cents"])}
             for r in rows]  # fmt: skip
-
-
-AMOUNT_EDGES = summaries.AMOUNT_EDGES
 
 
 def open_amount_groups(qs) -> list[dict]:
