@@ -39,9 +39,7 @@ def _adapter(field):
     ops = connection.ops
     kind = field.get_internal_type()
     if kind == "DateTimeField":
-        if connection.vendor == "sqlite" and settings.USE_TZ:
-            return _sqlite_datetime
-        return ops.adapt_datetimefield_value
+        return datetime_param()
     if kind == "DateField":
         return ops.adapt_datefield_value
     if kind == "JSONField":
@@ -64,16 +62,14 @@ def insert_rows(model, rows: list[dict]) -> None:
     """INSERT ``rows`` (dicts of attnames) in one statement batch: one executemany on
     SQLite, COPY on PostgreSQL (the ORM's bulk_create spends most of its time building
     model instances). A column a row leaves out gets the field's default; if the first
-    row has no primary key, the database assigns them all."""
+    row has no primary key, the database assigns them all. Builds the tuples
+    :func:`insert_tuples` writes (each distinct datetime adapted once)."""
     if not rows:
         return
     pk_name = model._meta.pk.attname
     fields, names, adapters = _plan(model, pk_name in rows[0])
     # per call, not in the plan: a callable default (timezone.now) must not be frozen
     defaults = {f.attname: f.get_default() for f in fields if not f.primary_key}
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    columns = ", ".join(quote(f.column) for f in fields)
     pairs = [(name, defaults.get(name)) for name in names]
     adapted = [(i, adapt) for i, adapt in enumerate(adapters) if adapt]
     memo: dict[int, object] = {}  # the same datetime object recurs (now, a deal's times)
@@ -89,14 +85,7 @@ def insert_rows(model, rows: list[dict]) -> None:
                     done = memo[key] = (adapt(value), value)
                 record[i] = done[0]
         values.append(record)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for record in values:
-                    copy.write_row(record)
-        else:
-            marks = ", ".join(["%s"] * len(fields))
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", values)
+    insert_tuples(model, names, values, adapted=names)
 
 
 def allocate_ids(model, count: int) -> list[int]:
@@ -133,13 +122,12 @@ def datetime_param():
 
 def insert_tuples(model, columns, rows, *, adapted=()) -> None:
     """INSERT ``rows`` given as tuples of the values of ``columns`` (attnames), in that
-    order — the fast sibling of :func:`insert_rows` for loads of many rows: no dict per
-    row, no per-value lookups. A concrete field ``columns`` leaves out gets its default
-    (one value for the whole call; the primary key, when left out, is assigned by the
-    database). ``adapted``: the columns whose values the caller already turned into
+    order — the path :func:`insert_rows` takes too; called directly for loads of many
+    rows: no dict per row, no per-value lookups. A concrete field ``columns`` leaves out
+    gets its default (one value for the whole call; the primary key, when left out, is
+    assigned by the database). ``adapted``: the columns whose values the caller already turned into
     database parameters (datetimes through :func:`datetime_param`); the other date,
-    datetime and JSON columns are adapted here. Writes exactly what :func:`insert_rows`
-    writes for the same values."""
+    datetime and JSON columns are adapted here."""
     if not rows:
         return
     meta = model._meta
