@@ -39,7 +39,20 @@ import weakref
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection, transaction
-from django.db.models import Case, Count, F, IntegerField, Max, Q, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 
 from loudou.core.db import Cents
 
@@ -187,9 +200,6 @@ def _refresh_stays_seconds(opportunity_ids=None, *, since: int | None = None) ->
     """Set Opportunity.stays_seconds = Σ stay_seconds of its history, for the given
     opportunities and those with history rows after ``since``, one set-based UPDATE
     per 5,000."""
-    from django.db.models import OuterRef, Subquery, Value
-    from django.db.models.functions import Coalesce
-
     ids: set[int] = set(opportunity_ids or ())
     if since is not None:
         ids |= set(
@@ -297,42 +307,49 @@ def rebuild_summaries(opportunity_ids=None) -> None:
         _refresh_all_stays_seconds()  # never summarised: every opportunity
     else:
         _refresh_stays_seconds(opportunity_ids, since=state.last_change_id)
-    FunnelCount.objects.all().delete()
-    _insert(FunnelCount, COUNT_FIELDS, _count_rows(Opportunity.objects.all()))
+    _recount(FunnelCount.objects.all(), OpenCount.objects.all(), Opportunity.objects.all())
     StayCount.objects.all().delete()
     _insert(StayCount, STAY_FIELDS, _stay_rows(StageChange.objects.all()))
-    OpenCount.objects.all().delete()
-    _insert(OpenCount, OPEN_FIELDS, _open_rows(Opportunity.objects.all()))
     SummaryState.objects.filter(pk=STATE_ID).update(last_change_id=newest)
+
+
+def _recount(funnel_rows, open_rows, opportunities) -> None:
+    """Replace these FunnelCount and OpenCount rows by a recount of ``opportunities``
+    (the same slice of the summaries); the caller keeps the writers out (_lock_writers)."""
+    funnel_rows.delete()
+    open_rows.delete()
+    _insert(FunnelCount, COUNT_FIELDS, _count_rows(opportunities))
+    _insert(OpenCount, OPEN_FIELDS, _open_rows(opportunities))
 
 
 @transaction.atomic
 def recount_owners(owner_ids) -> None:
-    """Recount the FunnelCount rows of these owners from their opportunities (after their
-    deals changed hands in bulk: a hand-over)."""
+    """Recount the FunnelCount and OpenCount rows of these owners from their
+    opportunities (after their deals changed hands in bulk: a hand-over)."""
     keys = sorted({o or 0 for o in owner_ids})
     if not keys:
         return
-    _lock_writers()
-    FunnelCount.objects.filter(owner_key__in=keys).delete()
-    OpenCount.objects.filter(owner_key__in=keys).delete()
     owned = Q(owner_id__in=[k for k in keys if k])
     if 0 in keys:
         owned |= Q(owner__isnull=True)
-    _insert(FunnelCount, COUNT_FIELDS, _count_rows(Opportunity.objects.filter(owned)))
-    _insert(OpenCount, OPEN_FIELDS, _open_rows(Opportunity.objects.filter(owned)))
+    _lock_writers()
+    _recount(
+        FunnelCount.objects.filter(owner_key__in=keys),
+        OpenCount.objects.filter(owner_key__in=keys),
+        Opportunity.objects.filter(owned),
+    )
 
 
 @transaction.atomic
 def recount_pipeline(pipeline_id: int) -> None:
-    """Recount the FunnelCount rows of one pipeline (after its furthest stages were
-    recomputed in bulk: a reorder of its stages)."""
+    """Recount the FunnelCount and OpenCount rows of one pipeline (after its furthest
+    stages were recomputed in bulk: a reorder of its stages)."""
     _lock_writers()
-    FunnelCount.objects.filter(pipeline_id=pipeline_id).delete()
-    rows = _count_rows(Opportunity.objects.filter(pipeline_id=pipeline_id))
-    _insert(FunnelCount, COUNT_FIELDS, rows)
-    OpenCount.objects.filter(pipeline_id=pipeline_id).delete()
-    _insert(OpenCount, OPEN_FIELDS, _open_rows(Opportunity.objects.filter(pipeline_id=pipeline_id)))
+    _recount(
+        FunnelCount.objects.filter(pipeline_id=pipeline_id),
+        OpenCount.objects.filter(pipeline_id=pipeline_id),
+        Opportunity.objects.filter(pipeline_id=pipeline_id),
+    )
 
 
 def on_handed_over(record, **context) -> None:
