@@ -289,14 +289,9 @@ class ActivityImporter(Importer):
                 continue
             seen.add(key)
             new.append(data)
-        ids = bulk.allocate_ids(Activity, len(new))
-        now = self.ctx.now
-        for pk, data in zip(ids, new, strict=True):
-            data.update(id=pk, created_by_id=actor.pk, version=1, created_at=now,
-                        updated_at=now)  # fmt: skip
-        bulk.insert_rows(Activity, new)
-        self.ctx.record_created(Activity, ids)
-        self.count("new", len(ids))
+        for data in new:
+            self.stamp(data).update(created_by_id=actor.pk, version=1)
+        self.insert_new(Activity, new)
         self.update_existing(Activity, updates)
 
 

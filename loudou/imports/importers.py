@@ -184,6 +184,28 @@ class Importer:
         if changed:
             model.objects.bulk_update(changed, [*fields, "version", "updated_at"])
 
+    def parse_batch(self, batch, check) -> list[tuple[int, dict]]:
+        """The batch's rows read with ``self.parsers`` and checked by ``check(number,
+        data)`` (which reports through :meth:`bad`): those without a bad cell, as
+        ``(number, data)``."""
+        parsed = []
+        for number, cells, _cells in batch:
+            data = self.parse_row(number, cells, self.parsers)
+            check(number, data)
+            if not self.row_bad:
+                parsed.append((number, data))
+        return parsed
+
+    def insert_new(self, model, rows: list[dict]) -> None:
+        """INSERT new ``rows`` (dicts of attnames, ids given here), remembered for undo
+        and counted as new."""
+        ids = bulk.allocate_ids(model, len(rows))
+        for pk, row in zip(ids, rows, strict=True):
+            row["id"] = pk
+        bulk.insert_rows(model, rows)
+        self.ctx.record_created(model, ids)
+        self.count("new", len(ids))
+
     def stamp(self, row: dict) -> dict:
         now = self.ctx.now
         row.setdefault("created_at", now)

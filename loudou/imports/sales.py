@@ -106,20 +106,18 @@ class ContractImporter(Importer):
     def indexes_kept(self) -> dict:
         return {Contract: ["account"]}
 
+    def check(self, number, data) -> None:
+        self.required(number, data, "title", "account", "sign_date")
+        owner_cell = data.get("owner", "")
+        self.owner(number, data)
+        data["_owner_given"] = bool(owner_cell)
+        if data.get("start_date") and data.get("end_date") and \
+                data["end_date"] < data["start_date"]:  # fmt: skip
+            self.bad(number, "end_date", _("the term ends before it starts"))
+
     def write_batch(self, batch) -> None:
         actor = self.ctx.actor
-        parsed = []
-        for number, cells, _cells in batch:
-            data = self.parse_row(number, cells, self.parsers)
-            self.required(number, data, "title", "account", "sign_date")
-            owner_cell = data.get("owner", "")
-            self.owner(number, data)
-            data["_owner_given"] = bool(owner_cell)
-            if data.get("start_date") and data.get("end_date") and \
-                    data["end_date"] < data["start_date"]:  # fmt: skip
-                self.bad(number, "end_date", _("the term ends before it starts"))
-            if not self.row_bad:
-                parsed.append((number, data))
+        parsed = self.parse_batch(batch, self.check)
         accounts = _accounts(actor, {normalize_company(d["account"]) for _n, d in parsed})
         account_ids = set(accounts.values())
         opportunities = {}
@@ -187,7 +185,7 @@ class ContractImporter(Importer):
             owner = data["owner_id"]
             if opp is not None and not data["_owner_given"] and opp[2]:
                 owner = opp[2]
-            rows.append({
+            rows.append(self.stamp({
                 "number": given or self._number(kind, data["sign_date"], taken), "kind": kind,
                 "title": data["title"], "account_id": account_id,
                 "opportunity_id": opp[0] if opp else None, "amount": amount,
@@ -196,15 +194,9 @@ class ContractImporter(Importer):
                 "end_date": data.get("end_date"), "status": data.get("status")
                 or ContractStatus.ACTIVE, "notes": data.get("notes", ""), "owner_id": owner,
                 "created_by_id": actor.pk, "received": ZERO, "next_due_date": None,
-                "cancel_reason": "", "version": 1, "created_at": self.ctx.now,
-                "updated_at": self.ctx.now,
-            })  # fmt: skip
-        ids = bulk.allocate_ids(Contract, len(rows))
-        for pk, row in zip(ids, rows, strict=True):
-            row["id"] = pk
-        bulk.insert_rows(Contract, rows)
-        self.ctx.record_created(Contract, ids)
-        self.count("new", len(ids))
+                "cancel_reason": "", "version": 1,
+            }))  # fmt: skip
+        self.insert_new(Contract, rows)
 
     def _number(self, kind, day, taken) -> str:
         """The next number of the year, as ``sales.services`` numbers (HT-/DD-): the
@@ -251,16 +243,14 @@ class PaymentImporter(Importer):
     def indexes_kept(self) -> dict:
         return {Payment: ["contract"]}
 
+    def check(self, number, data) -> None:
+        self.required(number, data, "contract", "paid_on")
+        if "amount" in data and not data["amount"]:
+            self.bad(number, "amount", _("required (and not zero)"))
+
     def write_batch(self, batch) -> None:
         actor = self.ctx.actor
-        parsed = []
-        for number, cells, _cells in batch:
-            data = self.parse_row(number, cells, self.parsers)
-            self.required(number, data, "contract", "paid_on")
-            if "amount" in data and not data["amount"]:
-                self.bad(number, "amount", _("required (and not zero)"))
-            if not self.row_bad:
-                parsed.append((number, data))
+        parsed = self.parse_batch(batch, self.check)
         contracts = {}
         for pk, contract_number, status, received in (
             Contract.objects.visible_to(actor)
@@ -306,18 +296,12 @@ class PaymentImporter(Importer):
             self.touched.add(contract_id)
             method, reference, note = data["method"], data.get("reference", ""), \
                 data.get("note", "")  # fmt: skip
-            rows.append({
+            rows.append(self.stamp({
                 "contract_id": contract_id, "plan_id": None, "amount": amount,
                 "paid_on": data["paid_on"], "method": method, "reference": reference,
                 "note": note, "idempotency_key": key,
                 "fingerprint": sales_services.payment_fingerprint(
                     contract_id, amount, data["paid_on"], method, None, reference, note),
-                "recorded_by_id": actor.pk, "created_at": self.ctx.now,
-                "updated_at": self.ctx.now,
-            })  # fmt: skip
-        ids = bulk.allocate_ids(Payment, len(rows))
-        for pk, row in zip(ids, rows, strict=True):
-            row["id"] = pk
-        bulk.insert_rows(Payment, rows)
-        self.ctx.record_created(Payment, ids)
-        self.count("new", len(ids))
+                "recorded_by_id": actor.pk,
+            }))  # fmt: skip
+        self.insert_new(Payment, rows)
