@@ -87,6 +87,56 @@ STEP = st.tuples(
 )  # fmt: skip
 
 
+def _play(org, reason, steps, pipelines, *, seconds, create_amount, new_amount) -> None:
+    """Run hypothesis ``steps`` through the services: creations (in
+    ``pipelines[arg % len]``, ``create_amount(which)``), moves, wins, losses, reopens,
+    amount (``new_amount(arg, which)``) and owner changes, and deletions (one, or a
+    queryset as an import's undo does); refused actions are skipped. Each step advances
+    the clock by its hours plus ``which * seconds`` seconds."""
+    owners = [org.east_rep, org.east_rep2, org.sub_rep, org.south_rep]
+    account = create_account(actor=org.east_rep, name="恒信")
+    clock = timezone.now() - timedelta(days=400)
+    opps: list[int] = []
+    for action, which, arg, hours in steps:
+        clock += timedelta(hours=hours, seconds=which * seconds)
+        if action == "create" or not opps:
+            target = pipelines[arg % len(pipelines)]
+            stage = list(target.open_stages())[arg % 3]
+            opp = services.create_opportunity(
+                actor=owners[arg], pipeline=target, account=account, name=f"x{len(opps)}",
+                stage=stage, amount=create_amount(which), when=clock,
+            )  # fmt: skip
+            opps.append(opp.pk)
+            continue
+        pk = opps[which % len(opps)]
+        opp = Opportunity.objects.get(pk=pk)
+        try:
+            if action == "move":
+                stages = list(opp.pipeline.open_stages())
+                target_stage = stages[arg % len(stages)]
+                if target_stage.pk != opp.stage_id:
+                    services.move_opportunity(opp, target_stage, actor=opp.owner, when=clock)
+            elif action == "win":
+                services.win_opportunity(opp, actor=opp.owner, when=clock)
+            elif action == "lose":
+                services.lose_opportunity(opp, reason, actor=opp.owner, when=clock)
+            elif action == "reopen":
+                services.reopen_opportunity(opp, actor=opp.owner, when=clock)
+            elif action == "amount":
+                services.update_opportunity(opp, actor=opp.owner, amount=new_amount(arg, which))
+            elif action == "owner":
+                services.update_opportunity(opp, actor=opp.owner, owner=owners[arg])
+            elif action == "delete":
+                opp.delete()
+                opps.remove(pk)
+            else:  # delete_many: a queryset, as an import's undo does
+                doomed = opps[: arg + 1]
+                Opportunity.objects.filter(pk__in=doomed).delete()
+                opps = [o for o in opps if o not in doomed]
+        except ServiceError:
+            pass
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -101,50 +151,9 @@ def test_summaries_equal_the_history_after_any_sequence(org, reason, steps):
     try:
         pipeline = services.create_pipeline_from_template("dcba", checklist_mode="advisory")
         other = services.create_pipeline_from_template("classic", checklist_mode="advisory")
-        owners = [org.east_rep, org.east_rep2, org.sub_rep, org.south_rep]
-        account = create_account(actor=org.east_rep, name="恒信")
-        clock = timezone.now() - timedelta(days=400)
-        opps: list[int] = []
-        for action, which, arg, hours in steps:
-            clock += timedelta(hours=hours, seconds=which * 61)
-            if action == "create" or not opps:
-                target = pipeline if arg % 2 == 0 else other
-                stage = list(target.open_stages())[arg % 3]
-                opp = services.create_opportunity(
-                    actor=owners[arg], pipeline=target, account=account, name=f"x{len(opps)}",
-                    stage=stage, amount=Decimal(1000 + 37 * which) / 10, when=clock,
-                )  # fmt: skip
-                opps.append(opp.pk)
-                continue
-            pk = opps[which % len(opps)]
-            opp = Opportunity.objects.get(pk=pk)
-            try:
-                if action == "move":
-                    stages = list(opp.pipeline.open_stages())
-                    target_stage = stages[arg % len(stages)]
-                    if target_stage.pk != opp.stage_id:
-                        services.move_opportunity(opp, target_stage, actor=opp.owner, when=clock)
-                elif action == "win":
-                    services.win_opportunity(opp, actor=opp.owner, when=clock)
-                elif action == "lose":
-                    services.lose_opportunity(opp, reason, actor=opp.owner, when=clock)
-                elif action == "reopen":
-                    services.reopen_opportunity(opp, actor=opp.owner, when=clock)
-                elif action == "amount":
-                    services.update_opportunity(
-                        opp, actor=opp.owner, amount=Decimal(arg * 12345 + which) / 100
-                    )
-                elif action == "owner":
-                    services.update_opportunity(opp, actor=opp.owner, owner=owners[arg])
-                elif action == "delete":
-                    opp.delete()
-                    opps.remove(pk)
-                else:  # delete_many: a queryset, as an import's undo does
-                    doomed = opps[: arg + 1]
-                    Opportunity.objects.filter(pk__in=doomed).delete()
-                    opps = [o for o in opps if o not in doomed]
-            except ServiceError:
-                pass
+        _play(org, reason, steps, [pipeline, other], seconds=61,
+              create_amount=lambda which: Decimal(1000 + 37 * which) / 10,
+              new_amount=lambda arg, which: Decimal(arg * 12345 + which) / 100)  # fmt: skip
         assert summaries.is_fresh()
         expected = recomputed()
         assert maintained() == expected
@@ -257,14 +266,31 @@ def test_hand_over_moves_the_counts_between_owners(org, reason):
     assert maintained() == recomputed()
 
 
+def _viewer_scopes(org, pipeline) -> list[Scope]:
+    """An admin, a manager, a rep and a sub-team rep, with team, owner, creation-date and
+    product-line filters: the scopes the summary-vs-scan tests walk through."""
+    from loudou.pipeline.models import ProductLine
+
+    line = ProductLine.objects.create(code="x", name="x")
+    return [
+        Scope(user=org.admin, pipeline=pipeline),
+        Scope(user=org.east_mgr, pipeline=pipeline),
+        Scope(user=org.east_rep, pipeline=pipeline),
+        Scope(user=org.sub_rep, pipeline=pipeline),
+        Scope(user=org.admin, pipeline=pipeline, team=org.east_sub),
+        Scope(user=org.east_mgr, pipeline=pipeline, owner_id=org.east_rep2.pk),
+        Scope(user=org.east_rep, pipeline=pipeline, owner_id=org.south_rep.pk),
+        Scope(user=org.admin, pipeline=pipeline, created_from=timezone.localdate()),
+        Scope(user=org.admin, pipeline=pipeline, product_line_id=line.pk),
+    ]
+
+
 def test_summary_scope_equals_the_scan_for_every_viewer(org, reason):
     """For an admin, a manager, a rep (with a deal of a colleague shared with them), and
     with team and owner filters, the scope's opportunities are exactly the visible ones
     narrowed by the filters, the counts read from the summaries equal the counts of those
     opportunities themselves, and so do the team's pooled counts; a date or product-line
     filter is answered from the opportunities."""
-    from loudou.pipeline.models import ProductLine
-
     pipeline = services.create_pipeline_from_template("dcba", checklist_mode="advisory")
     account = create_account(actor=org.east_rep, name="恒信")
     start = timezone.now() - timedelta(days=60)
@@ -289,18 +315,7 @@ def test_summary_scope_equals_the_scan_for_every_viewer(org, reason):
         return sorted((r["furthest_stage_id"], r["status"], r.get("owner_id"), r["n"])
                       for r in rows)  # fmt: skip
 
-    line = ProductLine.objects.create(code="x", name="x")
-    scopes = [
-        Scope(user=org.admin, pipeline=pipeline),
-        Scope(user=org.east_mgr, pipeline=pipeline),
-        Scope(user=org.east_rep, pipeline=pipeline),
-        Scope(user=org.sub_rep, pipeline=pipeline),
-        Scope(user=org.admin, pipeline=pipeline, team=org.east_sub),
-        Scope(user=org.east_mgr, pipeline=pipeline, owner_id=org.east_rep2.pk),
-        Scope(user=org.east_rep, pipeline=pipeline, owner_id=org.south_rep.pk),
-        Scope(user=org.admin, pipeline=pipeline, created_from=timezone.localdate()),
-        Scope(user=org.admin, pipeline=pipeline, product_line_id=line.pk),
-    ]
+    scopes = _viewer_scopes(org, pipeline)
 
     def reference(scope, team=False):
         """The definition: visible_to narrowed by the filters (for ``team``, a rep's
@@ -406,47 +421,9 @@ def test_open_pipeline_summary_equals_the_open_deals_after_any_sequence(org, rea
     sid = transaction.savepoint()
     try:
         pipeline = services.create_pipeline_from_template("dcba", checklist_mode="advisory")
-        owners = [org.east_rep, org.east_rep2, org.sub_rep, org.south_rep]
-        account = create_account(actor=org.east_rep, name="恒信")
-        clock = timezone.now() - timedelta(days=400)
-        opps: list[int] = []
-        for action, which, arg, hours in steps:
-            clock += timedelta(hours=hours)
-            if action == "create" or not opps:
-                stage = list(pipeline.open_stages())[arg % 3]
-                opp = services.create_opportunity(
-                    actor=owners[arg], pipeline=pipeline, account=account, name=f"x{len(opps)}",
-                    stage=stage, amount=Decimal(10) ** (which % 9) - 1, when=clock,
-                )  # fmt: skip
-                opps.append(opp.pk)
-                continue
-            pk = opps[which % len(opps)]
-            opp = Opportunity.objects.get(pk=pk)
-            try:
-                if action == "move":
-                    target = list(pipeline.open_stages())[arg]
-                    if target.pk != opp.stage_id:
-                        services.move_opportunity(opp, target, actor=opp.owner, when=clock)
-                elif action == "win":
-                    services.win_opportunity(opp, actor=opp.owner, when=clock)
-                elif action == "lose":
-                    services.lose_opportunity(opp, reason, actor=opp.owner, when=clock)
-                elif action == "reopen":
-                    services.reopen_opportunity(opp, actor=opp.owner, when=clock)
-                elif action == "amount":
-                    amount = Decimal(3) * 10 ** (arg + which % 6)
-                    services.update_opportunity(opp, actor=opp.owner, amount=amount)
-                elif action == "owner":
-                    services.update_opportunity(opp, actor=opp.owner, owner=owners[arg])
-                elif action == "delete":
-                    opp.delete()
-                    opps.remove(pk)
-                else:
-                    doomed = opps[: arg + 1]
-                    Opportunity.objects.filter(pk__in=doomed).delete()
-                    opps = [o for o in opps if o not in doomed]
-            except ServiceError:
-                pass
+        _play(org, reason, steps, [pipeline], seconds=0,
+              create_amount=lambda which: Decimal(10) ** (which % 9) - 1,
+              new_amount=lambda arg, which: Decimal(3) * 10 ** (arg + which % 6))  # fmt: skip
         assert open_maintained() == open_recomputed()
         Opportunity.objects.filter(owner=org.east_rep).update(owner=org.east_rep2)
 
@@ -467,8 +444,6 @@ def test_open_pipeline_of_a_scope_equals_the_scan_for_every_viewer(org, reason):
     and owner filters, the open deals per (stage, band[, owner]) read from OpenCount equal
     the groups of the scope's opportunities themselves (open_amount_groups, the scan the
     forecast made before); date and product-line filters scan the opportunities."""
-    from loudou.pipeline.models import ProductLine
-
     pipeline = services.create_pipeline_from_template("dcba", checklist_mode="advisory")
     account = create_account(actor=org.east_rep, name="恒信")
     start = timezone.now() - timedelta(days=60)
@@ -482,18 +457,7 @@ def test_open_pipeline_of_a_scope_equals_the_scan_for_every_viewer(org, reason):
                                     amount=Decimal(900 * 7**i) / 100)  # fmt: skip
     shared = Opportunity.objects.filter(owner=org.south_rep).first()
     shared.shared_with.add(org.east_rep)
-    line = ProductLine.objects.create(code="x", name="x")
-    scopes = [
-        Scope(user=org.admin, pipeline=pipeline),
-        Scope(user=org.east_mgr, pipeline=pipeline),
-        Scope(user=org.east_rep, pipeline=pipeline),
-        Scope(user=org.sub_rep, pipeline=pipeline),
-        Scope(user=org.admin, pipeline=pipeline, team=org.east_sub),
-        Scope(user=org.east_mgr, pipeline=pipeline, owner_id=org.east_rep2.pk),
-        Scope(user=org.east_rep, pipeline=pipeline, owner_id=org.south_rep.pk),
-        Scope(user=org.admin, pipeline=pipeline, created_from=timezone.localdate()),
-        Scope(user=org.admin, pipeline=pipeline, product_line_id=line.pk),
-    ]
+    scopes = _viewer_scopes(org, pipeline)
     for scope in scopes:
         qs = scope.opportunities()
         assert queries.scope_open_groups(scope) == queries.open_amount_groups(qs), scope
