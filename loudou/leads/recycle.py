@@ -320,7 +320,6 @@ def describe(rule: RecycleRule) -> str:
 @contextmanager
 def _batch_table():
     """A per-connection temporary table (id, owner_id, due) holding one range's rows.
-    Yields whether SQLite's foreign key checks are off for the sweep (see below).
 
     On SQLite the connection's page cache is raised while the sweep runs: a range's
     UPDATE touches index pages all over the table, and the default 2 MB cache would
@@ -351,7 +350,7 @@ def _batch_table():
         checks_off = connection.disable_constraint_checking()
     try:
         with _no_jit():
-            yield checks_off
+            yield
     finally:
         if checks_off:
             connection.enable_constraint_checking()
