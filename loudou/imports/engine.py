@@ -361,14 +361,9 @@ def _after_undo(contracts: set[int], subjects: dict) -> None:
     figures of contracts whose payments went, the follow-up state of records whose
     activities went."""
     if contracts:
-        from loudou.sales.models import Contract
-        from loudou.sales.services import recompute_contract
+        from .sales import recompute_contracts
 
-        ids = sorted(contracts)
-        for start in range(0, len(ids), 2_000):
-            chunk = ids[start : start + 2_000]
-            for contract in Contract.objects.filter(pk__in=chunk).select_for_update():
-                recompute_contract(contract)
+        recompute_contracts(contracts)
     if any(subjects.values()):
         from loudou.rules import state
 

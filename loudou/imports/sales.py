@@ -214,6 +214,16 @@ class ContractImporter(Importer):
                 return number
 
 
+def recompute_contracts(ids) -> None:
+    """``sales.services.recompute_contract`` for each (locked) contract of ``ids``: after
+    an import's payments, and after an undo took them away."""
+    ids = sorted(ids)
+    for start in range(0, len(ids), 2_000):
+        chunk = ids[start : start + 2_000]
+        for contract in Contract.objects.filter(pk__in=chunk).select_for_update():
+            sales_services.recompute_contract(contract)
+
+
 def _cents(amount) -> int:
     return int(Decimal(amount) * 100)
 
@@ -235,10 +245,7 @@ class PaymentImporter(Importer):
 
     def run(self) -> None:
         super().run()
-        for start in range(0, len(self.touched), 2_000):
-            chunk = sorted(self.touched)[start : start + 2_000]
-            for contract in Contract.objects.filter(pk__in=chunk).select_for_update():
-                sales_services.recompute_contract(contract)
+        recompute_contracts(self.touched)
 
     def indexes_kept(self) -> dict:
         return {Payment: ["contract"]}
