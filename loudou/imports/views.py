@@ -151,8 +151,7 @@ def mapping(request, job_id):
         columns.append({"index": index, "header": header or "—", "field": current.get(index),
                         "suggestion": suggestion,
                         "history": detected.date_entered.get(index)})  # fmt: skip
-    mine = SavedMapping.objects.filter(kind=job.kind, headers_key=key,
-                                       created_by=request.user).first()  # fmt: skip
+    mine = saved if saved and saved.created_by_id == request.user.pk else None  # first if any
     return render(request, "imports/mapping.html", {
         "job": job, "columns": columns, "fields": FIELDS[job.kind], "layout": detected.layout,
         "header_row": table.header_row, "required": layouts.REQUIRED[job.kind],
