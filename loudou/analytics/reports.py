@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from loudou.pipeline import summaries
 from loudou.pipeline.choices import Status
 
 from . import funnel as fm
@@ -41,13 +42,6 @@ def _pipeline_stage_ids(scope: Scope):
     if not scope.is_whole_pipeline():
         return None
     return scope.pipeline.stages.values_list("pk", flat=True)
-
-
-def _fresh() -> None:
-    """The maintained summaries first catch up with a bulk load, if one happened."""
-    from loudou.pipeline import summaries
-
-    summaries.ensure_fresh()
 
 
 def stage_stats(scope: Scope, qs=None, *, rows=None) -> list[fm.StageStats]:
@@ -91,7 +85,7 @@ def _days(seconds: int, count: int) -> float | None:
 def funnel_report(scope: Scope) -> dict:
     """Counts by furthest stage, conversion with n and Wilson interval, win rate from each
     stage, open and weighted amounts, and time in stage (DOMAIN §8)."""
-    _fresh()
+    summaries.ensure_fresh()  # catch up with a bulk load first, if one happened
     qs = scope.opportunities()
     furthest = queries.scope_counts(scope)
     stats = stage_stats(scope, rows=furthest)
@@ -149,7 +143,7 @@ def reps_report(scope: Scope) -> dict:
     steps flagged (DOMAIN §8 rep vs team) and the shape of their open funnel."""
     from loudou.org.models import User
 
-    _fresh()
+    summaries.ensure_fresh()  # catch up with a bulk load first, if one happened
     stages = _stages(scope)
     team = stage_stats(scope, rows=queries.scope_counts(scope, team=True))
     by_owner: dict[int, dict] = {}
@@ -316,7 +310,7 @@ def forecast_report(
     reported as its own line; with ``run_rate`` the forecast adds it. The target is the
     one given, else the scope's target of the period (``target_source`` says which);
     sales progress divides by the quarter's target."""
-    _fresh()
+    summaries.ensure_fresh()  # catch up with a bulk load first, if one happened
     now = timezone.now()
     as_of = min(as_of or now, now)
     qs = scope.opportunities()
@@ -455,7 +449,7 @@ def reverse_report(
     given what is already completed in the period (completed_revenue: out-of-funnel orders
     included) and the observed conversions. Without ``target``, the scope's target of the
     period; when there is none either, ``remaining`` and the counts are None."""
-    _fresh()
+    summaries.ensure_fresh()  # catch up with a bulk load first, if one happened
     qs = scope.opportunities()
     counts = queries.scope_counts(scope)
     stats = stage_stats(scope, rows=counts)
