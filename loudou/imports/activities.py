@@ -24,14 +24,14 @@ from django.utils.translation import gettext as _
 
 from loudou.activities.choices import OUTCOME_OPTIONAL, Kind, Outcome, Purpose
 from loudou.activities.models import MAX_DURATION_MINUTES, Activity
-from loudou.customers.models import Account, Contact
+from loudou.customers.models import Contact
 from loudou.leads.models import Lead
 from loudou.leads.normalize import normalize_email, normalize_phone
 from loudou.pipeline.choices import Status
 from loudou.pipeline.models import Opportunity
 
 from . import bulk
-from .importers import Importer, _text, normalize_company
+from .importers import Importer, _text, normalize_company, visible_accounts
 from .models import OnDuplicate
 from .values import BadValue, memoized, parse_datetime, parse_decimal, text
 
@@ -163,10 +163,7 @@ class ActivityImporter(Importer):
         mobile, e-mail or name."""
         actor = self.ctx.actor
         names = {normalize_company(d["account"]) for _n, d in parsed if d.get("account")}
-        accounts = {}
-        for pk, key in Account.objects.visible_to(actor).filter(name_key__in=names).order_by(
-            "pk").values_list("pk", "name_key"):  # fmt: skip
-            accounts.setdefault(key, pk)
+        accounts = visible_accounts(actor, names)
         for _n, d in parsed:
             external = d.pop("account_external_id", "")
             name = d.get("account", "")

@@ -40,6 +40,16 @@ normalize_company = functools.lru_cache(maxsize=200_000)(_normalize_company)
 PENDING = -1  # a duplicate key met earlier in the same batch, before its id is known
 
 
+def visible_accounts(actor, keys) -> dict[str, int]:
+    """Normalised name → id of the accounts ``actor`` may see with those ``keys`` (the
+    oldest of equal names)."""
+    found = {}
+    rows = Account.objects.visible_to(actor).filter(name_key__in=keys).order_by("pk")
+    for pk, key in rows.values_list("pk", "name_key"):
+        found.setdefault(key, pk)
+    return found
+
+
 def estimate_rows(path) -> int:
     """Rows in a CSV from its size and the length of its first lines (spreadsheets: a
     row takes about 40 bytes compressed)."""

@@ -24,7 +24,6 @@ from decimal import Decimal
 from django.utils.translation import gettext as _
 
 from loudou.core.money import default_currency
-from loudou.customers.models import Account
 from loudou.pipeline.choices import Status
 from loudou.pipeline.models import Opportunity
 from loudou.sales import services as sales_services
@@ -33,7 +32,7 @@ from loudou.sales.models import Contract, Payment
 
 from . import bulk
 from .activities import _choice, _words
-from .importers import Importer, _text, normalize_company
+from .importers import Importer, _text, normalize_company, visible_accounts
 from .models import OnDuplicate
 from .values import BadValue, parse_date, parse_decimal
 
@@ -77,14 +76,6 @@ def parse_money(value, *, negative=False) -> Decimal | None:
     return number
 
 
-def _accounts(actor, names) -> dict[str, int]:
-    found = {}
-    rows = Account.objects.visible_to(actor).filter(name_key__in=names).order_by("pk")
-    for pk, key in rows.values_list("pk", "name_key"):
-        found.setdefault(key, pk)
-    return found
-
-
 class ContractImporter(Importer):
     """Contracts (of won opportunities) and out-of-funnel orders."""
 
@@ -118,7 +109,7 @@ class ContractImporter(Importer):
     def write_batch(self, batch) -> None:
         actor = self.ctx.actor
         parsed = self.parse_batch(batch, self.check)
-        accounts = _accounts(actor, {normalize_company(d["account"]) for _n, d in parsed})
+        accounts = visible_accounts(actor, {normalize_company(d["account"]) for _n, d in parsed})
         account_ids = set(accounts.values())
         opportunities = {}
         for pk, account_id, name, status, owner, currency in (
