@@ -33,6 +33,7 @@ TASK_KINDS = {
     Requirement.REVISIT: Kind.VISIT,
     Requirement.STALE_IN_STAGE: Kind.OTHER,
     Requirement.GREETING: Kind.WECHAT,
+    Requirement.PAYMENT_OVERDUE: Kind.CALL,
 }
 
 
@@ -161,6 +162,10 @@ def task_title(rule: FollowUpRule, breach: Breach) -> str:
         if breach.contact_id:
             return _("Birthday greeting: %(record)s") % {"record": record}
         return _("Company anniversary greeting: %(record)s") % {"record": record}
+    if rule.requirement == Requirement.PAYMENT_OVERDUE:
+        return _("Chase the overdue payment: %(record)s (due %(day)s)") % {
+            "record": record, "day": timezone.localtime(breach.basis_at).date().isoformat(),
+        }  # fmt: skip
     return str(rule)
 
 

@@ -57,7 +57,11 @@ class RuleIn(Schema):
     applies_to: AppliesValue
     requirement: RequirementValue
     amount: int | None = Field(
-        None, ge=0, le=100_000, description="Hours, days or contacts, per requirement."
+        None,
+        ge=0,
+        le=100_000,
+        description="Hours, days or contacts, per requirement (payment_overdue: days of "
+        "grace after the due date, default 0).",
     )
     conditions: Conditions = Field(default_factory=Conditions)
     use_working_hours: bool = False

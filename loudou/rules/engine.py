@@ -49,6 +49,7 @@ from loudou.leads.choices import OPEN_STATUSES
 from loudou.leads.models import Lead
 from loudou.pipeline.choices import StageKind, Status
 from loudou.pipeline.models import Opportunity, Stage
+from loudou.sales.queries import overdue_plans
 
 from .calendar import Calendar, due_after, latest_start, working_due_pieces
 from .models import (
@@ -222,6 +223,9 @@ class Evaluator:
     contact_based = True  # an activity after the clock start meets it
     applies_to = (AppliesTo.LEAD, AppliesTo.ACCOUNT, AppliesTo.OPPORTUNITY)
     extra_cols: tuple = ()  # columns the due time needs besides the clock start
+    # Every run settles all the rule's open breaches and reads all its records, whatever
+    # changed: what it depends on leaves no trace the incremental run could follow.
+    checks_everything = False
 
     def subject(self, rule) -> Subject:
         return SUBJECTS[rule.applies_to]
@@ -351,6 +355,10 @@ class Evaluator:
 
     def more_resolutions(self, rule, ctx, subject) -> list[tuple[str, Q]]:
         return []
+
+    def met_moment(self, subject: Subject, now) -> Expression:
+        """When a breach settled as met was met (SQL, per Breach row)."""
+        return met_at(subject, now)
 
     @staticmethod
     def rows(qs, subject: Subject, due, rule, extra_cols=()) -> list[dict]:
@@ -746,6 +754,90 @@ def _leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
+class PaymentOverdue(Evaluator):
+    """An account's customer pays its instalments on time: no payment-plan line of its
+    signed contracts past its due date (plus N days' grace) and not fully covered by the
+    payments (issue 8, "overdue receivables fed to the follow-up rules").
+
+    Which lines are overdue is loudou.sales' answer (queries.overdue_plans over the
+    ``covered`` figures the sales services keep: receivable = amount − payments, partial
+    payments count, refunds negative, docs/sales.md), never worked out again here. The
+    clock starts on the earliest overdue line's due date (midnight in the company's time
+    zone); the breach is due when that line became overdue: the start of the day after
+    its due date, N days later with a grace. It is met once nothing is overdue any more
+    (a payment recorded, the plan or the contract changed).
+
+    Payments and plan changes leave no trace the incremental run could follow (no event,
+    no ``updated_at`` on the account), so every run reads all the overdue lines (a range
+    of the partial index of uncovered lines, plan_uncovered_idx) and settles all the
+    rule's open breaches: the next sweep at the latest sees a payment.
+    """
+
+    requirement = Requirement.PAYMENT_OVERDUE
+    contact_based = False
+    applies_to = (AppliesTo.ACCOUNT,)
+    checks_everything = True
+
+    @staticmethod
+    def grace(rule) -> int:
+        return rule.amount or 0
+
+    def overdue_lines(self, rule, ctx) -> QuerySet:
+        """Plan lines overdue by more than the grace at ``ctx.now``: due before the local
+        day ``today − grace``."""
+        today = ctx.now.astimezone(ctx.calendar.zone()).date()
+        cutoff = today - timedelta(days=self.grace(rule))
+        return overdue_plans(today=cutoff).select_related(None).order_by()
+
+    def still_due(self, rule, ctx):
+        lines = self.overdue_lines(rule, ctx)
+        return scope(rule).filter(pk__in=lines.values("contract__account_id"))
+
+    def candidates(self, rule, ctx):
+        """The accounts in scope with an overdue line and no open breach of the rule, as
+        breach rows: one query whatever the number of accounts. An account that had a
+        breach of this rule with the same owner before (settled, then overdue again: a
+        refund, a new plan line) gets a key of its own for this new breach."""
+        subject = self.subject(rule)
+        tz = ctx.calendar.zone()
+        lines = self.overdue_lines(rule, ctx)
+        first = lines.filter(contract__account_id=OuterRef("pk")).order_by("due_date")
+        earlier = Breach.objects.filter(
+            rule=rule, account_id=OuterRef("pk"), owner_id=OuterRef("owner_id"),
+            resolved_at__isnull=False,
+        )  # fmt: skip
+        qs = without_open_breach(self.still_due(rule, ctx), rule, subject).annotate(
+            _first=Subquery(first.values("due_date")[:1]), _earlier=Exists(earlier)
+        )
+        after = timedelta(days=1 + self.grace(rule))
+        rows = []
+        for pk, owner_id, first_due, again in qs.order_by("pk").values_list(
+            "pk", "owner_id", "_first", "_earlier"
+        ):
+            basis = datetime.combine(first_due, time(0), tzinfo=tz)
+            due = datetime.combine(first_due + after, time(0), tzinfo=tz)
+            key = breach_key(rule, subject, pk, basis, owner_id)
+            if again:
+                key = f"{key}:{stamp(ctx.now)}"
+            rows.append({"account_id": pk, "owner_id": owner_id, "basis_at": basis,
+                         "due_at": due, "key": key})  # fmt: skip
+        return rows
+
+    def resolutions(self, rule, ctx):
+        ref = OuterRef("account_id")
+        overdue = self.overdue_lines(rule, ctx).filter(contract__account_id=ref)
+        owned = Account.objects.filter(pk=ref, owner_id=OuterRef("owner_id"))
+        return [
+            (Resolution.MET, ~Q(Exists(overdue))),
+            (Resolution.OWNER_CHANGED, ~Q(Exists(owned))),
+            (Resolution.OUT_OF_SCOPE, ~Q(Exists(scope(rule).filter(pk=ref)))),
+        ]
+
+    def met_moment(self, subject, now):
+        """Met when the sweep saw it paid (a payment has a day, not a moment)."""
+        return Value(now, output_field=DateTimeField())
+
+
 class ContactsBeforeLost(Evaluator):
     """Checked when someone closes an opportunity as lost (services.check_before_lose),
     not by the sweep."""
@@ -769,8 +861,8 @@ class TaskOnOutcome(Evaluator):
 EVALUATORS: dict[str, Evaluator] = {
     e.requirement: e
     for e in (
-        FirstContact(), ContactEvery(), Revisit(), Stale(), Greeting(), ContactsBeforeLost(),
-        TaskOnOutcome(),
+        FirstContact(), ContactEvery(), Revisit(), Stale(), Greeting(), PaymentOverdue(),
+        ContactsBeforeLost(), TaskOnOutcome(),
     )
 }  # fmt: skip
 
@@ -790,14 +882,17 @@ def resolve(rule, ctx: Context) -> dict[str, int]:
     resolution code. An incremental run looks only at what can have changed since the
     previous run: "met" on the records of the activities written since, the other
     reasons on records saved since (a close, a move, a new owner); the hourly full run
-    looks at every open breach."""
+    looks at every open breach, and so does every run of a rule that
+    ``checks_everything``."""
     evaluator = EVALUATORS[rule.requirement]
     subject = evaluator.subject(rule)
     rows = Breach.objects.open().filter(rule=rule)
     counts = {}
     for code, condition in evaluator.resolutions(rule, ctx):
         narrowed = rows
-        if ctx.since is not None and code == Resolution.MET:
+        if evaluator.checks_everything:
+            pass
+        elif ctx.since is not None and code == Resolution.MET:
             touched = ctx.changed.filter(**{f"{subject.column}__isnull": False})
             narrowed = rows.filter(**{f"{subject.column}__in": touched.values(subject.column)})
         elif ctx.since is not None and code != Resolution.EXPIRED:
@@ -805,7 +900,7 @@ def resolve(rule, ctx: Context) -> dict[str, int]:
             # (read once per run for all rules)
             saved = subject.model.objects.filter(ctx.saved(subject, ctx.since)).values("pk")
             narrowed = rows.filter(**{f"{subject.column}__in": saved})
-        when = met_at(subject, ctx.now) if code == Resolution.MET else ctx.now
+        when = evaluator.met_moment(subject, ctx.now) if code == Resolution.MET else ctx.now
         n = narrowed.filter(condition).update(resolved_at=when, resolution=code)
         if n:
             counts[code] = n

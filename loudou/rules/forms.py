@@ -27,7 +27,7 @@ FOR_REQUIREMENT = {
     "occasions": {Requirement.GREETING},
     "task_kind": {
         Requirement.FIRST_CONTACT_WITHIN, Requirement.CONTACT_EVERY, Requirement.REVISIT,
-        Requirement.STALE_IN_STAGE, Requirement.GREETING,
+        Requirement.STALE_IN_STAGE, Requirement.GREETING, Requirement.PAYMENT_OVERDUE,
     },
 }  # fmt: skip
 CONDITION_FIELDS = [*FOR_APPLIES, *FOR_REQUIREMENT]
@@ -128,6 +128,8 @@ class RuleForm(forms.ModelForm):
             if value:
                 conditions[name] = value if isinstance(value, str) else list(value)
         data["conditions"] = conditions
+        if requirement == Requirement.PAYMENT_OVERDUE:
+            data["return_to_pool"] = False  # hidden for it (services refuse it)
         return data
 
 

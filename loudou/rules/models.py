@@ -4,7 +4,9 @@ A rule says what it applies to (leads, accounts by grade, opportunities by pipel
 stage), what is required (first contact within N hours, a contact every N days, at least
 N contacts before closing, tasks when an activity has an outcome, days in stage under the
 stage's limit, revisit intervals, important-day greetings) and what happens on a breach
-(remind the owner, tell the manager, create a task, return to the pool).
+(remind the owner, tell the manager, create a task, return to the pool). An account is
+also held to its payment plans: a plan line past its due date and not fully paid is a
+breach of a "payment overdue" rule (issue 8; the receivables come from loudou.sales).
 
 A :class:`Breach` is one subject failing one rule for one period. Its ``key`` (rule,
 subject, clock start, owner) is unique, so a sweep run twice — or by two workers at once
@@ -41,6 +43,7 @@ class Requirement(models.TextChoices):
     STALE_IN_STAGE = "stale", _("Days in stage under the stage's limit")
     REVISIT = "revisit", _("Revisit interval of the account's class")
     GREETING = "greeting", _("Greeting on an important day")
+    PAYMENT_OVERDUE = "payment_overdue", _("Instalments paid on time (N days' grace)")
 
 
 class Resolution(models.TextChoices):

@@ -56,7 +56,10 @@ AMOUNT = {
     Requirement.GREETING: (0, 60),
     Requirement.STALE_IN_STAGE: None,
     Requirement.REVISIT: None,
+    Requirement.PAYMENT_OVERDUE: (0, 365),  # days of grace after the due date
 }
+# N when none is given.
+AMOUNT_DEFAULT = {Requirement.TASK_ON_OUTCOME: 1, Requirement.PAYMENT_OVERDUE: 0}
 
 # Every key ``conditions`` may hold; which apply depends on the rule (docs/rules.md).
 CONDITION_KEYS = {
@@ -110,8 +113,8 @@ def clean_rule(rule: FollowUpRule) -> None:
         rule.amount = None
     else:
         low, high = bounds
-        if rule.amount is None and rule.requirement == Requirement.TASK_ON_OUTCOME:
-            rule.amount = 1
+        if rule.amount is None:
+            rule.amount = AMOUNT_DEFAULT.get(rule.requirement)
         if rule.amount is None or not low <= rule.amount <= high:
             raise ValidationFailed(
                 _("N must be between %(low)d and %(high)d.") % {"low": low, "high": high},
@@ -145,6 +148,12 @@ def clean_rule(rule: FollowUpRule) -> None:
     if rule.return_to_pool and rule.applies_to not in (AppliesTo.LEAD, AppliesTo.ACCOUNT):
         raise ValidationFailed(
             _("Only leads and accounts can return to a pool."), field="return_to_pool"
+        )
+    if rule.return_to_pool and rule.requirement == Requirement.PAYMENT_OVERDUE:
+        # a customer under contract who pays late is chased by their owner, not released
+        raise ValidationFailed(
+            _("An account does not return to a pool for a late payment."),
+            field="return_to_pool",
         )
     rule.conditions = conditions
 

@@ -50,6 +50,9 @@ def _summary(rule) -> str:
         Requirement.STALE_IN_STAGE: _("No longer in a stage than the stage allows"),
         Requirement.REVISIT: _("Revisit within the account's interval"),
         Requirement.GREETING: _("Greeting reminder %(n)s days ahead"),
+        Requirement.PAYMENT_OVERDUE: _("Instalments paid by their due date")
+        if not n
+        else _("Instalments paid within %(n)s days of their due date"),
     }
     text = words[rule.requirement] % {"n": n if n is not None else "—"}
     if rule.use_working_hours and rule.requirement in (

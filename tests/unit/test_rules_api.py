@@ -87,7 +87,7 @@ def test_reps_may_not_read_rules(client, org, bearer):
     assert client.get("/api/v1/rules", headers=bearer(org.east_rep)).status_code == 403
     response = client.get("/api/v1/rules", headers=bearer(org.east_mgr))
     assert response.status_code == 200
-    assert len(response.json()) == FollowUpRule.objects.count() == 12
+    assert len(response.json()) == FollowUpRule.objects.count() == 13
 
 
 def test_admin_creates_and_changes_a_rule(client, org, bearer):

@@ -19,7 +19,7 @@ def run(*args) -> str:
 def test_list_prints_every_rule(db):
     """One line per rule, with its id, state and requirement."""
     lines = run("list").splitlines()
-    assert len(lines) == FollowUpRule.objects.count() == 12
+    assert len(lines) == FollowUpRule.objects.count() == 13
     assert lines[1].split()[:2] == [str(FollowUpRule.objects.order_by("position")[1].pk), "[off]"]
 
 

@@ -17,6 +17,12 @@ GRADE_CADENCE = [
     ("won", 30, "成交客户每月至少联系一次", "Won customers: at least a contact a month"),
 ]
 
+# Issue 8: overdue receivables feed the follow-up rules.
+PAYMENT_OVERDUE = dict(
+    name="回款逾期提醒", name_en="Payment overdue", applies_to="account",
+    requirement="payment_overdue", amount=0, remind_owner=True, tell_manager=True,
+)  # fmt: skip
+
 RULES = [
     dict(name="新线索5小时内首次联系", name_en="New lead contacted within 5 hours",
          applies_to="lead", requirement="first_contact", amount=5, use_working_hours=True,
@@ -48,6 +54,8 @@ RULES = [
     dict(name="公司周年问候（提前7天）", name_en="Company anniversary greeting (7 days ahead)",
          applies_to="account", requirement="greeting", amount=7, remind_owner=False,
          create_task=True, conditions={"occasions": ["anniversary"]}),
+    # added with 0004 (which installs it on databases that already had these rules)
+    PAYMENT_OVERDUE,
 ]  # fmt: skip
 
 WEEK = [(day, start, end) for day in range(5)
