@@ -10,6 +10,7 @@
 """
 
 import os
+import time
 
 import pytest
 
@@ -72,8 +73,14 @@ def demo_snapshot(django_db_setup, django_db_blocker, tmp_path_factory):
     from loudou.testing import snapshot
     from loudou.web.demo import load_demo
 
-    # The runner shares one snapshot between its SQLite and PostgreSQL runs.
+    # The runner shares one snapshot between its SQLite and PostgreSQL runs. Side by
+    # side, the PostgreSQL run waits for the one the SQLite run writes (its tests that
+    # need the demo run last, see below) unless that run ended without writing one.
     shared = os.environ.get("LOUDOU_TEST_DEMO_SNAPSHOT")
+    other_run_done = os.environ.get("LOUDOU_TEST_DEMO_SNAPSHOT_FROM")
+    if shared and other_run_done:
+        while not Path(shared).is_file() and not Path(other_run_done).exists():
+            time.sleep(1)
     if shared and Path(shared).is_file():
         return Path(shared)
     path = Path(shared) if shared else tmp_path_factory.mktemp("demo") / "demo.json"
@@ -104,9 +111,19 @@ DATABASE_FIXTURES = {
 }  # fmt: skip
 
 
+DEMO_FIXTURES = {"demo", "demo_snapshot"}
+
+
 def pytest_collection_modifyitems(config, items):
     """With ``LOUDOU_TEST_DATABASE_ONLY=1`` (the runner's second database), leave out the
-    tests that touch no database: they ran already, identically, in the first run."""
+    tests that touch no database: they ran already, identically, in the first run. With
+    ``LOUDOU_TEST_DEMO_SNAPSHOT_FROM`` (the same run), put the tests that need the demo
+    last, by when the first run has written its snapshot for them."""
+    if os.environ.get("LOUDOU_TEST_DEMO_SNAPSHOT_FROM"):
+        uses_demo = [DEMO_FIXTURES & set(getattr(item, "fixturenames", ())) for item in items]
+        items[:] = [i for i, d in zip(items, uses_demo) if not d] + [
+            i for i, d in zip(items, uses_demo) if d
+        ]
     if os.environ.get("LOUDOU_TEST_DATABASE_ONLY") != "1":
         return
     keep, drop = [], []

@@ -24,6 +24,9 @@ Environment:
                                 runner for PostgreSQL when SQLite runs too; tests/conftest.py)
     LOUDOU_TEST_PARALLEL=0      run SQLite, then PostgreSQL (default: both at once, one per
                                 core, the PostgreSQL output shown when it ends)
+    LOUDOU_TEST_DEMO_SNAPSHOT_FROM  set by the runner for the PostgreSQL run side by side:
+                                its tests needing the demo run last and wait for the SQLite
+                                run's snapshot (or for this file: that run ended without one)
     LOUDOU_CHROMIUM, LOUDOU_PG_BINDIR   where Chromium / the PostgreSQL binaries are
 
 This module is also a tiny pytest plugin (``-p tests.runner``): when
@@ -354,8 +357,14 @@ def main(argv: list[str] | None = None) -> int:
                         pg_env["LOUDOU_TEST_DATABASE_ONLY"] = "1"
                     if side_by_side:
                         # Both databases at once, one per core: the PostgreSQL run's output
-                        # goes to a log shown when it ends; it builds its own demo snapshot.
+                        # goes to a log shown when it ends. It runs its tests that need the
+                        # demo last, restoring the snapshot the SQLite run wrote (building
+                        # the demo costs ~100 s there), or builds its own if the SQLite run
+                        # ended without one (tests/conftest.py).
                         banner(f"pytest on SQLite and on {name}, side by side")
+                        sqlite_done = workdir / "sqlite-run-ended"
+                        pg_env["LOUDOU_TEST_DEMO_SNAPSHOT"] = env["LOUDOU_TEST_DEMO_SNAPSHOT"]
+                        pg_env["LOUDOU_TEST_DEMO_SNAPSHOT_FROM"] = str(sqlite_done)
                         children = []
                         try:
                             children.append(
@@ -363,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                             )
                             children.append(PytestProcess("SQLite", sqlite_env, args, workdir))
                             sqlite_run = children[1].wait()
+                            sqlite_done.touch()
                             pg_run = children[0].wait()
                         finally:
                             for child in children:
