@@ -120,10 +120,7 @@ def pytest_collection_modifyitems(config, items):
     ``LOUDOU_TEST_DEMO_SNAPSHOT_FROM`` (the same run), put the tests that need the demo
     last, by when the first run has written its snapshot for them."""
     if os.environ.get("LOUDOU_TEST_DEMO_SNAPSHOT_FROM"):
-        uses_demo = [DEMO_FIXTURES & set(getattr(item, "fixturenames", ())) for item in items]
-        items[:] = [i for i, d in zip(items, uses_demo) if not d] + [
-            i for i, d in zip(items, uses_demo) if d
-        ]
+        items.sort(key=lambda item: bool(DEMO_FIXTURES & set(getattr(item, "fixturenames", ()))))
     if os.environ.get("LOUDOU_TEST_DATABASE_ONLY") != "1":
         return
     keep, drop = [], []
