@@ -25,7 +25,7 @@ Contract:
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -141,6 +141,32 @@ def create_task(
     return task
 
 
+# The records a system task row may link to (Task columns), checked by
+# create_system_tasks; the opportunity and the contact first: they give the account (the
+# contact's when both are given).
+SYSTEM_TASK_LINKS = ("opportunity_id", "contact_id", "lead_id", "account_id", "breach_id",
+                     "origin_activity_id", "owner_id")  # fmt: skip
+
+
+def _still_there(column: str, ids) -> dict:
+    """{id: account_id (contact, opportunity) or True} of the records of the Task column
+    ``column`` among ``ids`` that still exist. On PostgreSQL they are also locked ``FOR
+    KEY SHARE`` until the transaction ends, so that none can be deleted between this
+    check and the deferred foreign-key check at commit (SQLite serialises writers)."""
+    model = Task._meta.get_field(column.removesuffix("_id")).related_model
+    with_account = column in ("contact_id", "opportunity_id")
+    qs = model.objects.filter(pk__in=ids).order_by()
+    qs = qs.values_list("pk", "account_id") if with_account else qs.values_list("pk", "pk")
+    if connection.vendor == "postgresql":
+        sql, params = qs.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"{sql} FOR KEY SHARE", params)
+            rows = cursor.fetchall()
+    else:
+        rows = list(qs)
+    return {pk: (value if with_account else True) for pk, value in rows}
+
+
 def create_system_tasks(rows: list[dict], *, batch_size: int = 1000) -> int:
     """Many system tasks at once (``create_task(None, ...)`` for each row, as one INSERT
     per batch): for the follow-up rule sweep. A row holds ``title``, ``owner_id``,
@@ -149,11 +175,9 @@ def create_system_tasks(rows: list[dict], *, batch_size: int = 1000) -> int:
     ``origin_activity_id``. The same rules as create_task: a key used before (or twice
     in ``rows``) creates nothing; the account is the contact's or the opportunity's
     when one is given; every field is validated; the owner is the one assignee. Two
-    writers at once create each key once (the unique constraint decides). Returns how
-    many tasks were created."""
-    from loudou.customers.models import Contact
-    from loudou.pipeline.models import Opportunity
-
+    writers at once create each key once (the unique constraint decides). A row whose
+    owner or linked record no longer exists (deleted after the caller read it) is
+    skipped, the others are created. Returns how many tasks were created."""
     made = 0
     for start in range(0, len(rows), batch_size):
         batch: dict[str, dict] = {}
@@ -161,21 +185,22 @@ def create_system_tasks(rows: list[dict], *, batch_size: int = 1000) -> int:
             if row["key"]:
                 batch.setdefault(row["key"], row)
         known = set(Task.objects.filter(key__in=list(batch)).values_list("key", flat=True))
-        fresh = [row for key, row in batch.items() if key not in known]
+        fresh = [dict(row) for key, row in batch.items() if key not in known]
+        for column in SYSTEM_TASK_LINKS:
+            ids = {row[column] for row in fresh if row.get(column)}
+            if not ids:
+                continue
+            present = _still_there(column, ids)
+            fresh = [row for row in fresh if not row.get(column) or row[column] in present]
+            if column in ("contact_id", "opportunity_id"):
+                for row in fresh:
+                    if row.get(column):
+                        row["account_id"] = present[row[column]]
         if not fresh:
             continue
-        accounts = {}
-        for model, column in ((Contact, "contact_id"), (Opportunity, "opportunity_id")):
-            ids = {row[column] for row in fresh if row.get(column)}
-            if ids:
-                pairs = model.objects.filter(pk__in=ids).values_list("pk", "account_id")
-                accounts[column] = dict(pairs)
         tasks = []
         for row in fresh:
             task = Task(**{"source": Source.MANUAL, "kind": "other", **row})
-            if row.get("contact_id") or row.get("opportunity_id"):
-                column = "contact_id" if row.get("contact_id") else "opportunity_id"
-                task.account_id = accounts[column][row[column]]
             task.due_at = task.due_at or timezone.now()
             _validate(task)
             tasks.append(task)
