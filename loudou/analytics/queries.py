@@ -385,6 +385,88 @@ def state_at(qs, moment: datetime, *, stages=None, current=None, whole: bool = F
     return {"open": {k: v for k, v in result.items() if v["count"]}}
 
 
+def open_at(scope: Scope, moment: datetime, *, stages, current: dict) -> dict | None:
+    """state_at(scope.opportunities(), moment, stages=stages, current=current) — the same
+    numbers — from the maintained hourly deltas of the open pipeline (pipeline.summaries,
+    OpenDelta): the open pipeline now minus the deltas of the hours after the moment's
+    hour, corrected by the few deals changed between the moment and the end of its hour,
+    and by the deals shared with the viewer (their own history). No ranking of the
+    changes since the moment. None when the summaries cannot answer (a date or product
+    line filter, or a moment before the deltas' horizon): then use state_at."""
+    hour = summaries.hour_of(moment)
+    if not scope.summarisable() or hour + 1 < summaries.delta_horizon():
+        return None
+    boundary = summaries.hour_start(hour + 1)
+    owners, extra = scope.owner_set()
+    totals: dict[int, list[int]] = {}
+
+    def add(stage_id, n, cents, sign=1):
+        entry = totals.setdefault(stage_id, [0, 0])
+        entry[0] += sign * n
+        entry[1] += sign * int(cents or 0)
+
+    for stage_id, v in current.items():
+        add(stage_id, v["count"], v["amount"] * 100)
+    for row in summaries.open_changes(scope.pipeline.pk, owners, hour):
+        add(row["stage_id"], row["n"], row["cents"], -1)
+    stages = list(stages)
+    changed = StageChange.objects.filter(
+        changed_at__gt=moment, changed_at__lt=boundary, to_stage_id__in=stages
+    ).values("opportunity_id")
+    partial = Opportunity.objects.filter(pipeline=scope.pipeline, pk__in=changed).order_by()
+    if owners is not None:
+        partial = partial.filter(owner_id__in=owners)
+    for (stage_id, n, cents), sign in [
+        *((r, 1) for r in _stood_at(partial, moment, stages)),
+        *((r, -1) for r in _stood_at(partial, boundary, stages, inclusive=True)),
+    ]:
+        add(stage_id, n, cents, sign)
+    if extra is not None:
+        for stage_id, n, cents in _stood_at(extra, moment, stages):
+            add(stage_id, n, cents)
+        for r in (
+            extra.filter(status=Status.OPEN)
+            .values("stage_id")
+            .annotate(n=Count("pk"), cents=Sum(Cents("amount")))
+        ):
+            add(r["stage_id"], r["n"], r["cents"], -1)
+    return {"open": {k: {"count": n, "amount": cents_to_decimal(c)}
+                     for k, (n, c) in totals.items() if n}}  # fmt: skip
+
+
+def _stood_at(deals, moment: datetime, stages, *, inclusive: bool = False) -> list[tuple]:
+    """Where the opportunities of ``deals`` (a few) stood at ``moment`` as state_at reads
+    the history, per stage (stage, count, cents): each one's first change after the
+    moment (``inclusive``: at or after) among the pipeline's ``stages`` — where it stood
+    before that change (an open stage, not its creation) — or, untouched since, its open
+    stage now. One indexed lookup per deal."""
+    after = "changed_at__gte" if inclusive else "changed_at__gt"
+    first = Subquery(
+        StageChange.objects.filter(opportunity=OuterRef("pk"), to_stage_id__in=stages,
+                                   **{after: moment})
+        .order_by("changed_at", "pk")
+        .values("pk")[:1]
+    )  # fmt: skip
+    marked = deals.order_by().annotate(first=first)
+    touched = (
+        StageChange.objects.filter(pk__in=marked.filter(first__isnull=False).values("first"))
+        .exclude(kind=ChangeKind.CREATED)
+        .filter(from_stage__kind="open")
+        .values("from_stage_id")
+        .annotate(n=Count("pk"), cents=Sum(Cents("amount")))
+        .order_by()
+    )
+    untouched = (
+        marked.filter(first__isnull=True, status=Status.OPEN)
+        .values("stage_id")
+        .annotate(n=Count("pk"), cents=Sum(Cents("amount")))
+        .order_by()
+    )
+    return [(r["from_stage_id"], r["n"], r["cents"]) for r in touched] + [
+        (r["stage_id"], r["n"], r["cents"]) for r in untouched
+    ]
+
+
 def _first_changes(later, qs, *, whole: bool) -> list[tuple]:
     """Per from-stage (open stages only): how many of the deals of ``qs`` with changes in
     ``later`` had a first such change that was not their creation, and its summed amount

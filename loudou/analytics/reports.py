@@ -285,8 +285,12 @@ def _forecast_at(scope: Scope, qs, stats, moment: datetime, period: Period, *,
     done = completed_revenue(scope, qs, start, moment)
     if stage_ids is None:
         stage_ids = list(scope.pipeline.stages.values_list("pk", flat=True))
-    state = queries.state_at(qs, moment, stages=stage_ids, current=current,
-                             whole=scope.is_whole_pipeline())  # fmt: skip
+    state = None
+    if current is not None:  # from the maintained deltas when they can answer
+        state = queries.open_at(scope, moment, stages=stage_ids, current=current)
+    if state is None:
+        state = queries.state_at(qs, moment, stages=stage_ids, current=current,
+                                 whole=scope.is_whole_pipeline())  # fmt: skip
     open_amounts = {k: v["amount"] for k, v in state["open"].items()}
     open_amounts = {k: v for k, v in open_amounts.items() if k in rates}
     result = fm.forecast(done["completed"], open_amounts, rates)

@@ -439,11 +439,45 @@ class StayCount(models.Model):
         return f"{self.stage_id}/{self.hour}h"
 
 
+class OpenDelta(models.Model):
+    """How the open pipeline changed, per (pipeline, current owner, hour of a change,
+    stage): Σ over the changes of that hour of (where the deal stood after the change −
+    where it stood before), in count and cents — so that the open pipeline at any moment
+    since ``SummaryState.delta_from_hour`` is the open pipeline now minus the later
+    hours' rows (pipeline.summaries: "last week's pipeline"). Kept like FunnelCount."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    owner_key = models.PositiveBigIntegerField()  # the owner's id, 0 for none
+    hour = models.BigIntegerField()  # whole hours since 1970-01-01 00:00 UTC
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="+")
+    count = models.BigIntegerField(default=0)
+    amount_cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pipeline", "owner_key", "hour", "stage"], name="open_delta_key"
+            )
+        ]
+        indexes = [
+            # a whole pipeline's hours since a moment, from the index alone
+            models.Index(
+                fields=["pipeline", "hour", "stage", "count", "amount_cents"],
+                name="open_delta_hour_idx",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.pipeline_id}/{self.owner_key}/{self.hour}/{self.stage_id}"
+
+
 class SummaryState(models.Model):
     """One row: every StageChange with an id up to ``last_change_id`` is in the
-    summaries. A bulk load that writes history past it makes the next report rebuild."""
+    summaries. A bulk load that writes history past it makes the next report rebuild.
+    OpenDelta holds every hour from ``delta_from_hour`` on."""
 
     last_change_id = models.BigIntegerField(default=0)
+    delta_from_hour = models.BigIntegerField(default=0)
 
     def __str__(self):
         return str(self.last_change_id)

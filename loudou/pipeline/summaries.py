@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection, transaction
@@ -53,11 +54,20 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from loudou.core.db import Cents
 
-from .choices import Status
-from .models import FunnelCount, OpenCount, Opportunity, StageChange, StayCount, SummaryState
+from .choices import ChangeKind, StageKind, Status
+from .models import (
+    FunnelCount,
+    OpenCount,
+    OpenDelta,
+    Opportunity,
+    StageChange,
+    StayCount,
+    SummaryState,
+)
 
 HOUR = 3600
 STATE_ID = 1
@@ -68,6 +78,12 @@ STAY_KEYS = ["stage", "hour"]
 STAY_VALUES = ["count", "seconds"]
 OPEN_KEYS = ["pipeline", "owner_key", "stage", "band"]
 OPEN_VALUES = ["count", "amount_cents"]
+DELTA_KEYS = ["pipeline", "owner_key", "hour", "stage"]
+DELTA_VALUES = ["count", "amount_cents"]
+# How far back a rebuild fills OpenDelta (the services keep every hour after that): the
+# open pipeline of any moment since then is "now minus the later hours".
+DELTA_DAYS = 42
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The amount bands of the open pipeline (OpenCount.band i: amount < AMOUNT_EDGES[i], the
 # last band above them all): the Monte Carlo forecast treats the deals of one band alike.
 AMOUNT_EDGES = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
@@ -96,14 +112,24 @@ def cents(amount) -> int:
     return int((Decimal(amount) * 100).to_integral_value(ROUND_HALF_UP))
 
 
+def hour_of(moment: datetime) -> int:
+    """Whole hours from 1970-01-01 00:00 UTC to ``moment`` (floored; exact, no float),
+    as the database computes them (_hour_sql)."""
+    return (moment - EPOCH) // timedelta(hours=1)
+
+
+def hour_start(hour: int) -> datetime:
+    return EPOCH + timedelta(hours=hour)
+
+
 def snapshot(opp: Opportunity) -> tuple:
     """What an opportunity contributes to the summaries: its FunnelCount key, amount
-    (cents) and stays, and its OpenCount key (None unless open)."""
+    (cents) and stays, its OpenCount key (None unless open) and its id."""
     key = (opp.pipeline_id, opp.owner_id or 0, opp.furthest_stage_id, opp.status)
     open_key = None
     if opp.status == Status.OPEN:
         open_key = (opp.pipeline_id, opp.owner_id or 0, opp.stage_id, band_of(opp.amount))
-    return key, cents(opp.amount), int(opp.stays_seconds or 0), open_key
+    return key, cents(opp.amount), int(opp.stays_seconds or 0), open_key, opp.pk
 
 
 def _quote(name: str) -> str:
@@ -138,7 +164,7 @@ def apply(before: tuple | None, after: tuple | None, *, stay=None, change_id=Non
     for snap, sign in ((before, -1), (after, 1)):
         if snap is None:
             continue
-        key, amount, stays, open_key = snap
+        key, amount, stays, open_key, _pk = snap
         entry = deltas.setdefault(key, [0, 0, 0])
         entry[0] += sign
         entry[1] += sign * amount
@@ -154,8 +180,168 @@ def apply(before: tuple | None, after: tuple | None, *, stay=None, change_id=Non
     if stay is not None and stay[1] is not None:
         stage_id, seconds = stay
         _upsert(StayCount, STAY_KEYS, STAY_VALUES, [(stage_id, seconds // HOUR, 1, seconds)])
+    _apply_deltas(before, after, change_id)
     if change_id is not None:
         _advance(change_id)
+
+
+# --- the open pipeline's hourly deltas (OpenDelta) --------------------------------------
+#
+# A deal's history c_1 … c_k in (changed_at, id) order. Where it stood before change c:
+# before(c) = (c.from_stage, c.amount) when c is not its creation and c.from_stage is an
+# open stage, else nowhere. Where it stands after c_i: v_i = before(c_{i+1}), and after
+# the last change v_k = now (its current stage and amount while open). The row of c_i's
+# hour gets v_i − before(c_i). For any moment M, "now minus the rows of the changes after
+# M" leaves, per deal, before(its first change after M) — or now, untouched since M —
+# exactly what analytics.queries.state_at reads from the history.
+
+
+def delta_horizon() -> int:
+    """The first hour OpenDelta holds (SummaryState.delta_from_hour)."""
+    row = SummaryState.objects.filter(pk=STATE_ID).values_list("delta_from_hour", flat=True)
+    return row.first() or 0
+
+
+def _now_of(snap) -> tuple | None:
+    """(stage, cents) of a snapshot while open, else None."""
+    if snap is None or snap[3] is None:
+        return None
+    return snap[3][2], snap[1]
+
+
+def _deal_deltas(changes: list[tuple], snap, horizon: int) -> dict[tuple, list[int]]:
+    """One deal's OpenDelta rows from its history ``changes`` (hour, kind, from stage,
+    whether that is an open stage, cents; in order) and its snapshot (None: gone)."""
+    if snap is None:
+        return {}
+    pipeline, owner = snap[0][0], snap[0][1]
+    result: dict[tuple, list[int]] = {}
+
+    def add(hour, where, sign):
+        if where is None or hour < horizon:
+            return
+        entry = result.setdefault((pipeline, owner, hour, where[0]), [0, 0])
+        entry[0] += sign
+        entry[1] += sign * where[1]
+
+    befores = [
+        (from_stage, amount) if kind != ChangeKind.CREATED and from_open else None
+        for _hour, kind, from_stage, from_open, amount in changes
+    ]
+    for i, (hour, *_rest) in enumerate(changes):
+        after = befores[i + 1] if i + 1 < len(changes) else _now_of(snap)
+        add(hour, after, 1)
+        add(hour, befores[i], -1)
+    return result
+
+
+def _apply_deltas(before, after, change_id) -> None:
+    """Carry one deal's change (a new history row ``change_id`` and/or a new snapshot)
+    into OpenDelta: its rows recomputed from its history since the horizon, before and
+    after, and the difference added."""
+    if (
+        change_id is None
+        and before is not None
+        and after is not None
+        and _now_of(before) == _now_of(after)
+        and before[0][:2] == after[0][:2]
+    ):
+        return  # neither where it stands nor whose it is changed: the same rows
+    pk = (after or before)[4]
+    if pk is None:
+        return
+    horizon = delta_horizon()
+    rows = (
+        StageChange.objects.filter(opportunity_id=pk, changed_at__gte=hour_start(horizon))
+        .order_by("changed_at", "pk")
+        .values_list("pk", "changed_at", "kind", "from_stage_id", "from_stage__kind", "amount")
+    )
+    changes = [(i, (hour_of(at), kind, stage, stage_kind == StageKind.OPEN, cents(amount)))
+               for i, at, kind, stage, stage_kind, amount in rows]  # fmt: skip
+    old = _deal_deltas([c for i, c in changes if i != change_id], before, horizon)
+    new = _deal_deltas([c for _i, c in changes], after, horizon)
+    for key, (n, c) in old.items():
+        entry = new.setdefault(key, [0, 0])
+        entry[0] -= n
+        entry[1] -= c
+    _upsert(OpenDelta, DELTA_KEYS, DELTA_VALUES,
+            [(*key, *d) for key, d in new.items() if any(d)])  # fmt: skip
+
+
+def _hour_sql(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"FLOOR(EXTRACT(EPOCH FROM {column}) / 3600)::bigint"
+    # the stored text without its fraction of a second (strftime would round it)
+    return f"(CAST(strftime('%%s', substr({column}, 1, 19)) AS INTEGER) / 3600)"
+
+
+def _cents_sql(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"({column} * 100)::bigint"
+    return f"CAST(ROUND({column} * 100) AS BIGINT)"
+
+
+def _delta_rows(horizon: int, opportunities=None, sign: int = 1) -> list[tuple]:
+    """OpenDelta rows (key, then count, cents) of the history since ``horizon`` of these
+    opportunities (a queryset; None: all), as _deal_deltas computes them per deal: one
+    window (LEAD) pass over those changes, grouped; ``sign=-1`` for their removal."""
+    sql, params = _delta_sql(horizon, opportunities)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(p, o, h, st, sign * int(n), sign * int(c))
+                for p, o, h, st, n, c in cursor.fetchall() if n or c]  # fmt: skip
+
+
+def fill_deltas(horizon: int) -> None:
+    """Write every OpenDelta row from ``horizon`` on into the (empty) table, in the
+    database (INSERT … SELECT), and record the horizon."""
+    sql, params = _delta_sql(horizon)
+    columns = ", ".join(_quote(OpenDelta._meta.get_field(f).column) for f in DELTA_FIELDS)
+    table = _quote(OpenDelta._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT * FROM ({sql}) d WHERE d.n <> 0 OR d.c <> 0",
+            params,
+        )
+    SummaryState.objects.filter(pk=STATE_ID).update(delta_from_hour=horizon)
+
+
+def _delta_sql(horizon: int, opportunities=None) -> tuple[str, list]:
+    changes = _quote(StageChange._meta.db_table)
+    opps = _quote(Opportunity._meta.db_table)
+    stages = _quote(StageChange._meta.get_field("from_stage").related_model._meta.db_table)
+    before_stage = "CASE WHEN c.kind <> %s AND s.kind = %s THEN c.from_stage_id END"
+    params: list = [ChangeKind.CREATED, StageKind.OPEN, ChangeKind.CREATED, StageKind.OPEN]
+    where = "c.changed_at >= %s"
+    params.append(hour_start(horizon))
+    if opportunities is not None:
+        sub, sub_params = opportunities.order_by().values("pk").query.sql_with_params()
+        where += f" AND c.opportunity_id IN ({sub})"
+        params += list(sub_params)
+    window = "OVER (PARTITION BY c.opportunity_id ORDER BY c.changed_at, c.id)"
+    inner = (
+        f"SELECT c.opportunity_id AS opp, {_hour_sql('c.changed_at')} AS h, "
+        f"{before_stage} AS bs, {_cents_sql('c.amount')} AS bc, "
+        f"LEAD({before_stage}) {window} AS ns, "
+        f"LEAD({_cents_sql('c.amount')}) {window} AS nc, LEAD(c.id) {window} AS nid "
+        f"FROM {changes} c LEFT JOIN {stages} s ON s.id = c.from_stage_id WHERE {where}"
+    )
+    # each change gives up to two rows: minus where it stood before, plus where it stood
+    # after (the next change's before, or its open stage now after the last change)
+    stage = (
+        "CASE p.k WHEN 1 THEN t.bs WHEN 2 THEN t.ns "
+        "ELSE (CASE WHEN o.status = %s THEN o.stage_id END) END"
+    )
+    amount = f"CASE p.k WHEN 1 THEN -t.bc WHEN 2 THEN t.nc ELSE {_cents_sql('o.amount')} END"
+    sql = (
+        f"SELECT o.pipeline_id, COALESCE(o.owner_id, 0) AS ow, t.h, {stage} AS st, "
+        f"SUM(CASE p.k WHEN 1 THEN -1 ELSE 1 END) AS n, SUM({amount}) AS c "
+        f"FROM ({inner}) t JOIN {opps} o ON o.id = t.opp "
+        f"JOIN (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3) p "
+        f"ON (p.k = 1 OR (p.k = 2 AND t.nid IS NOT NULL) OR (p.k = 3 AND t.nid IS NULL)) "
+        f"WHERE {stage} IS NOT NULL GROUP BY 1, 2, 3, 4"
+    )
+    return sql, [Status.OPEN, *params, Status.OPEN]
 
 
 def _advance(change_id: int) -> None:
@@ -291,6 +477,7 @@ COUNT_FIELDS = ["pipeline_id", "owner_key", "furthest_stage_id", "status", "coun
                 "amount_cents", "stays_seconds"]  # fmt: skip
 STAY_FIELDS = ["stage_id", "hour", "count", "seconds"]
 OPEN_FIELDS = ["pipeline_id", "owner_key", "stage_id", "band", "count", "amount_cents"]
+DELTA_FIELDS = ["pipeline_id", "owner_key", "hour", "stage_id", "count", "amount_cents"]
 
 
 @transaction.atomic
@@ -310,6 +497,8 @@ def rebuild_summaries(opportunity_ids=None) -> None:
     _recount(FunnelCount.objects.all(), OpenCount.objects.all(), Opportunity.objects.all())
     StayCount.objects.all().delete()
     _insert(StayCount, STAY_FIELDS, _stay_rows(StageChange.objects.all()))
+    OpenDelta.objects.all().delete()
+    fill_deltas(hour_of(timezone.now()) - DELTA_DAYS * 24)
     SummaryState.objects.filter(pk=STATE_ID).update(last_change_id=newest)
 
 
@@ -338,6 +527,9 @@ def recount_owners(owner_ids) -> None:
         OpenCount.objects.filter(owner_key__in=keys),
         Opportunity.objects.filter(owned),
     )
+    OpenDelta.objects.filter(owner_key__in=keys).delete()
+    theirs = Opportunity.objects.filter(owned)
+    _insert(OpenDelta, DELTA_FIELDS, _delta_rows(delta_horizon(), theirs))
 
 
 @transaction.atomic
@@ -365,6 +557,7 @@ def _subtract(opportunities) -> None:
     _upsert(OpenCount, OPEN_KEYS, OPEN_VALUES, _open_rows(opportunities, -1))
     changes = StageChange.objects.filter(opportunity__in=opportunities.values("pk"))
     _upsert(StayCount, STAY_KEYS, STAY_VALUES, _stay_rows(changes, -1))
+    _upsert(OpenDelta, DELTA_KEYS, DELTA_VALUES, _delta_rows(delta_horizon(), opportunities, -1))
 
 
 _handled = threading.local()
@@ -441,3 +634,13 @@ def open_groups(
             row["owner_id"] = r["owner_key"] or None
         result.append(row)
     return result
+
+
+def open_changes(pipeline_id: int, owner_ids, after_hour: int) -> list[dict]:
+    """Σ of the OpenDelta rows of a pipeline (optionally of a set of owners) in the hours
+    after ``after_hour``, per stage: rows (stage_id, n, cents)."""
+    qs = OpenDelta.objects.filter(pipeline_id=pipeline_id, hour__gt=after_hour)
+    if owner_ids is not None:
+        qs = qs.filter(owner_key__in=[o or 0 for o in owner_ids])
+    rows = qs.values("stage_id").annotate(n=Sum("count"), c=Sum("amount_cents")).order_by()
+    return [{"stage_id": r["stage_id"], "n": int(r["n"]), "cents": int(r["c"])} for r in rows]
