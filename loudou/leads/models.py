@@ -174,6 +174,7 @@ class Lead(OwnedModel, VersionedModel):
         null=True,
         blank=True,
         related_name="leads",
+        db_index=False,  # lead_product_interest (partial)
     )
     status = models.CharField(
         _("status"), max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW
@@ -191,6 +192,18 @@ class Lead(OwnedModel, VersionedModel):
         related_name="leads",
         db_index=False,
     )
+    # OwnedModel's creator without a full index: lead_created_by (partial) serves the
+    # look-ups (a deleted user's leads), and bulk-made leads (imports, the sweep's
+    # rewrites) pay no index entry for an empty value.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.SET_NULL,
+        related_name="+",
+        null=True,
+        blank=True,
+        db_index=False,
+    )
     # Normalised keys for duplicate detection (normalize.py), kept by the services.
     mobile_key = models.CharField(max_length=30, blank=True, db_index=True, editable=False)
     email_key = models.CharField(max_length=254, blank=True, db_index=True, editable=False)
@@ -202,6 +215,7 @@ class Lead(OwnedModel, VersionedModel):
         null=True,
         blank=True,
         related_name="leads",
+        db_index=False,  # lead_conv_account (partial)
     )
     converted_contact = models.ForeignKey(
         "customers.Contact",
@@ -210,6 +224,7 @@ class Lead(OwnedModel, VersionedModel):
         null=True,
         blank=True,
         related_name="leads",
+        db_index=False,  # lead_conv_contact (partial)
     )
     converted_opportunity = models.ForeignKey(
         "pipeline.Opportunity",
@@ -218,6 +233,7 @@ class Lead(OwnedModel, VersionedModel):
         null=True,
         blank=True,
         related_name="leads",
+        db_index=False,  # lead_conv_opportunity (partial)
     )
     converted_at = models.DateTimeField(_("converted"), null=True, blank=True)
     owned_since = models.DateTimeField(_("owned since"), null=True, blank=True)
@@ -274,6 +290,20 @@ class Lead(OwnedModel, VersionedModel):
             ),
             models.Index(
                 fields=["pool", "status"], name="lead_pool_status", condition=Q(pool__isnull=False)
+            ),
+            # The links that most leads leave empty are indexed where they are set only
+            # (what their look-ups ask for): every recycled, claimed or warned lead that
+            # PostgreSQL writes as a new row version would otherwise add an entry for
+            # NULL to each of them.
+            *(
+                models.Index(fields=[field], name=name, condition=Q(**{f"{field}__isnull": False}))
+                for field, name in (
+                    ("product_interest", "lead_product_interest"),
+                    ("created_by", "lead_created_by"),
+                    ("converted_account", "lead_conv_account"),
+                    ("converted_contact", "lead_conv_contact"),
+                    ("converted_opportunity", "lead_conv_opportunity"),
+                )
             ),
         ]
 

@@ -24,9 +24,11 @@ The sweep is set-based and evaluates each rule's conditions once per row: for ea
 it walks the table in primary-key ranges of :data:`CHUNK` rows and, in each range, in one
 transaction, copies the ids and owners of the rows due now or due for a warning into a
 temporary table (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so a parallel
-sweep skips them; SQLite's IMMEDIATE transaction serialises writers), then writes the
-history with one ``INSERT ... SELECT`` and moves or marks the rows with one UPDATE each,
-reading the ids from that table. No id passes through Python; the number of queries per
+sweep skips them; SQLite's IMMEDIATE transaction serialises writers) and marks the warned
+ones with one UPDATE; once every rule has had its turn on the range, it writes each
+rule's history with one ``INSERT ... SELECT`` and moves its rows with one UPDATE, reading
+the ids from that table (a record a rule recycles is left out of the later rules' turns,
+as if pooled already). No id passes through Python; the number of queries per
 range does not depend on the number of rows. A second sweep, or one running in parallel,
 finds nothing left to do: recycled records are pooled, warned ones are marked, and the
 notifications carry a dedupe key. Owners receive one summary notification per rule.
@@ -338,13 +340,13 @@ def _batch_table():
             cursor.execute("PRAGMA cache_size = -262144")  # 256 MB, as pages need it
             cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {TEMP} "
-                "(id INTEGER PRIMARY KEY, owner_id INTEGER, due INTEGER)"
+                "(id INTEGER PRIMARY KEY, owner_id INTEGER, due INTEGER, tag INTEGER)"
             )
         else:
             cache = None
             cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {TEMP} "
-                "(id bigint PRIMARY KEY, owner_id bigint, due integer)"
+                "(id bigint PRIMARY KEY, owner_id bigint, due integer, tag integer)"
             )
     if connection.vendor == "sqlite" and not connection.in_atomic_block:
         checks_off = connection.disable_constraint_checking()
@@ -403,29 +405,46 @@ def _live_pools(work) -> list:
     return [item for item in work if item[0].pool_id in live]
 
 
-def _fill_batch(qs) -> dict:
-    """Copy ``qs``'s (id, owner, _due) into the batch table, locking the rows on
-    PostgreSQL (``FOR UPDATE SKIP LOCKED``: rows a parallel sweep holds are left to it).
-    Returns {(owner_id, due): count}."""
-    select = qs.values_list("pk", "owner_id", "_due")
+def _fill_batch(qs, tag: int) -> dict:
+    """Copy ``qs``'s (id, owner, _due) into the batch table under ``tag`` (the rule's
+    place in the range), locking the rows on PostgreSQL (``FOR UPDATE SKIP LOCKED``:
+    rows a parallel sweep holds are left to it). Records an earlier rule of the range
+    recycles (still in the table, moved at the end of the range) are left out, as if
+    they were pooled already. Returns {(owner_id, due): count}."""
+    pending = RawSQL(f"SELECT id FROM {TEMP}", ())  # noqa: S611
+    select = qs.exclude(pk__in=pending).annotate(_tag=Value(tag, IntegerField()))
+    select = select.values_list("pk", "owner_id", "_due", "_tag")
     if connection.features.has_select_for_update_skip_locked:
         select = select.select_for_update(skip_locked=True, of=("self",))
     sql, params = select.query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {TEMP}")
-        cursor.execute(f"INSERT INTO {TEMP} (id, owner_id, due) {sql}", params)
-        cursor.execute(f"SELECT owner_id, due, COUNT(*) FROM {TEMP} GROUP BY owner_id, due")
+        cursor.execute(f"INSERT INTO {TEMP} (id, owner_id, due, tag) {sql}", params)
+        cursor.execute(
+            f"SELECT owner_id, due, COUNT(*) FROM {TEMP} WHERE tag = %s GROUP BY owner_id, due",
+            [tag],
+        )
         return {(owner, due): n for owner, due, n in cursor.fetchall()}
 
 
-def _batch_ids(due: int) -> RawSQL:
-    return RawSQL(f"SELECT id FROM {TEMP} WHERE due = %s", (due,))  # noqa: S611
+def _batch_ids(tag: int, due: int) -> RawSQL:
+    return RawSQL(f"SELECT id FROM {TEMP} WHERE tag = %s AND due = %s", (tag, due))  # noqa: S611
 
 
-def _batch_events(column, due, *, kind, pool, at, reason) -> None:
-    sql = f"SELECT id, %s, %s, NULL, NULL, %s, %s FROM {TEMP} WHERE due = %s"  # noqa: S608
+def _batch_events(column, tag, due, *, kind, pool, at, reason) -> None:
+    sql = (
+        f"SELECT id, %s, %s, NULL, NULL, %s, %s FROM {TEMP} "  # noqa: S608
+        "WHERE tag = %s AND due = %s"
+    )
     at_value = connection.ops.adapt_datetimefield_value(at)
-    _insert_event_rows(column, sql, [str(kind), pool.pk, at_value, reason[:300], due])
+    _insert_event_rows(column, sql, [str(kind), pool.pk, at_value, reason[:300], tag, due])
+
+
+def _clear_batch(due: int | None = None) -> None:
+    with connection.cursor() as cursor:
+        if due is None:
+            cursor.execute(f"DELETE FROM {TEMP}")
+        else:
+            cursor.execute(f"DELETE FROM {TEMP} WHERE due = %s", [due])
 
 
 def _chunks(model):
@@ -457,39 +476,50 @@ def _reason(rule) -> str:
     }
 
 
-def _run_range(rule, outcome, rows, now, reason) -> None:
-    """Recycle and warn the rule's records among ``rows`` (one range of ids), inside the
-    caller's transaction."""
-    model = model_of(rule)
-    pool = rule.pool
-    column = "account_id" if rule.for_accounts else "lead_id"
-    counts = _fill_batch(rows)
+def _run_range(rule, outcome, rows, now, reason, tag: int = 0) -> int:
+    """Warn the rule's records among ``rows`` (one range of ids) that are due for a
+    warning, and keep the ones due now in the batch table under ``tag`` for
+    :func:`_recycle_range`, inside the caller's transaction. Returns how many are due.
+
+    The warnings of every rule of a range are written before any record of it moves: a
+    lead's warning mark changes no indexed column, so PostgreSQL writes it on the same
+    page (a HOT update, no index entry) when the page still has room, which the moved
+    rows' new versions would otherwise have taken."""
+    counts = _fill_batch(rows, tag)
     if not counts:
-        return
+        return 0
     due = sum(n for (_owner, d), n in counts.items() if d)
     warned = sum(n for (_owner, d), n in counts.items() if not d)
     for (owner, d), n in counts.items():
         into = outcome.owners_recycled if d else outcome.owners_warned
         into[owner] = into.get(owner, 0) + n
-    if due:
-        # History first: afterwards the rows are pooled.
-        _batch_events(column, 1, kind=PoolEventKind.RECYCLE, pool=pool, at=now, reason=reason)
-        changes = {
-            "last_owner": F("owner"), "owner": None, "pool": pool,
-            "claim_blocked_until": now + timedelta(days=pool.reclaim_block_days),
-            "version": F("version") + 1, "updated_at": now,
-        }  # fmt: skip
-        if not rule.for_accounts:
-            changes.update(owned_since=None, released_by=None, released_at=now,
-                           recycle_warned_at=None)  # fmt: skip
-        outcome.recycled += model._base_manager.filter(pk__in=_batch_ids(1)).update(**changes)
     if warned:
         if rule.for_accounts:
-            _batch_events(column, 0, kind=PoolEventKind.WARN, pool=pool, at=now,
-                          reason=describe(rule))  # fmt: skip
+            _batch_events("account_id", tag, 0, kind=PoolEventKind.WARN, pool=rule.pool,
+                          at=now, reason=describe(rule))  # fmt: skip
         else:
-            Lead.objects.filter(pk__in=_batch_ids(0)).update(recycle_warned_at=now)
+            Lead.objects.filter(pk__in=_batch_ids(tag, 0)).update(recycle_warned_at=now)
+        _clear_batch(due=0)
         outcome.warned += warned
+    return due
+
+
+def _recycle_range(rule, outcome, now, reason, tag: int) -> None:
+    """Move the records :func:`_run_range` kept under ``tag`` into the rule's pool, each
+    with a recycle history row (written first: afterwards the rows are pooled)."""
+    model = model_of(rule)
+    pool = rule.pool
+    column = "account_id" if rule.for_accounts else "lead_id"
+    _batch_events(column, tag, 1, kind=PoolEventKind.RECYCLE, pool=pool, at=now, reason=reason)
+    changes = {
+        "last_owner": F("owner"), "owner": None, "pool": pool,
+        "claim_blocked_until": now + timedelta(days=pool.reclaim_block_days),
+        "version": F("version") + 1, "updated_at": now,
+    }  # fmt: skip
+    if not rule.for_accounts:
+        changes.update(owned_since=None, released_by=None, released_at=now,
+                       recycle_warned_at=None)  # fmt: skip
+    outcome.recycled += model._base_manager.filter(pk__in=_batch_ids(tag, 1)).update(**changes)
 
 
 def _notify_owners(rule, outcome, now) -> None:
@@ -579,8 +609,14 @@ def sweep(now=None, *, dry_run: bool = False) -> SweepResult:
                 continue
             for lo, hi in _chunks(model):
                 with transaction.atomic():
-                    for rule, outcome, rows, reason in _live_pools(work):
-                        _run_range(rule, outcome, rows.filter(pk__gte=lo, pk__lt=hi), now, reason)
+                    _clear_batch()
+                    due = []
+                    for tag, (rule, outcome, rows, reason) in enumerate(_live_pools(work)):
+                        rows = rows.filter(pk__gte=lo, pk__lt=hi)
+                        if _run_range(rule, outcome, rows, now, reason, tag):
+                            due.append((rule, outcome, reason, tag))
+                    for rule, outcome, reason, tag in due:
+                        _recycle_range(rule, outcome, now, reason, tag)
     for outcome in result.outcomes:
         _notify_owners(outcome.source, outcome, now)
     return result
