@@ -223,7 +223,7 @@ def scope_counts(scope: Scope, *, team: bool = False, by_owner: bool = False) ->
             .order_by()
         )
     owners, extra = scope.owner_set(team=team)
-    rows = summaries.counts(scope.pipeline.pk, owners)
+    rows = summaries.counts(scope.pipeline.pk, owners, by_owner=by_owner)
     if extra is not None:
         rows += [
             {**r, "cents": r["cents"] or 0, "stays": r["stays"] or 0}
@@ -275,6 +275,17 @@ def won_between(qs, start: datetime, end: datetime) -> dict:
     return {"count": row["n"], "amount": cents_to_decimal(row["cents"])}
 
 
+def won_amounts_until(qs, start: datetime, ends: list[datetime]) -> list[Decimal]:
+    """For each end: the amount of won_between(qs, start, end), in one pass over the deals
+    won since ``start`` (the forecast's completed revenue now and a week ago)."""
+    sums = {f"c{i}": Sum(Cents("amount"), filter=Q(closed_at__lt=end))
+            for i, end in enumerate(ends)}  # fmt: skip
+    row = qs.filter(status=Status.WON, closed_at__gte=start, closed_at__lt=max(ends)).aggregate(
+        **sums
+    )
+    return [cents_to_decimal(row[f"c{i}"]) for i in range(len(ends))]
+
+
 def stay_histograms(qs, before: datetime | None = None, *, stages=None) -> dict[int, dict]:
     """Per stage left: number of completed stays, their total seconds, and a histogram of
     whole hours (for the median). Reopenings do not count as stays.
@@ -299,6 +310,26 @@ def stay_histograms(qs, before: datetime | None = None, *, stages=None) -> dict[
         stage["count"] += row["n"]
         stage["seconds"] += int(row["seconds"])
         stage["hours"][int(row["hour"])] = row["n"]
+    return result
+
+
+def scope_stays(scope: Scope) -> dict[int, dict]:
+    """stay_histograms of scope.opportunities(): for the whole pipeline from StayCount,
+    for a team's or rep's scope from the per-owner OwnerStayCount (plus the few deals
+    shared with the viewer, read from their history), else from the history."""
+    if scope.is_whole_pipeline():
+        return summaries.stays(scope.pipeline.stages.values_list("pk", flat=True))
+    owners, extra = scope.owner_set()
+    if not scope.summarisable() or owners is None:
+        return stay_histograms(scope.opportunities())
+    result = summaries.owner_stays(owners, scope.pipeline.stages.values_list("pk", flat=True))
+    if extra is not None:
+        for stage_id, theirs in stay_histograms(extra).items():
+            stage = result.setdefault(stage_id, {"count": 0, "seconds": 0, "hours": {}})
+            stage["count"] += theirs["count"]
+            stage["seconds"] += theirs["seconds"]
+            for hour, n in theirs["hours"].items():
+                stage["hours"][hour] = stage["hours"].get(hour, 0) + n
     return result
 
 

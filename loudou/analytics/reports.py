@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+import numpy as np
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -86,12 +87,11 @@ def funnel_report(scope: Scope) -> dict:
     """Counts by furthest stage, conversion with n and Wilson interval, win rate from each
     stage, open and weighted amounts, and time in stage (DOMAIN §8)."""
     summaries.ensure_fresh()  # catch up with a bulk load first, if one happened
-    qs = scope.opportunities()
     furthest = queries.scope_counts(scope)
     stats = stage_stats(scope, rows=furthest)
     rates = win_rates(scope, stats)
     open_now = queries.open_by_stage_from_groups(queries.scope_open_groups(scope))
-    stays = queries.stay_histograms(qs, stages=_pipeline_stage_ids(scope))
+    stays = queries.scope_stays(scope)
     totals = {s: 0 for s in Status.values}
     for row in furthest:
         totals[row["status"]] += row["n"]
@@ -220,7 +220,7 @@ def _local_days(start: datetime, until: datetime):
     return first, max(first, last)
 
 
-def completed_revenue(scope: Scope, qs, start: datetime, until: datetime) -> dict:
+def completed_revenue(scope: Scope, qs, start: datetime, until: datetime, *, won=None) -> dict:
     """Completed sales revenue of the scope from ``start`` to ``until`` (DOMAIN §8), on
     the company's basis (``LOUDOU_COMPLETED_BASIS``):
 
@@ -238,7 +238,8 @@ def completed_revenue(scope: Scope, qs, start: datetime, until: datetime) -> dic
     line = scope.product_line_id
     out = sum(sales.out_of_funnel_by_owner(first, last, owners=owners, product_line=line)
               .values(), ZERO)  # fmt: skip
-    won = queries.won_between(qs, start, until)["amount"]
+    if won is None:  # the funnel deals won in [start, until), unless already read
+        won = queries.won_between(qs, start, until)["amount"]
     basis = settings.LOUDOU_COMPLETED_BASIS
     if basis == "signed":
         completed = won + out
@@ -276,13 +277,13 @@ def _target(scope, period, given):
 
 
 def _forecast_at(scope: Scope, qs, stats, moment: datetime, period: Period, *,
-                 current=None, stage_ids=None) -> dict:  # fmt: skip
+                 current=None, stage_ids=None, won=None) -> dict:  # fmt: skip
     """Completed revenue in the period up to ``moment`` plus the weighted pipeline as it
     stood at ``moment`` (rebuilt from history when the moment is in the past).
     ``current``: the open pipeline now per stage, if already read."""
     start, _end = period.bounds()
     rates = win_rates(scope, stats)
-    done = completed_revenue(scope, qs, start, moment)
+    done = completed_revenue(scope, qs, start, moment, won=won)
     if stage_ids is None:
         stage_ids = list(scope.pipeline.stages.values_list("pk", flat=True))
     state = None
@@ -323,10 +324,12 @@ def forecast_report(
     groups = queries.scope_open_groups(scope)  # the open deals, read once
     open_now = queries.open_by_stage_from_groups(groups)
     stage_ids = list(scope.pipeline.stages.values_list("pk", flat=True))
+    week_ago = as_of - timedelta(days=7)
+    won_now, won_before = queries.won_amounts_until(qs, period.bounds()[0], [as_of, week_ago])
     current = _forecast_at(scope, qs, stats, as_of, period, current=open_now,
-                           stage_ids=stage_ids)  # fmt: skip
-    before = _forecast_at(scope, qs, stats, as_of - timedelta(days=7), period,
-                          current=open_now, stage_ids=stage_ids)  # fmt: skip
+                           stage_ids=stage_ids, won=won_now)  # fmt: skip
+    before = _forecast_at(scope, qs, stats, week_ago, period, current=open_now,
+                          stage_ids=stage_ids, won=won_before)  # fmt: skip
     start, end = period.bounds()
     span = Fraction(int((end - start).total_seconds()))
     elapsed = min(max(Fraction(int((as_of - start).total_seconds())) / span, Fraction(0)), 1)
@@ -380,17 +383,20 @@ def forecast_report(
     }
 
 
-def _stay_samples(stays: dict, stages) -> list[list[float]]:
-    """Per stage, stay lengths in days drawn from the hour histogram (weights kept)."""
+def _stay_samples(stays: dict, stages) -> list:
+    """Per stage, stay lengths in days drawn from the hour histogram (weights kept): each
+    hour's middle, (hour + 0.5) / 24 days, repeated max(1, round(count × scale)) times
+    (round half to even, as Python's round), hours in order (the same draws whatever the
+    order the rows came in); scale keeps about 5,000 samples per stage."""
     samples = []
     for stage in stages:
-        hours = stays.get(stage.pk, {}).get("hours", {})
-        total = sum(hours.values())
+        hours = sorted(stays.get(stage.pk, {}).get("hours", {}).items())
+        total = sum(count for _hour, count in hours)
         scale = min(1.0, 5000 / total) if total else 1.0
-        values = []
-        for hour, count in hours.items():
-            values += [(hour + 0.5) / 24] * max(1, round(count * scale))
-        samples.append(values)
+        middles = (np.array([hour for hour, _c in hours], dtype=np.float64) + 0.5) / 24
+        counts = np.array([count for _h, count in hours], dtype=np.float64)
+        repeats = np.maximum(1, np.round(counts * scale)).astype(np.int64)
+        samples.append(np.repeat(middles, repeats))
     return samples
 
 
@@ -407,10 +413,11 @@ def _monte_carlo(scope, qs, stats, as_of, period, completed, runs, *, stays_befo
     }
     _start, end = period.bounds()
     days_left = max((end - as_of).total_seconds() / 86400, 0.0)
-    samples = _stay_samples(
-        queries.stay_histograms(qs, before=stays_before, stages=_pipeline_stage_ids(scope)),
-        stages,
-    )
+    if stays_before is None:
+        stays = queries.scope_stays(scope)
+    else:
+        stays = queries.stay_histograms(qs, before=stays_before, stages=_pipeline_stage_ids(scope))
+    samples = _stay_samples(stays, stages)
     close = {
         s.pk: montecarlo.close_within(samples, index[s.pk], days_left, seed=index[s.pk])
         for s in stages

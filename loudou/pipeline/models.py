@@ -439,6 +439,28 @@ class StayCount(models.Model):
         return f"{self.stage_id}/{self.hour}h"
 
 
+class OwnerStayCount(models.Model):
+    """Completed stays per (current owner of the deal, stage left, whole hour): StayCount
+    per owner, so that a team's or rep's time in stage needs no pass over their deals'
+    history. Kept like FunnelCount (a hand-over recounts the people involved)."""
+
+    owner_key = models.PositiveBigIntegerField()  # the owner's id, 0 for none
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="+")
+    hour = models.BigIntegerField()
+    count = models.BigIntegerField(default=0)
+    seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner_key", "stage", "hour"], name="owner_stay_count_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.owner_key}/{self.stage_id}/{self.hour}h"
+
+
 class OpenDelta(models.Model):
     """How the open pipeline changed, per (pipeline, current owner, hour of a change,
     stage): Σ over the changes of that hour of (where the deal stood after the change −

@@ -64,6 +64,7 @@ from .models import (
     OpenCount,
     OpenDelta,
     Opportunity,
+    OwnerStayCount,
     StageChange,
     StayCount,
     SummaryState,
@@ -76,6 +77,7 @@ COUNT_KEYS = ["pipeline", "owner_key", "furthest_stage", "status"]
 COUNT_VALUES = ["count", "amount_cents", "stays_seconds"]
 STAY_KEYS = ["stage", "hour"]
 STAY_VALUES = ["count", "seconds"]
+OWNER_STAY_KEYS = ["owner_key", "stage", "hour"]
 OPEN_KEYS = ["pipeline", "owner_key", "stage", "band"]
 OPEN_VALUES = ["count", "amount_cents"]
 DELTA_KEYS = ["pipeline", "owner_key", "hour", "stage"]
@@ -180,9 +182,45 @@ def apply(before: tuple | None, after: tuple | None, *, stay=None, change_id=Non
     if stay is not None and stay[1] is not None:
         stage_id, seconds = stay
         _upsert(StayCount, STAY_KEYS, STAY_VALUES, [(stage_id, seconds // HOUR, 1, seconds)])
+    _apply_owner_stays(before, after, stay)
     _apply_deltas(before, after, change_id)
     if change_id is not None:
         _advance(change_id)
+
+
+def _apply_owner_stays(before, after, stay) -> None:
+    """OwnerStayCount: add the completed ``stay`` under the deal's owner; a deal that
+    changed owner (an edit) takes its recorded stays from the old owner to the new."""
+    if after is None:
+        return  # a deletion goes through _subtract
+    owner = after[0][1]
+    rows: dict[tuple, list[int]] = {}
+
+    def add(key, n, seconds):
+        entry = rows.setdefault(key, [0, 0])
+        entry[0] += n
+        entry[1] += seconds
+
+    if stay is not None and stay[1] is not None:
+        add((owner, stay[0], stay[1] // HOUR), 1, stay[1])
+    if before is not None and before[0][1] != owner and after[4] is not None:
+        old = before[0][1]
+        if stay is not None and stay[1] is not None:  # the old owner never held this one
+            add((old, stay[0], stay[1] // HOUR), 1, stay[1])
+            add((owner, stay[0], stay[1] // HOUR), -1, -stay[1])
+        recorded = (
+            StageChange.objects.filter(opportunity_id=after[4], stay_seconds__isnull=False)
+            .annotate(hour=F("stay_seconds") / HOUR)
+            .values("from_stage_id", "hour")
+            .annotate(n=Count("pk"), s=Sum("stay_seconds"))
+            .order_by()
+        )
+        for r in recorded:
+            stage, hour, n, seconds = r["from_stage_id"], int(r["hour"]), r["n"], int(r["s"])
+            add((old, stage, hour), -n, -seconds)
+            add((owner, stage, hour), n, seconds)
+    _upsert(OwnerStayCount, OWNER_STAY_KEYS, STAY_VALUES,
+            [(*key, *v) for key, v in rows.items() if any(v)])  # fmt: skip
 
 
 # --- the open pipeline's hourly deltas (OpenDelta) --------------------------------------
@@ -467,6 +505,20 @@ def _stay_rows(changes, sign: int = 1) -> list[tuple]:
     return [(r["from_stage_id"], int(r["hour"]), sign * r["n"], sign * int(r["s"])) for r in rows]
 
 
+def _owner_stay_rows(changes, sign: int = 1) -> list[tuple]:
+    """OwnerStayCount rows (owner, stage, hour, count, seconds) of these StageChange
+    rows' completed stays, under their deal's current owner; one GROUP BY."""
+    rows = (
+        changes.filter(stay_seconds__isnull=False)
+        .order_by()
+        .annotate(hour=F("stay_seconds") / HOUR)
+        .values("opportunity__owner_id", "from_stage_id", "hour")
+        .annotate(n=Count("pk"), s=Sum("stay_seconds"))
+    )
+    return [(r["opportunity__owner_id"] or 0, r["from_stage_id"], int(r["hour"]), sign * r["n"],
+             sign * int(r["s"])) for r in rows]  # fmt: skip
+
+
 def _insert(model, fields: list[str], rows: list[tuple]) -> None:
     model.objects.bulk_create(
         [model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=2000
@@ -476,6 +528,7 @@ def _insert(model, fields: list[str], rows: list[tuple]) -> None:
 COUNT_FIELDS = ["pipeline_id", "owner_key", "furthest_stage_id", "status", "count",
                 "amount_cents", "stays_seconds"]  # fmt: skip
 STAY_FIELDS = ["stage_id", "hour", "count", "seconds"]
+OWNER_STAY_FIELDS = ["owner_key", "stage_id", "hour", "count", "seconds"]
 OPEN_FIELDS = ["pipeline_id", "owner_key", "stage_id", "band", "count", "amount_cents"]
 DELTA_FIELDS = ["pipeline_id", "owner_key", "hour", "stage_id", "count", "amount_cents"]
 
@@ -497,6 +550,8 @@ def rebuild_summaries(opportunity_ids=None) -> None:
     _recount(FunnelCount.objects.all(), OpenCount.objects.all(), Opportunity.objects.all())
     StayCount.objects.all().delete()
     _insert(StayCount, STAY_FIELDS, _stay_rows(StageChange.objects.all()))
+    OwnerStayCount.objects.all().delete()
+    _insert(OwnerStayCount, OWNER_STAY_FIELDS, _owner_stay_rows(StageChange.objects.all()))
     OpenDelta.objects.all().delete()
     fill_deltas(hour_of(timezone.now()) - DELTA_DAYS * 24)
     SummaryState.objects.filter(pk=STATE_ID).update(last_change_id=newest)
@@ -530,6 +585,9 @@ def recount_owners(owner_ids) -> None:
     OpenDelta.objects.filter(owner_key__in=keys).delete()
     theirs = Opportunity.objects.filter(owned)
     _insert(OpenDelta, DELTA_FIELDS, _delta_rows(delta_horizon(), theirs))
+    OwnerStayCount.objects.filter(owner_key__in=keys).delete()
+    changes = StageChange.objects.filter(opportunity__in=theirs.values("pk"))
+    _insert(OwnerStayCount, OWNER_STAY_FIELDS, _owner_stay_rows(changes))
 
 
 @transaction.atomic
@@ -557,6 +615,7 @@ def _subtract(opportunities) -> None:
     _upsert(OpenCount, OPEN_KEYS, OPEN_VALUES, _open_rows(opportunities, -1))
     changes = StageChange.objects.filter(opportunity__in=opportunities.values("pk"))
     _upsert(StayCount, STAY_KEYS, STAY_VALUES, _stay_rows(changes, -1))
+    _upsert(OwnerStayCount, OWNER_STAY_KEYS, STAY_VALUES, _owner_stay_rows(changes, -1))
     _upsert(OpenDelta, DELTA_KEYS, DELTA_VALUES, _delta_rows(delta_horizon(), opportunities, -1))
 
 
@@ -587,12 +646,22 @@ def on_opportunity_deleted(sender, instance, origin=None, **kwargs) -> None:
 # --- reading (the analytics query layer) ------------------------------------------------
 
 
-def counts(pipeline_id: int, owner_ids=None) -> list[dict]:
+def counts(pipeline_id: int, owner_ids=None, *, by_owner: bool = True) -> list[dict]:
     """Rows like analytics.queries.furthest_counts (furthest_stage_id, status, owner_id,
-    n) with the amount and stays, for a pipeline and optionally a set of owners."""
+    n) with the amount and stays, for a pipeline and optionally a set of owners;
+    ``by_owner=False`` adds the owners up in the database (no ``owner_id``)."""
     qs = FunnelCount.objects.filter(pipeline_id=pipeline_id).exclude(count=0)
     if owner_ids is not None:
         qs = qs.filter(owner_key__in=[o or 0 for o in owner_ids])
+    if not by_owner:
+        summed = qs.values("furthest_stage_id", "status").annotate(
+            n=Sum("count"), c=Sum("amount_cents"), t=Sum("stays_seconds")
+        )
+        return [
+            {"furthest_stage_id": r["furthest_stage_id"], "status": r["status"],
+             "n": int(r["n"]), "cents": int(r["c"]), "stays": int(r["t"])}
+            for r in summed.order_by()
+        ]  # fmt: skip
     return [
         {"furthest_stage_id": f, "status": s, "owner_id": o or None, "n": n, "cents": c,
          "stays": t}
@@ -602,16 +671,36 @@ def counts(pipeline_id: int, owner_ids=None) -> list[dict]:
     ]  # fmt: skip
 
 
-def stays(stage_ids) -> dict[int, dict]:
-    """The stay histogram of these stages, as analytics.queries.stay_histograms."""
+def _histogram(rows) -> dict[int, dict]:
+    """{stage: {"count", "seconds", "hours": {hour: count}}} from rows (stage, hour, n,
+    seconds) in (stage, hour) order."""
     result: dict[int, dict] = {}
-    rows = StayCount.objects.filter(stage_id__in=list(stage_ids)).exclude(count=0)
-    for stage_id, hour, n, seconds in rows.values_list("stage_id", "hour", "count", "seconds"):
-        stage = result.setdefault(stage_id, {"count": 0, "seconds": 0, "hours": {}})
-        stage["count"] += n
-        stage["seconds"] += seconds
-        stage["hours"][hour] = n
+    for stage_id, hour, n, seconds in rows:
+        if not n:
+            continue
+        stage = result.get(stage_id)
+        if stage is None:
+            stage = result[stage_id] = {"count": 0, "seconds": 0, "hours": {}}
+        stage["count"] += int(n)
+        stage["seconds"] += int(seconds)
+        stage["hours"][int(hour)] = int(n)
     return result
+
+
+def stays(stage_ids) -> dict[int, dict]:
+    """The stay histogram of these stages, as analytics.queries.stay_histograms: one
+    plain read of their StayCount rows (thousands: no model instances)."""
+    ids = [int(i) for i in stage_ids]
+    if not ids:
+        return {}
+    table = _quote(StayCount._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT stage_id, hour, count, seconds FROM {table} WHERE stage_id IN "
+            f"({', '.join(['%s'] * len(ids))}) AND count <> 0 ORDER BY stage_id, hour",
+            ids,
+        )
+        return _histogram(cursor.fetchall())
 
 
 def open_groups(
@@ -644,3 +733,22 @@ def open_changes(pipeline_id: int, owner_ids, after_hour: int) -> list[dict]:
         qs = qs.filter(owner_key__in=[o or 0 for o in owner_ids])
     rows = qs.values("stage_id").annotate(n=Sum("count"), c=Sum("amount_cents")).order_by()
     return [{"stage_id": r["stage_id"], "n": int(r["n"]), "cents": int(r["c"])} for r in rows]
+
+
+def owner_stays(owner_ids, stage_ids) -> dict[int, dict]:
+    """The stay histogram of these stages for the deals of these owners (their current
+    owner), as analytics.queries.stay_histograms gives it for those deals."""
+    owners = sorted({int(o or 0) for o in owner_ids})
+    ids = [int(i) for i in stage_ids]
+    if not owners or not ids:
+        return {}
+    table = _quote(OwnerStayCount._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT stage_id, hour, SUM(count), SUM(seconds) FROM {table} "
+            f"WHERE owner_key IN ({', '.join(['%s'] * len(owners))}) "
+            f"AND stage_id IN ({', '.join(['%s'] * len(ids))}) "
+            "GROUP BY stage_id, hour ORDER BY stage_id, hour",
+            [*owners, *ids],
+        )
+        return _histogram(cursor.fetchall())
