@@ -15,6 +15,7 @@ database and the medians are printed last (the machine is shared: read the CPU f
 """
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -90,6 +91,17 @@ def write_files(folder: Path, opportunities: int, leads: int, xlsx: bool) -> dic
     return files
 
 
+def kept_files(folder: Path, opportunities: int, leads: int, xlsx: bool) -> dict | None:
+    """The files an earlier run wrote in ``folder`` for the same sizes, or None."""
+    try:
+        kept = json.loads((folder / "files.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if kept["sizes"] != [opportunities, leads, xlsx]:
+        return None
+    return kept["files"]
+
+
 def measure(args) -> None:
     setup_django()
     from django.core.management import call_command
@@ -129,6 +141,10 @@ def main() -> None:
     parser.add_argument("--xlsx", action="store_true", help="also import the xlsx version")
     parser.add_argument("--db", nargs="+", default=["sqlite"], choices=["sqlite", "postgres"])
     parser.add_argument("--runs", type=int, default=1, help="repeat each import; medians")
+    parser.add_argument("--data", help="keep the files in this folder and reuse them when "
+                        "they were written for the same sizes")  # fmt: skip
+    parser.add_argument("--only", nargs="+", choices=["opportunities-csv", "opportunities-xlsx",
+                        "leads"], help="run only these imports")  # fmt: skip
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--what", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
@@ -137,15 +153,29 @@ def main() -> None:
     if args.measure:
         measure(args)
         return
-    with tempfile.TemporaryDirectory(prefix="loudou-import-bench-") as folder:
-        started = time.monotonic()
-        files = write_files(Path(folder), args.opportunities, args.leads, args.xlsx)
-        print(f"files written in {time.monotonic() - started:.1f} s", flush=True)
+    with contextlib.ExitStack() as stack:
+        if args.data:
+            folder = Path(args.data)
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            folder = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="loudou-import-bench-"))
+            )
+        files = kept_files(folder, args.opportunities, args.leads, args.xlsx)
+        if files is None:
+            started = time.monotonic()
+            files = write_files(folder, args.opportunities, args.leads, args.xlsx)
+            (folder / "files.json").write_text(
+                json.dumps({"sizes": [args.opportunities, args.leads, args.xlsx], "files": files})
+            )
+            print(f"files written in {time.monotonic() - started:.1f} s", flush=True)
         runs = [("opportunities-csv", files["opportunities"])]
         if "xlsx" in files:
             runs.append(("opportunities-xlsx", files["xlsx"]))
         if "leads" in files:
             runs.append(("leads", files["leads"]))
+        if args.only:
+            runs = [(what, path) for what, path in runs if what in args.only]
         summary = []
         for kind in args.db:
             for what, path in runs:

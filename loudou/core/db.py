@@ -2,7 +2,9 @@
 bulk-write fast path (many-row INSERTs, id allocation) shared by imports and the test-data
 generator."""
 
+import sqlite3
 from datetime import UTC
+from itertools import chain
 
 from django.conf import settings
 from django.db import connection
@@ -120,20 +122,29 @@ def datetime_param():
     return connection.ops.adapt_datetimefield_value
 
 
-def insert_tuples(model, columns, rows, *, adapted=()) -> None:
+def insert_tuples(model, columns, rows, *, adapted=(), constants=None) -> None:
     """INSERT ``rows`` given as tuples of the values of ``columns`` (attnames), in that
     order — the path :func:`insert_rows` takes too; called directly for loads of many
     rows: no dict per row, no per-value lookups. A concrete field ``columns`` leaves out
     gets its default (one value for the whole call; the primary key, when left out, is
-    assigned by the database). ``adapted``: the columns whose values the caller already turned into
-    database parameters (datetimes through :func:`datetime_param`); the other date,
-    datetime and JSON columns are adapted here."""
+    assigned by the database). ``constants``: attname → the one value every row has in
+    that column (the caller's "now", the actor, a text column the file lacks), given once
+    instead of in each tuple. ``adapted``: the columns (of ``columns`` or ``constants``)
+    whose values the caller already turned into database parameters (datetimes through
+    :func:`datetime_param`); the other date, datetime and JSON columns are adapted here.
+
+    On SQLite the constant values (and the defaults) are written into the statement as
+    SQL literals, and the rows go many to a statement (``INSERT … VALUES (…), (…), …``):
+    SQLite then binds only the values that differ, and runs one statement (one update of
+    the table's AUTOINCREMENT counter) per few hundred rows instead of one per row. On
+    PostgreSQL the rows are COPYed."""
     if not rows:
         return
     meta = model._meta
     by_attname = {f.attname: f for f in meta.concrete_fields}
     given = [by_attname.get(name) or meta.get_field(name) for name in columns]
-    named = set(columns)
+    constants = dict(constants or {})
+    named = set(columns) | set(constants)
     missing = [
         f
         for f in meta.concrete_fields
@@ -143,18 +154,28 @@ def insert_tuples(model, columns, rows, *, adapted=()) -> None:
         # database stores NULL (no DB default: Django keeps defaults in Python)
         and not (f.null and f.db_default is NOT_PROVIDED and f.get_default() is None)
     ]
-    fields = given + missing
     todo = [
         (i, adapt)
         for i, (field, adapt) in enumerate(zip(given, map(_adapter, given), strict=True))
         if adapt is not None and field.attname not in adapted
     ]
-    # per call: a callable default (timezone.now) must not be frozen
-    tail = tuple(
-        value if (value := f.get_default()) is None or (adapt := _adapter(f)) is None
-        else adapt(value)
-        for f in missing
-    )  # fmt: skip
+    # Constant columns: the caller's, then the defaults of the columns left out (per
+    # call: a callable default such as timezone.now must not be frozen).
+    fixed = [
+        (f, value if value is None or f.attname in adapted or (adapt := _adapter(f)) is None
+         else adapt(value))
+        for f, value in (
+            *((by_attname.get(name) or meta.get_field(name), value)
+              for name, value in constants.items()),
+            *((f, f.get_default()) for f in missing),
+        )
+    ]  # fmt: skip
+    sqlite = connection.vendor != "postgresql"
+    literals = [(f, _sql_literal(value)) for f, value in fixed] if sqlite else []
+    literals = [(f, sql) for f, sql in literals if sql is not None]
+    as_literal = {f for f, _sql in literals}
+    tail = tuple(value for f, value in fixed if f not in as_literal)
+    fields = given + [f for f, _value in fixed if f not in as_literal]
     if todo:
         values = []
         for row in rows:
@@ -169,12 +190,70 @@ def insert_tuples(model, columns, rows, *, adapted=()) -> None:
         values = rows
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    names = ", ".join(quote(f.column) for f in fields)
+    names = ", ".join(quote(f.column) for f in fields + [f for f, _sql in literals])
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if not sqlite:
             with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for record in values:
                     copy.write_row(record)
-        else:
-            marks = ", ".join(["%s"] * len(fields))
-            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", values)
+            return
+        _sqlite_insert(cursor, f"INSERT INTO {table} ({names}) VALUES ", len(fields),
+                       [sql for _f, sql in literals], values)  # fmt: skip
+
+
+# Rows per multi-row INSERT on SQLite: past a few hundred values per statement the
+# per-statement work no longer shows (measured: 4 columns, 50 rows 0.68 s, 200 rows
+# 0.60 s per 400,000 rows, against 1.9 s one row per statement).
+SQLITE_VALUES_PER_STATEMENT = 2_000
+
+
+def _sqlite_insert(cursor, head: str, width: int, literals: list[str], values) -> None:
+    """Run ``head`` + ``(?, …, literals…), (…)…`` over ``values`` (sequences of
+    ``width`` parameters), many rows to a statement. The statements are written with
+    SQLite's own ``?`` marks and run on the driver's cursor (Django's errors still):
+    rewriting thousands of ``%s`` per statement cost as much as a tenth of the INSERT."""
+    marks = ", ".join(["?"] * width + literals)
+    row_sql = f"({marks})"
+    per = max(1, min(len(values), SQLITE_VALUES_PER_STATEMENT // max(width, 1)))
+    limit = _sqlite_max_params()
+    if width * per > limit:
+        per = max(1, limit // max(width, 1))
+    flat = list(chain.from_iterable(values))
+    step = per * width
+    full = len(values) // per
+    if full:
+        sql = head + ", ".join([row_sql] * per)
+        chunks = [flat[i : i + step] for i in range(0, full * step, step)]
+        with connection.wrap_database_errors:
+            if len(chunks) == 1:
+                sqlite3.Cursor.execute(cursor.cursor, sql, chunks[0])
+            else:
+                sqlite3.Cursor.executemany(cursor.cursor, sql, chunks)
+    rest = len(values) - full * per
+    if rest:
+        with connection.wrap_database_errors:
+            sqlite3.Cursor.execute(cursor.cursor, head + ", ".join([row_sql] * rest),
+                                   flat[full * step :])  # fmt: skip
+
+
+def _sqlite_max_params() -> int:
+    """The most host parameters one SQLite statement may take (999 before 3.32)."""
+    raw = connection.connection
+    try:
+        return raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    except AttributeError:  # Python < 3.11
+        return 999
+
+
+def _sql_literal(value) -> str | None:
+    """``value`` (a database parameter) as an SQLite literal that stores exactly what
+    binding it stores, or None when it is not one of the plain kinds (it stays bound)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):  # IntegerChoices too
+        return str(int(value))
+    if isinstance(value, str) and "\x00" not in value:  # TextChoices: their value
+        return "'" + str.replace(value, "'", "''") + "'"
+    return None

@@ -437,12 +437,13 @@ LEAD_TEXT = (
     "name", "company", "title", "mobile", "phone", "email", "wechat", "source", "industry",
     "notes", "mobile_key", "email_key", "company_key",
 )  # fmt: skip
-LEAD_COLUMNS = ("id", "created_at", "updated_at", "created_by_id", "version", "owner_id",
-                "status", "owned_since", "pool_id", *LEAD_TEXT)  # fmt: skip
+LEAD_COLUMNS = ("id", "owner_id", "owned_since", "pool_id")  # then the file's text fields
 LEAD_ADAPTED = ("created_at", "updated_at", "owned_since")
 LEAD_BLANK = dict.fromkeys(LEAD_TEXT, "")
-lead_text = operator.itemgetter(*LEAD_TEXT)
-EVENT_COLUMNS = ("id", "lead_id", "kind", "pool_id", "by_id", "owner_id", "at", "reason")
+# Text fields every good row has in its dict: the keys, and the name (required, or
+# taken from the company).
+LEAD_ALWAYS = ("name", "mobile_key", "email_key", "company_key")
+EVENT_COLUMNS = ("id", "lead_id", "pool_id", "owner_id")
 
 
 def parse_email(value) -> str:
@@ -576,15 +577,25 @@ class LeadImporter(Importer):
         event_ids = bulk.allocate_ids(PoolEvent, len(new))
         actor = self.ctx.actor.pk
         now = bulk.datetime_param()(self.ctx.now)  # adapted once for the whole batch
+        # The text fields the file has go in each row; those it lacks are one constant "".
+        given = tuple(f for f in LEAD_TEXT if f in self.mapped or f in LEAD_ALWAYS)
+        lead_text = operator.itemgetter(*given)
+        constants = {**dict.fromkeys(set(LEAD_TEXT) - set(given), ""), "created_at": now,
+                     "updated_at": now, "created_by_id": actor, "version": 1,
+                     "status": LeadStatus.NEW}  # fmt: skip
         inserts, events = [], []
-        status, create = LeadStatus.NEW, PoolEventKind.CREATE
         for pk, event_id, data in zip(ids, event_ids, new, strict=True):
             owned, pool = data.get("owner_id"), data.get("pool_id")
-            inserts.append((pk, now, now, actor, 1, owned, status, now if owned else None, pool,
-                            *lead_text({**LEAD_BLANK, **data})))  # fmt: skip
-            events.append((event_id, pk, create, pool, actor, owned, now, ""))
-        bulk.insert_tuples(Lead, LEAD_COLUMNS, inserts, adapted=LEAD_ADAPTED)
-        bulk.insert_tuples(PoolEvent, EVENT_COLUMNS, events, adapted=("at",))
+            try:
+                texts = lead_text(data)
+            except KeyError:  # not expected: every mapped field of a good row is read
+                texts = operator.itemgetter(*given)({**LEAD_BLANK, **data})
+            inserts.append((pk, owned, now if owned else None, pool, *texts))
+            events.append((event_id, pk, pool, owned))
+        bulk.insert_tuples(Lead, LEAD_COLUMNS + given, inserts, adapted=LEAD_ADAPTED,
+                           constants=constants)  # fmt: skip
+        bulk.insert_tuples(PoolEvent, EVENT_COLUMNS, events, adapted=("at",), constants={
+            "kind": PoolEventKind.CREATE, "by_id": actor, "at": now, "reason": ""})  # fmt: skip
         self.ctx.record_created(Lead, ids)
         self.ctx.record_created(PoolEvent, event_ids)
         self.count("new", len(ids))

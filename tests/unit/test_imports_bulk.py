@@ -358,3 +358,33 @@ def test_grouped_amounts_read_as_the_general_parser_reads_them(value):
 
     fast, general = parse_decimal(value), parse_decimal(" " + value)
     assert (str(fast), fast.as_tuple()) == (str(general), general.as_tuple())
+
+
+def test_constant_columns_and_many_rows_per_statement_write_what_rows_write(org, monkeypatch):
+    """insert_tuples with ``constants`` (SQLite: written into the statement as literals —
+    text with quotes and "%s", a TextChoices value, an integer, NULL) and rows sent many
+    to a statement (a few rows per statement here, with a shorter last statement) stores
+    exactly what the same values given in every row store, row for row."""
+    from loudou.core import db
+    from loudou.leads.choices import LeadStatus
+
+    monkeypatch.setattr(db, "SQLITE_VALUES_PER_STATEMENT", 9)  # 3 rows of 3 values
+    now = bulk.datetime_param()(org.admin.date_joined)
+    texts = [f"线索{i}" for i in range(7)]
+    fixed = {"notes": "it's 100%s 'quoted'", "status": LeadStatus.NEW, "version": 3,
+             "created_by_id": org.admin.pk, "created_at": now, "updated_at": now,
+             "pool_id": None}  # fmt: skip
+    row_ids = bulk.allocate_ids(Lead, len(texts))
+    bulk.insert_tuples(Lead, ("id", "name", "mobile_key", *fixed), [
+        (pk, name, f"138{i:08d}", *fixed.values())
+        for i, (pk, name) in enumerate(zip(row_ids, texts, strict=True))
+    ], adapted=("created_at", "updated_at"))  # fmt: skip
+    const_ids = bulk.allocate_ids(Lead, len(texts))
+    bulk.insert_tuples(Lead, ("id", "name", "mobile_key"), [
+        (pk, name, f"138{i:08d}")
+        for i, (pk, name) in enumerate(zip(const_ids, texts, strict=True))
+    ], adapted=("created_at", "updated_at"), constants=fixed)  # fmt: skip
+    assert raw_rows(Lead, const_ids) == raw_rows(Lead, row_ids)
+    lead = Lead.objects.get(pk=const_ids[-1])
+    assert (lead.name, lead.notes, lead.status, lead.version) == (
+        "线索6", "it's 100%s 'quoted'", "new", 3)  # fmt: skip
