@@ -178,7 +178,8 @@ VISIT_NOTES = [
     "见了采购和技术负责人，对方案有兴趣", "客户提出价格顾虑，下周发报价", "看了产线，需求明确",
     "演示顺利，约了下次技术交流", "客户临时开会，只见了助理", "送了样品，客户试用后反馈",
 ]  # fmt: skip
-VISIT_WEEKS = 12
+VISIT_WEEKS = 12  # of the full demo; a shorter history (fewer opportunities) has fewer
+FULL_DEMO_OPPORTUNITIES = 600
 VISIT_OUTCOME_WEIGHTS = [
     (Outcome.VISITED, 85),
     (Outcome.MEETING_HELD, 10),
@@ -258,7 +259,8 @@ def _do_visit(rng, rep, visit, when):
 
 
 def load_visits(rng, ctx) -> None:
-    """Twelve weeks of visits for every rep on their own accounts — most done with a
+    """Twelve weeks of visits (fewer in a demo with a shorter sales history) for every
+    rep on their own accounts — most done with a
     check-in near the address, a few far from it, some without check-in, some cancelled
     — and visits planned for today and the rest of this week (with their tasks). Gives
     the accounts without coordinates a place in their province first.
@@ -277,6 +279,10 @@ def load_visits(rng, ctx) -> None:
     today = timezone.localdate()
     this_monday = week_start(today)
     count = 0
+    # Tests load the demo with a short sales history (a few opportunities): the visits'
+    # history shrinks with it (each visit runs the services: plan, check in, record).
+    share = min(1, ctx.get("opportunities", FULL_DEMO_OPPORTUNITIES) / FULL_DEMO_OPPORTUNITIES)
+    weeks = max(1, round(VISIT_WEEKS * share))
     for rep in ctx["reps"]:
         accounts = list(
             Account.objects.filter(owner=rep).prefetch_related("contacts").order_by("pk")
@@ -284,7 +290,7 @@ def load_visits(rng, ctx) -> None:
         if not accounts:
             continue
 
-        for weeks_ago in range(VISIT_WEEKS, -1, -1):
+        for weeks_ago in range(weeks, -1, -1):
             monday = this_monday - timedelta(days=7 * weeks_ago)
             for _ in range(sub.randint(1, 4)):
                 when = _visit_time(sub, monday)
