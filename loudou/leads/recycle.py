@@ -405,14 +405,16 @@ def _live_pools(work) -> list:
     return [item for item in work if item[0].pool_id in live]
 
 
-def _fill_batch(qs, tag: int) -> dict:
+def _fill_batch(qs, tag: int, pending: bool = False) -> dict:
     """Copy ``qs``'s (id, owner, _due) into the batch table under ``tag`` (the rule's
     place in the range), locking the rows on PostgreSQL (``FOR UPDATE SKIP LOCKED``:
     rows a parallel sweep holds are left to it). Records an earlier rule of the range
     recycles (still in the table, moved at the end of the range) are left out, as if
-    they were pooled already. Returns {(owner_id, due): count}."""
-    pending = RawSQL(f"SELECT id FROM {TEMP}", ())  # noqa: S611
-    select = qs.exclude(pk__in=pending).annotate(_tag=Value(tag, IntegerField()))
+    they were pooled already (``pending``: there are such records). Returns
+    {(owner_id, due): count}."""
+    if pending:
+        qs = qs.exclude(pk__in=RawSQL(f"SELECT id FROM {TEMP}", ()))  # noqa: S611
+    select = qs.annotate(_tag=Value(tag, IntegerField()))
     select = select.values_list("pk", "owner_id", "_due", "_tag")
     if connection.features.has_select_for_update_skip_locked:
         select = select.select_for_update(skip_locked=True, of=("self",))
@@ -476,7 +478,7 @@ def _reason(rule) -> str:
     }
 
 
-def _run_range(rule, outcome, rows, now, reason, tag: int = 0) -> int:
+def _run_range(rule, outcome, rows, now, reason, tag: int = 0, pending: bool = False) -> int:
     """Warn the rule's records among ``rows`` (one range of ids) that are due for a
     warning, and keep the ones due now in the batch table under ``tag`` for
     :func:`_recycle_range`, inside the caller's transaction. Returns how many are due.
@@ -485,7 +487,7 @@ def _run_range(rule, outcome, rows, now, reason, tag: int = 0) -> int:
     lead's warning mark changes no indexed column, so PostgreSQL writes it on the same
     page (a HOT update, no index entry) when the page still has room, which the moved
     rows' new versions would otherwise have taken."""
-    counts = _fill_batch(rows, tag)
+    counts = _fill_batch(rows, tag, pending)
     if not counts:
         return 0
     due = sum(n for (_owner, d), n in counts.items() if d)
@@ -613,7 +615,7 @@ def sweep(now=None, *, dry_run: bool = False) -> SweepResult:
                     due = []
                     for tag, (rule, outcome, rows, reason) in enumerate(_live_pools(work)):
                         rows = rows.filter(pk__gte=lo, pk__lt=hi)
-                        if _run_range(rule, outcome, rows, now, reason, tag):
+                        if _run_range(rule, outcome, rows, now, reason, tag, bool(due)):
                             due.append((rule, outcome, reason, tag))
                     for rule, outcome, reason, tag in due:
                         _recycle_range(rule, outcome, now, reason, tag)

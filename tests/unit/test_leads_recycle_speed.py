@@ -112,3 +112,29 @@ def test_an_account_is_judged_by_its_latest_warning(org):
     assert PoolEvent.objects.filter(account=acc, kind=PoolEventKind.WARN).count() == 2
     assert services.sweep(now=NOW + timedelta(days=32)).recycled == 1
     assert Account.objects.filter(pk=acc.pk, pool=pool, owner=None).exists()
+
+
+def test_rules_of_a_range_take_turns_as_if_each_moved_its_records_at_once(org):
+    """The sweep moves a range's records after every rule had its turn on it; the later
+    rules still see what the earlier ones did: a lead due for the first rule goes to the
+    first rule's pool only (one history row), and a lead the first rule only warns is
+    recycled by a later, shorter rule into its pool — as when each rule moved its records
+    before the next one ran."""
+    first = PublicPool.objects.create(name="先公海")
+    second = PublicPool.objects.create(name="后公海")
+    RecycleRule.objects.create(name="30天", pool=first, kind="no_follow_up", days=30,
+                               warn_days_before=7, position=0)  # fmt: skip
+    RecycleRule.objects.create(name="20天", pool=second, kind="no_follow_up", days=20,
+                               warn_days_before=3, position=1)  # fmt: skip
+    old = _stale_leads(org, 2, days_ago=40)
+    newer = _stale_leads(org, 3, days_ago=25)
+    result = services.sweep(now=NOW)
+    by_rule = {o.rule: (o.recycled, o.warned) for o in result.outcomes}
+    assert by_rule == {"30天": (2, 3), "20天": (3, 0)}
+    assert Lead.objects.filter(pk__in=[x.pk for x in old], pool=first, owner=None).count() == 2
+    assert Lead.objects.filter(pk__in=[x.pk for x in newer], pool=second, owner=None).count() == 3
+    events = PoolEvent.objects.filter(kind="recycle")
+    assert events.filter(lead__in=old, pool=first).count() == 2
+    assert events.filter(lead__in=newer, pool=second).count() == 3
+    assert events.count() == 5
+    assert services.sweep(now=NOW).recycled == 0
