@@ -56,16 +56,17 @@ STATUS_WORDS = {
 }  # fmt: skip
 ACCOUNT_CACHE = 50_000
 # The rows _build makes, in this column order (bulk.insert_tuples).
+# created_by_id and version are constants of the INSERT.
 OPP_COLUMNS = (
-    "id", "name", "account_id", "owner_id", "created_by_id", "pipeline_id", "stage_id",
+    "id", "name", "account_id", "owner_id", "pipeline_id", "stage_id",
     "furthest_stage_id", "status", "amount", "currency", "probability", "probability_manual",
     "expected_close_date", "source", "next_step", "description", "lost_reason_id",
-    "lost_note", "stage_entered_at", "closed_at", "created_at", "updated_at", "version",
+    "lost_note", "stage_entered_at", "closed_at", "created_at", "updated_at",
 )  # fmt: skip
 OPP_ADAPTED = ("stage_entered_at", "closed_at", "created_at", "updated_at")
-CHANGE_COLUMNS = (
+CHANGE_COLUMNS = (  # note: a constant ""
     "id", "opportunity_id", "kind", "from_stage_id", "to_stage_id", "changed_at",
-    "changed_by_id", "amount", "probability", "note", "stay_seconds",
+    "changed_by_id", "amount", "probability", "stay_seconds",
 )  # fmt: skip
 DEFAULT_PIPELINE = {"salesforce": "Salesforce", "hubspot": "HubSpot", "pipedrive": "Pipedrive",
                     "zoho": "Zoho CRM", "odoo": "Odoo"}  # fmt: skip
@@ -586,14 +587,14 @@ class OpportunityImporter(Importer):
         first, last = changes[0].at, changes[-1].at
         entered, closed_at = result.stage_entered_at, result.closed_at
         opp = (
-            data["name"], data["account_id"], owner, self.ctx.actor.pk, pmap.pipeline.pk,
+            data["name"], data["account_id"], owner, pmap.pipeline.pk,
             result.stage.pk, result.furthest.pk, result.status, amount,
             data.get("currency") or self.currency, probability, manual,
             data.get("expected_close_date"), data.get("source", ""),
             data.get("next_step", ""), data.get("description", ""), lost_reason, lost_note,
             params.get(id(entered)) or dt(entered),
             None if closed_at is None else params.get(id(closed_at)) or dt(closed_at),
-            params[id(first)], params[id(last) if last >= first else id(first)], 1,
+            params[id(first)], params[id(last) if last >= first else id(first)],
         )  # fmt: skip
         stage = result.stage
         rows = [
@@ -602,7 +603,7 @@ class OpportunityImporter(Importer):
                 params[id(c.at)], owner, c.amount if c.amount is not None else amount,
                 probability if manual and c.kind in ("created", "moved")
                 and c.to_stage == stage else c.probability,
-                "", c.stay_seconds,
+                c.stay_seconds,
             )
             for c in changes
         ]  # fmt: skip
@@ -619,8 +620,16 @@ class OpportunityImporter(Importer):
             touched.add(opp[1])
             for change in history:
                 changes.append((next_id(), pk, *change))
-        bulk.insert_tuples(Opportunity, OPP_COLUMNS, rows, adapted=OPP_ADAPTED)
-        bulk.insert_tuples(StageChange, CHANGE_COLUMNS, changes, adapted=("changed_at",))
+        bulk.insert_tuples(
+            Opportunity,
+            OPP_COLUMNS,
+            rows,
+            adapted=OPP_ADAPTED,
+            constants={"created_by_id": self.ctx.actor.pk, "version": 1},
+        )
+        bulk.insert_tuples(
+            StageChange, CHANGE_COLUMNS, changes, adapted=("changed_at",), constants={"note": ""}
+        )
         self.ctx.record_created(Opportunity, ids)
         self.ctx.record_created(StageChange, change_ids)
         self.count("new", len(ids))
