@@ -887,18 +887,17 @@ def resolve(rule, ctx: Context) -> dict[str, int]:
     evaluator = EVALUATORS[rule.requirement]
     subject = evaluator.subject(rule)
     rows = Breach.objects.open().filter(rule=rule)
+    since = None if evaluator.checks_everything else ctx.since
     counts = {}
     for code, condition in evaluator.resolutions(rule, ctx):
         narrowed = rows
-        if evaluator.checks_everything:
-            pass
-        elif ctx.since is not None and code == Resolution.MET:
+        if since is not None and code == Resolution.MET:
             touched = ctx.changed.filter(**{f"{subject.column}__isnull": False})
             narrowed = rows.filter(**{f"{subject.column}__in": touched.values(subject.column)})
-        elif ctx.since is not None and code != Resolution.EXPIRED:
+        elif since is not None and code != Resolution.EXPIRED:
             # from the records' side: the few saved since, not every open breach's record
             # (read once per run for all rules)
-            saved = subject.model.objects.filter(ctx.saved(subject, ctx.since)).values("pk")
+            saved = subject.model.objects.filter(ctx.saved(subject, since)).values("pk")
             narrowed = rows.filter(**{f"{subject.column}__in": saved})
         when = evaluator.met_moment(subject, ctx.now) if code == Resolution.MET else ctx.now
         n = narrowed.filter(condition).update(resolved_at=when, resolution=code)
