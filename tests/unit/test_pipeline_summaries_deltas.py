@@ -15,12 +15,11 @@ from hypothesis import strategies as st
 
 from loudou.analytics import queries
 from loudou.analytics.queries import Scope
-from loudou.core.hooks import emit
 from loudou.customers.services import create_account
 from loudou.pipeline import services, summaries
 from loudou.pipeline.models import OpenDelta, Opportunity, StageChange, SummaryState
 
-from .test_pipeline_summaries import STEP, _play, reason  # noqa: F401 (a fixture)
+from .test_pipeline_summaries import STEP, _hand_over_east_rep, _play, reason  # noqa: F401 (a fixture)
 
 
 def delta_maintained() -> dict:
@@ -97,12 +96,7 @@ def test_deltas_equal_the_history_after_any_sequence(org, reason, steps, picks):
         moments = _moments()
         chosen = [moments[p % len(moments)] for p in picks] if moments else []
         _assert_same_as_history(org, pipeline, chosen + moments[-2:])
-        Opportunity.objects.filter(owner=org.east_rep).update(owner=org.east_rep2)
-
-        class Record:  # a hand-over of everything east_rep owned
-            from_user_id, to_user_id, shares = org.east_rep.pk, org.east_rep2.pk, []
-
-        emit("handed_over", Record(), actor=org.admin)
+        _hand_over_east_rep(org)
         assert delta_maintained() == delta_recounted()
         _assert_same_as_history(org, pipeline, chosen)
         summaries.rebuild_summaries()

@@ -13,12 +13,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loudou.analytics import queries
-from loudou.core.hooks import emit
 from loudou.customers.services import create_account
 from loudou.pipeline import services, summaries
 from loudou.pipeline.models import Opportunity, OwnerStayCount, StageChange
 
-from .test_pipeline_summaries import STEP, _make, _play, _viewer_scopes, reason  # noqa: F401
+from .test_pipeline_summaries import (  # noqa: F401 (reason: a fixture)
+    STEP,
+    _hand_over_east_rep,
+    _make,
+    _play,
+    _viewer_scopes,
+    reason,
+)
 
 
 def owner_stays_maintained() -> dict:
@@ -59,12 +65,7 @@ def test_owner_stays_equal_the_history_after_any_sequence(org, reason, steps):  
               create_amount=lambda which: Decimal(1000 + 37 * which) / 10,
               new_amount=lambda arg, which: Decimal(arg * 12345 + which) / 100)  # fmt: skip
         assert owner_stays_maintained() == owner_stays_recomputed()
-        Opportunity.objects.filter(owner=org.east_rep).update(owner=org.east_rep2)
-
-        class Record:  # a hand-over of everything east_rep owned
-            from_user_id, to_user_id, shares = org.east_rep.pk, org.east_rep2.pk, []
-
-        emit("handed_over", Record(), actor=org.admin)
+        _hand_over_east_rep(org)
         expected = owner_stays_recomputed()
         assert owner_stays_maintained() == expected
         summaries.rebuild_summaries()
