@@ -82,7 +82,12 @@ def test_phone_location_denied_records_without_location(phone_page, visit, login
     assert page.get_by_test_id("checkin-button").is_enabled()
     form = page.get_by_test_id("record-form")
     form.wait_for(state="visible")
-    page.get_by_test_id("record-submit").click()
+    # The panel slides open (Bootstrap collapse); on a loaded machine a tap during the
+    # slide could land before the form is in place, so tap once it has opened.
+    page.wait_for_selector("#record-panel.show:not(.collapsing)")
+    with page.expect_response(lambda r: r.url.endswith(f"/visits/{visit.pk}/record/")) as sent:
+        page.get_by_test_id("record-submit").click()
+    assert sent.value.status == 200
     page.get_by_test_id("visit-done").wait_for()
     assert page.get_by_test_id("no-check-in").is_visible()
     done = Visit.objects.get(pk=visit.pk)
