@@ -11,7 +11,9 @@ with a query the database runs over the whole set (never a loop over subjects):
 
 In an incremental sweep ``ctx.since`` is the previous run's moment, and the time-based
 requirements only look at records whose clock crossed the line since then (an index
-range); a full sweep looks at everything.
+range); the hourly run also re-reads the records saved since the previous hourly run and
+one slice of all the records (``Context.recheck``, through ``Context.saved``); an
+exhaustive sweep looks at everything.
 """
 
 from __future__ import annotations
@@ -89,13 +91,38 @@ class Context:
     saved_since: datetime | None = None
     sweep_nows: tuple = ()  # the sweeps' own state writes (``updated_at`` = their now)
     cache: dict | None = None  # shared between the rules of one run
+    # The hourly run also re-reads one slice of the records, whatever changed: per kind
+    # of record, ``(low, high)`` — ids ``low <= id < high``, None for an open end
+    # (sweep.py, the rolling check that replaces the daily run over everything).
+    recheck: dict | None = None
+
+    def slice_q(self, subject: Subject, field: str = "pk") -> Q | None:
+        """The records of this run's slice as a condition on ``field`` (the record's id,
+        or a Breach column): a range of the primary key, so an index serves it; None
+        when the run re-reads no slice."""
+        if not self.recheck or subject.kind not in self.recheck:
+            return None
+        low, high = self.recheck[subject.kind]
+        q = Q()
+        if low is not None:
+            q &= Q(**{f"{field}__gte": low})
+        if high is not None:
+            q &= Q(**{f"{field}__lt": high})
+        return q
 
     def saved(self, subject: Subject, since: datetime, *, state: bool = False) -> Q:
         """A condition on record ids: the records of ``subject`` saved since ``since``
         (for accounts, also those whose opportunities were: the grade follows them);
         with ``state``, also those whose follow-up state was written since then other
         than by a sweep's catch-up (an edited activity). Read once per run and kind and
-        shared by the rules, as a list of ids; as subqueries when there are many."""
+        shared by the rules, as a list of ids; as subqueries when there are many. In a
+        run that re-reads a slice, the slice's records too (``recheck``): what a full
+        run would look at again among them, it does."""
+        found = self._saved(subject, since, state=state)
+        extra = self.slice_q(subject)
+        return found | extra if extra is not None else found
+
+    def _saved(self, subject: Subject, since: datetime, *, state: bool = False) -> Q:
         if self.cache is None:
             self.cache = {}
         key = (subject.kind, since, state)
@@ -881,24 +908,30 @@ def resolve(rule, ctx: Context) -> dict[str, int]:
     """Settle the rule's open breaches that are met or no longer apply; one UPDATE per
     resolution code. An incremental run looks only at what can have changed since the
     previous run: "met" on the records of the activities written since, the other
-    reasons on records saved since (a close, a move, a new owner); the hourly full run
-    looks at every open breach, and so does every run of a rule that
-    ``checks_everything``."""
+    reasons on records saved since (a close, a move, a new owner); the hourly run also
+    at the open breaches of its slice of records (``ctx.recheck``), whatever changed. A
+    run without ``since`` (exhaustive, or a rule whose fingerprint changed) looks at every
+    open breach, and so does every run of a rule that ``checks_everything``."""
     evaluator = EVALUATORS[rule.requirement]
     subject = evaluator.subject(rule)
     rows = Breach.objects.open().filter(rule=rule)
     since = None if evaluator.checks_everything else ctx.since
+    # the open breaches of this run's slice of records, whatever changed (an index range
+    # on the breach's record column)
+    recheck = ctx.slice_q(subject, subject.column) if since is not None else None
     counts = {}
     for code, condition in evaluator.resolutions(rule, ctx):
         narrowed = rows
         if since is not None and code == Resolution.MET:
             touched = ctx.changed.filter(**{f"{subject.column}__isnull": False})
-            narrowed = rows.filter(**{f"{subject.column}__in": touched.values(subject.column)})
+            near = Q(**{f"{subject.column}__in": touched.values(subject.column)})
+            narrowed = rows.filter(near | recheck if recheck is not None else near)
         elif since is not None and code != Resolution.EXPIRED:
             # from the records' side: the few saved since, not every open breach's record
             # (read once per run for all rules)
-            saved = subject.model.objects.filter(ctx.saved(subject, since)).values("pk")
-            narrowed = rows.filter(**{f"{subject.column}__in": saved})
+            saved = subject.model.objects.filter(ctx._saved(subject, since)).values("pk")
+            near = Q(**{f"{subject.column}__in": saved})
+            narrowed = rows.filter(near | recheck if recheck is not None else near)
         when = evaluator.met_moment(subject, ctx.now) if code == Resolution.MET else ctx.now
         n = narrowed.filter(condition).update(resolved_at=when, resolution=code)
         if n:

@@ -15,22 +15,32 @@ One run, in one transaction:
 5. record the run (:class:`SweepRun`): its moment, mode, watermark and counts.
 
 Incremental runs look only at records whose clock crossed a line since the previous
-run; a full run (any rule edited, or the last full run older than :data:`FULL_EVERY`)
-also looks at the records saved since the previous full run (a new grade, owner, stage)
-and those whose follow-up state an edited activity moved. A rule whose fingerprint
-(settings, stage limits, calendar) changed since the previous run reads every record
-and open breach; so does every rule in an *exhaustive* run (``full``, some rules only,
-the first run, the clock going backwards, or the last exhaustive run older than
-:data:`EXHAUSTIVE_EVERY`), which catches what changed without a trace.
+run; a full run (any rule edited, or the last full run older than :data:`FULL_EVERY`: the
+hourly run) also looks at the records saved since the previous full run (a new grade,
+owner, stage) and those whose follow-up state an edited activity moved. A rule whose
+fingerprint (settings, stage limits, calendar) changed since the previous run reads every
+record and open breach.
+
+Changes that leave no trace (rows written by SQL, without ``updated_at``) are caught by a
+rolling check: each hourly run also re-reads one slice of every kind of record, and the
+open breaches of those records — slice k of :data:`SLICES` by id range (the primary key's
+index), the ranges stepped from the lowest and highest ids when the cycle began (the
+first and last slices are open-ended, so records added since are in the last one). So a
+cycle of :data:`SLICES` hourly runs reads every record and open breach once, a little at a
+time, instead of one long run a day; the run records its slice (``counts["slice"]``) and
+the next hourly run takes the next one. Every rule reads every record and open breach in
+one go in an *exhaustive* run: ``full``, some rules only, the first run, the clock going
+backwards, and when the cycle in progress could not finish within :data:`CYCLE_LIMIT` of
+the previous complete look at one slice an hour (the worker was down).
 """
 
 from __future__ import annotations
 
 import time as clock
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from loudou.activities.models import Activity
@@ -50,8 +60,12 @@ from .models import (
 )
 
 FULL_EVERY = timedelta(hours=1)
-# A run that re-reads every record and open breach whatever changed.
-EXHAUSTIVE_EVERY = timedelta(days=1)
+# The hourly run re-reads one slice of the records and their open breaches whatever
+# changed: a cycle of this many hourly runs reads them all (about a day).
+SLICES = 24
+# A cycle finishes within this long of the previous complete look (an exhaustive run or
+# the end of the previous cycle), else the hourly run reads everything in one go.
+CYCLE_LIMIT = timedelta(hours=36)
 # Overlap between runs: rows whose transaction committed a little after the previous run
 # looked, and clocks that differ a little between workers.
 MARGIN = timedelta(minutes=10)
@@ -78,12 +92,11 @@ def _last_full():
     )
 
 
-def _mode(now, *, full, rebuild, partial, previous, evaluated) -> str:
+def _mode(now, *, full, rebuild, partial, previous, evaluated, last_full) -> str:
     if rebuild or previous is None:
         return SweepRun.Mode.REBUILD
     if full or partial or evaluated is None or now < evaluated.now:
         return SweepRun.Mode.FULL
-    last_full = _last_full()
     if last_full is None or now - last_full.now >= FULL_EVERY:
         return SweepRun.Mode.FULL
     if FollowUpRule.objects.filter(updated_at__gt=evaluated.started_at).exists():
@@ -103,21 +116,63 @@ def _analyze(*models) -> None:
 
 
 def _exhaustive(now, mode, *, full, partial, evaluated) -> bool:
-    """Whether every rule re-reads all its records and open breaches: the first run and
-    a rebuild, a run asked for as full or for some rules, the clock going backwards,
-    and once every :data:`EXHAUSTIVE_EVERY` (changes that leave no trace: rows written
-    by SQL, without ``updated_at``). Otherwise only what changed is looked at again."""
+    """Whether every rule re-reads all its records and open breaches in this run: the
+    first run and a rebuild, a run asked for as full or for some rules, the clock going
+    backwards (and, decided by :func:`_next_slice`, a rolling cycle fallen behind).
+    Otherwise only what changed is looked at again, and one slice in an hourly run."""
     if mode == SweepRun.Mode.REBUILD or full or partial or evaluated is None:
         return True
-    if now < evaluated.now:
-        return True
-    last = (
-        SweepRun.objects.filter(finished_at__isnull=False, exhaustive=True)
-        .order_by("-pk")
-        .values_list("now", flat=True)
-        .first()
-    )
-    return last is None or now - last >= EXHAUSTIVE_EVERY
+    return now < evaluated.now
+
+
+def _bounds() -> dict:
+    """The lowest and highest id of each kind of record (one index read each)."""
+    found = {}
+    for subject in SUBJECTS.values():
+        ids = subject.model.objects.aggregate(low=Min("pk"), high=Max("pk"))
+        found[subject.kind] = [ids["low"] or 0, ids["high"] or 0]
+    return found
+
+
+def slice_range(bounds, index: int, of: int) -> tuple[int | None, int | None]:
+    """Ids ``low <= id < high`` of slice ``index`` of ``of`` over ``bounds`` (the lowest
+    and highest id when the cycle began); the first slice has no lower end and the last
+    no upper one, so together they hold every id, those added since included."""
+    low, high = bounds
+    span = high - low + 1
+    start = None if index == 0 else low + span * index // of
+    end = None if index == of - 1 else low + span * (index + 1) // of
+    return start, end
+
+
+def _next_slice(now, last_full) -> dict | None:
+    """The slice an hourly run re-reads: the next one of the cycle in progress, or the
+    first of a new cycle after a run that read everything or finished a cycle (its ids
+    stepped from the records' ids now). None — read everything in one go — when the
+    cycle cannot finish within :data:`CYCLE_LIMIT` of the previous complete look at one
+    slice per :data:`FULL_EVERY`, or when no complete look is known."""
+    if last_full is None:
+        return None
+    state = (last_full.counts or {}).get("slice")
+    if state and state["index"] + 1 < state["of"]:
+        state = {**state, "index": state["index"] + 1}
+    else:
+        if state or last_full.exhaustive:
+            started = last_full.now
+        else:  # the last full run was made before runs took slices
+            started = (
+                SweepRun.objects.filter(finished_at__isnull=False, exhaustive=True, partial=False)
+                .order_by("-pk")
+                .values_list("now", flat=True)
+                .first()
+            )
+            if started is None:
+                return None
+        state = {"index": 0, "of": SLICES, "started": started.isoformat(), "bounds": _bounds()}
+    left = state["of"] - 1 - state["index"]
+    if now - datetime.fromisoformat(state["started"]) + left * FULL_EVERY > CYCLE_LIMIT:
+        return None
+    return state
 
 
 def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) -> SweepRun:
@@ -132,9 +187,10 @@ def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) 
         finished = SweepRun.objects.filter(finished_at__isnull=False)
         previous = finished.order_by("-pk").first()
         evaluated = finished.filter(partial=False).order_by("-pk").first()
+        last_full = _last_full()
         mode = _mode(
             now, full=full, rebuild=rebuild, partial=bool(rule_ids), previous=previous,
-            evaluated=evaluated,
+            evaluated=evaluated, last_full=last_full,
         )  # fmt: skip
         watermark = Activity.objects.aggregate(top=Max("pk"))["top"] or 0
         run = SweepRun.objects.create(
@@ -158,6 +214,10 @@ def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) 
         # 3. rules
         calendar = load_calendar()
         exhaustive = _exhaustive(now, mode, full=full, partial=bool(rule_ids), evaluated=evaluated)
+        part = None  # the hourly run's slice of the rolling check
+        if not exhaustive and mode == SweepRun.Mode.FULL:
+            part = _next_slice(now, last_full)
+            exhaustive = part is None  # the cycle fell behind: everything now
         run.exhaustive = exhaustive
         checked = Context(now=now, calendar=calendar)  # every record, every open breach
         traced = None  # what changed only
@@ -165,7 +225,11 @@ def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) 
             traced = Context(now=now, calendar=calendar, since=evaluated.now - MARGIN,
                              changed=changed)  # fmt: skip
             if mode == SweepRun.Mode.FULL:
-                last_full = _last_full()
+                counts["slice"] = part
+                traced.recheck = {
+                    kind: slice_range(bounds, part["index"], part["of"])
+                    for kind, bounds in part["bounds"].items()
+                }
                 traced.saved_since = (last_full or evaluated).now - MARGIN
                 traced.sweep_nows = tuple(
                     SweepRun.objects.filter(now__gte=traced.saved_since).values_list(
