@@ -110,16 +110,18 @@ class Context:
             q &= Q(**{f"{field}__lt": high})
         return q
 
-    def saved(self, subject: Subject, since: datetime, *, state: bool = False) -> Q:
+    def saved(
+        self, subject: Subject, since: datetime, *, state: bool = False, recheck: bool = True
+    ) -> Q:
         """A condition on record ids: the records of ``subject`` saved since ``since``
         (for accounts, also those whose opportunities were: the grade follows them);
         with ``state``, also those whose follow-up state was written since then other
         than by a sweep's catch-up (an edited activity). Read once per run and kind and
         shared by the rules, as a list of ids; as subqueries when there are many. In a
-        run that re-reads a slice, the slice's records too (``recheck``): what a full
-        run would look at again among them, it does."""
+        run that re-reads a slice, the slice's records too (unless ``recheck`` is
+        false): what a full run would look at again among them, it does."""
         found = self._saved(subject, since, state=state)
-        extra = self.slice_q(subject)
+        extra = self.slice_q(subject) if recheck else None
         return found | extra if extra is not None else found
 
     def _saved(self, subject: Subject, since: datetime, *, state: bool = False) -> Q:
@@ -916,24 +918,25 @@ def resolve(rule, ctx: Context) -> dict[str, int]:
     subject = evaluator.subject(rule)
     rows = Breach.objects.open().filter(rule=rule)
     since = None if evaluator.checks_everything else ctx.since
-    # the open breaches of this run's slice of records, whatever changed (an index range
-    # on the breach's record column)
+    # the open breaches of this run's slice of records, whatever changed: an index range
+    # on the breach's record column, in UPDATEs of their own (an OR with the subquery of
+    # what changed would read all the rule's open breaches)
     recheck = ctx.slice_q(subject, subject.column) if since is not None else None
     counts = {}
     for code, condition in evaluator.resolutions(rule, ctx):
-        narrowed = rows
+        narrowed = [rows]
         if since is not None and code == Resolution.MET:
             touched = ctx.changed.filter(**{f"{subject.column}__isnull": False})
-            near = Q(**{f"{subject.column}__in": touched.values(subject.column)})
-            narrowed = rows.filter(near | recheck if recheck is not None else near)
+            narrowed = [rows.filter(**{f"{subject.column}__in": touched.values(subject.column)})]
         elif since is not None and code != Resolution.EXPIRED:
             # from the records' side: the few saved since, not every open breach's record
             # (read once per run for all rules)
-            saved = subject.model.objects.filter(ctx._saved(subject, since)).values("pk")
-            near = Q(**{f"{subject.column}__in": saved})
-            narrowed = rows.filter(near | recheck if recheck is not None else near)
+            saved = subject.model.objects.filter(ctx.saved(subject, since, recheck=False))
+            narrowed = [rows.filter(**{f"{subject.column}__in": saved.values("pk")})]
+        if recheck is not None and code != Resolution.EXPIRED:
+            narrowed.append(rows.filter(recheck))
         when = evaluator.met_moment(subject, ctx.now) if code == Resolution.MET else ctx.now
-        n = narrowed.filter(condition).update(resolved_at=when, resolution=code)
+        n = sum(qs.filter(condition).update(resolved_at=when, resolution=code) for qs in narrowed)
         if n:
             counts[code] = n
     return counts

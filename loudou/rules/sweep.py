@@ -72,8 +72,32 @@ MARGIN = timedelta(minutes=10)
 # Outcome tasks for activities written in bulk: only the recent ones still need doing.
 OUTCOME_BACKFILL = timedelta(days=1)
 LOCK_KEY = 0x6C6F7564  # "loud"
+# PostgreSQL's random_page_cost for the statements that read what changed (at most).
+TRACED_RANDOM_PAGE_COST = 1.1
 # A run that stored this many breaches refreshes the table's planner statistics.
 ANALYZE_AFTER = 10_000
+
+
+def _plan_for_few_rows(on: bool, saved: list) -> None:
+    """PostgreSQL: plan the statements of a run that reads what changed (and one slice)
+    as index probes. They read a few thousand rows, hot in the cache, but with the
+    default ``random_page_cost`` (4, spinning disks) the planner prefers to hash a whole
+    table, the follow-up state or a rule's open breaches: ten times slower here. A
+    transaction-level setting, lowered to :data:`TRACED_RANDOM_PAGE_COST` (never raised)
+    and put back (``saved`` keeps the previous value) for the rules that read
+    everything."""
+    if connection.vendor != "postgresql" or TRACED_RANDOM_PAGE_COST is None:
+        return
+    with connection.cursor() as cursor:
+        if on:
+            cursor.execute(
+                "SELECT current_setting('random_page_cost'), set_config('random_page_cost',"
+                " LEAST(current_setting('random_page_cost')::float8, %s)::text, true)",
+                [TRACED_RANDOM_PAGE_COST],
+            )
+            saved[:] = [cursor.fetchone()[0]]
+        elif saved:
+            cursor.execute("SELECT set_config('random_page_cost', %s, true)", [saved.pop()])
 
 
 def _lock() -> None:
@@ -244,6 +268,7 @@ def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) 
         off = Breach.objects.open().filter(rule__in=rules.filter(is_active=False))
         resolved_total = off.update(resolved_at=now, resolution=Resolution.RULE_INACTIVE)
         opened_total = 0
+        few_rows: list = []  # the random_page_cost to put back, while lowered
         for rule in rules.filter(is_active=True):
             evaluator = EVALUATORS[rule.requirement]
             if not evaluator.sweeps or rule.applies_to not in SUBJECTS:
@@ -256,6 +281,8 @@ def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) 
             ctx = checked
             if traced is not None and previous_prints.get(str(rule.pk)) == fingerprint:
                 ctx = traced
+            if (ctx is traced) != bool(few_rows):
+                _plan_for_few_rows(ctx is traced, few_rows)
             resolved = resolve(rule, ctx)
             opened = evaluator.store(rule, ctx, run)
             done = actions.perform(rule, run, now) if opened else {}
@@ -267,6 +294,8 @@ def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) 
             resolved_total += sum(resolved.values())
             say(f"{rule.name}: {opened} opened, {sum(resolved.values())} resolved")
 
+        if few_rows:
+            _plan_for_few_rows(False, few_rows)
         if opened_total >= ANALYZE_AFTER:
             _analyze(Breach)
 
