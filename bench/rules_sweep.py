@@ -19,13 +19,15 @@ row table loads in minutes. Timed:
 1. the **first sweep**: rebuilds the follow-up state from every activity, evaluates every
    rule over every record and acts on the whole backlog (reminders, manager notices, a
    task per revisit and greeting breach) — the day the rules are switched on;
-2. a **full sweep** just after (every record again; nothing new: the steady-state cost
-   of the hourly full run);
+2. a **full sweep** just after (every record and open breach again, nothing new: the
+   run of ``--full``, a rebuild, or a rolling check that fell behind);
 3. an **incremental sweep** five minutes later after 1,000 new activities written in bulk
    (the five-minute run: the state of the touched records, the time windows);
-4. the **hourly sweep** an hour after the full one (mode "full", but it reads only what
-   changed: records saved, follow-up state edited, rules whose settings changed — the
-   run that reads everything comes once a day, step 2).
+4. the **hourly sweeps** an hour and two hours after the full one (mode "full", but they
+   read only what changed — records saved, follow-up state edited, rules whose settings
+   changed — and one slice of 24 of every record and open breach each, the rolling check
+   that replaced the daily run over everything; step 2 is now for the first run and
+   ``--full``).
 
 ``--reuse URL`` measures against an existing database instead of a fresh one (built at
 the first use, then reused: the rules' tables, rule tasks, notifications and the
@@ -265,11 +267,14 @@ def measure(args) -> None:
         slowest = sorted(
             ((v.get("seconds", 0), k) for k, v in run.counts["rules"].items()), reverse=True
         )[:3]
-        print(f"  {label}: {run.mode}{' (every record)' if run.exhaustive else ''}, "
+        part = run.counts.get("slice")
+        where = f", slice {part['index']} of {part['of']}" if part else ""
+        print(f"  {label}: {run.mode}{' (every record)' if run.exhaustive else ''}{where}, "
               f"{wall:.2f} s (cpu {cpu:.2f}, server cpu {server:.2f}), opened {run.opened}, "
               f"resolved {run.resolved}, "
               f"slowest rules {slowest}, load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
-        return {"mode": run.mode, "exhaustive": run.exhaustive, "seconds": round(wall, 2),
+        return {"mode": run.mode, "exhaustive": run.exhaustive, "slice": part and part["index"],
+                "seconds": round(wall, 2),
                 "cpu": round(cpu, 2), "server_cpu": round(server, 2), "opened": run.opened,
                 "resolved": run.resolved}  # fmt: skip
 
@@ -293,6 +298,9 @@ def measure(args) -> None:
     ])  # fmt: skip
     results["incremental"] = timed_sweep("incremental sweep", now=later)
     results["hourly"] = timed_sweep("hourly sweep", now=now + timedelta(hours=1, seconds=2))
+    results["hourly_next"] = timed_sweep(
+        "hourly sweep, next slice", now=now + timedelta(hours=2, seconds=3)
+    )
     results["vendor"] = connection.vendor
     print(json.dumps(results), flush=True)
 
