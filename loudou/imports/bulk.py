@@ -16,21 +16,65 @@ from __future__ import annotations
 import bisect
 import contextlib
 from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection
 
-from loudou.core.db import allocate_ids, datetime_param, insert_rows, insert_tuples
+from loudou.core.db import (
+    _sqlite_datetime,
+    allocate_ids,
+    datetime_param,
+    insert_rows,
+    insert_tuples,
+)
 
 __all__ = [
     "add_ranges", "allocate_ids", "datetime_param", "deferred_indexes", "ids_in", "in_ranges",
-    "insert_rows", "insert_tuples",
-    "lookup",
+    "insert_rows", "insert_tuples", "lookup", "micros", "micros_param",
 ]  # fmt: skip
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_DAY = date(1970, 1, 1)
+ONE_MICRO = timedelta(microseconds=1)
+DAY_MICROS = 86_400_000_000
+_MINUTES = [f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
+_SECONDS = [f"{s:02d}" for s in range(60)]
 
 # SQLite allows 32,766 host parameters per statement (3.32+); stay well below.
 LOOKUP_CHUNK = 5_000
 # Loads at least this large (and as large as the table) defer their index updates.
 DEFER_INDEXES_FROM = 20_000
+
+
+def micros(moment: datetime) -> int:
+    """An aware datetime as whole microseconds since the epoch: exact, and cheaper than a
+    datetime to compare, subtract and carry through a deal's history rebuild."""
+    return (moment - EPOCH) // ONE_MICRO
+
+
+def micros_param():
+    """The function that turns microseconds since the epoch (:func:`micros`) into what
+    :func:`insert_tuples` passes for a DateTimeField: the very value
+    :func:`datetime_param` gives for the same moment (on SQLite, Django's naive UTC text,
+    written here without making a datetime: each day's date once, then the time)."""
+    adapt = datetime_param()
+    if adapt is not _sqlite_datetime:
+        return lambda value: adapt(EPOCH + timedelta(microseconds=value))
+    days: dict[int, str] = {}
+
+    def param(value: int) -> str:
+        day, rest = divmod(value, DAY_MICROS)
+        prefix = days.get(day)
+        if prefix is None:
+            if len(days) > 100_000:  # bounded: memory stays flat
+                days.clear()
+            prefix = days[day] = f"{EPOCH_DAY + timedelta(days=day)} "
+        minute, rest = divmod(rest, 60_000_000)
+        if rest % 1_000_000:  # str(datetime) writes microseconds only when there are some
+            return f"{prefix}{_MINUTES[minute]}{rest // 1_000_000:02d}.{rest % 1_000_000:06d}"
+        return prefix + _MINUTES[minute] + _SECONDS[rest // 1_000_000]
+
+    return param
 
 
 def add_ranges(ranges: list[list[int]], ids) -> list[list[int]]:

@@ -28,7 +28,7 @@ class StageInfo:
     probability: Decimal
 
 
-@dataclass
+@dataclass(slots=True)
 class Change:
     kind: str
     from_stage: StageInfo | None
@@ -49,8 +49,23 @@ class Rebuilt:
     closed_at: datetime | None = None
 
 
-def _stay(at: datetime, entered: datetime) -> int:
+def _stay_seconds(at: datetime, entered: datetime) -> int:
     return max(int((at - entered).total_seconds()), 0)
+
+
+def _stay_micros(at: int, entered: int) -> int:
+    return max((at - entered) // 1_000_000, 0)
+
+
+_HUNDRED, _ZERO = Decimal(100), Decimal(0)
+
+
+def _first(event):
+    return event[0]
+
+
+def _same(a: StageInfo, b: StageInfo) -> bool:
+    return a is b or a == b
 
 
 def rebuild(
@@ -69,33 +84,66 @@ def rebuild(
     ``events``: (when, stage, amount then or None), in any order. ``final_stage``: the open
     stage it is in now (open), or was closed from (lost; Pipedrive style won), or None when
     the file does not say. ``closed_at``: when a won/lost deal closed (None: the last
-    event's time).
+    event's time). The moments are datetimes, or all of them integer microseconds since
+    the epoch (what the import passes: no datetime object per change; the same answers).
     """
-    events = sorted(events, key=lambda e: e[0])
-    opens = [e for e in events if e[1].kind == OPEN]
-    start = opens[0][1] if opens else (final_stage or first_open)
-    start_at = min([created_at] + [e[0] for e in events[:1]])
+    stay_of = _stay_micros if type(created_at) is int else _stay_seconds
+    if len(events) > 1:
+        events = sorted(events, key=_first)
+    start = next((e[1] for e in events if e[1].kind == OPEN), None)
+    if start is None:
+        start = final_stage if final_stage is not None else first_open
+    start_at = events[0][0] if events and events[0][0] < created_at else created_at
     out = Rebuilt()
-    out.changes.append(
-        Change(
-            "created",
-            None,
-            start,
-            start_at,
-            start.probability,
-            events[0][2] if events and events[0][1] == start else None,
-        )
-    )
+    changes = out.changes
+    append = changes.append
+    # The first event is the creation when it enters the start stage.
+    skip = bool(events) and _same(events[0][1], start)
+    append(Change("created", None, start, start_at, start.probability,
+                  events[0][2] if skip else None))  # fmt: skip
     cur, entered, status, furthest = start, start_at, OPEN, start
     closed = None
-    if events and events[0][1] == start:
-        events = events[1:]
+    # The steps of the services, written out inline (one call per deal, not per change).
+    for i in range(1 if skip else 0, len(events)):
+        at, stage, amount = events[i]
+        if at < entered:
+            at = entered
+        kind = stage.kind
+        if kind == OPEN:
+            if status != OPEN:  # reopened into this stage
+                append(Change("reopened", won_stage if status == WON else lost_stage, stage,
+                              at, stage.probability, amount, None))  # fmt: skip
+                cur, entered = stage, at
+                if stage.position > furthest.position:
+                    furthest = stage
+                status, closed = OPEN, None
+            elif not _same(stage, cur):  # moved
+                append(Change("moved", cur, stage, at, stage.probability, amount,
+                              stay_of(at, entered)))  # fmt: skip
+                cur, entered = stage, at
+                if stage.position > furthest.position:
+                    furthest = stage
+            continue
+        if status != OPEN:
+            if status == kind:
+                continue
+            # closed the other way: reopened into the stage it was closed from first
+            append(Change("reopened", won_stage if status == WON else lost_stage, cur, at,
+                          cur.probability, amount, None))  # fmt: skip
+            entered = at
+            status, closed = OPEN, None
+        won = kind == WON
+        append(Change(kind, cur, won_stage if won else lost_stage, at,
+                      _HUNDRED if won else _ZERO, amount, stay_of(at, entered)))  # fmt: skip
+        status, closed = kind, at
+        if won:
+            entered = at
 
     def move_to(stage, at, amount, kind="moved"):
         nonlocal cur, entered, furthest
-        stay = _stay(at, entered) if kind == "moved" else None
-        out.changes.append(Change(kind, cur if kind == "moved" else _terminal(), stage, at,
-                                  stage.probability, amount, stay))  # fmt: skip
+        stay = stay_of(at, entered) if kind == "moved" else None
+        append(Change(kind, cur if kind == "moved" else _terminal(), stage, at,
+                      stage.probability, amount, stay))  # fmt: skip
         cur, entered = stage, at
         if stage.position > furthest.position:
             furthest = stage
@@ -106,8 +154,8 @@ def rebuild(
     def close(kind, at, amount):
         nonlocal status, closed, entered
         stage = won_stage if kind == WON else lost_stage
-        out.changes.append(Change(kind, cur, stage, at, Decimal(100 if kind == WON else 0),
-                                  amount, _stay(at, entered)))  # fmt: skip
+        append(Change(kind, cur, stage, at, _HUNDRED if kind == WON else _ZERO, amount,
+                      stay_of(at, entered)))  # fmt: skip
         status, closed = kind, at
         if kind == WON:
             entered = at
@@ -117,27 +165,15 @@ def rebuild(
         move_to(to, at, amount, kind="reopened")
         status, closed = OPEN, None
 
-    for at, stage, amount in events:
-        at = max(at, entered)
-        if stage.kind == OPEN:
-            if status != OPEN:
-                reopen(stage, at, amount)
-            elif stage != cur:
-                move_to(stage, at, amount)
-        elif status == OPEN:
-            close(stage.kind, at, amount)
-        elif status != stage.kind:
-            reopen(cur, at, amount)
-            close(stage.kind, at, amount)
     # Reconcile with the state the opportunity file gives.
-    last = out.changes[-1].at
+    last = changes[-1].at
     if final_status == OPEN:
         if status != OPEN:
-            reopen(final_stage or cur, last, None)
+            reopen(final_stage if final_stage is not None else cur, last, None)
         elif final_stage is not None and final_stage != cur:
             move_to(final_stage, max(last, entered), None)
     else:
-        when = max(closed_at or last, entered)
+        when = max(closed_at if closed_at is not None else last, entered)
         if status != OPEN and status != final_status:
             reopen(cur, when, None)
         if status == OPEN:

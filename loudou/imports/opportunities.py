@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from decimal import Decimal
 
 from django.db import transaction
@@ -30,6 +30,7 @@ from loudou.pipeline.services import ensure_lost_reasons, refresh_account_grades
 from loudou.pipeline.summaries import rebuild_summaries
 
 from . import bulk, layouts
+from .bulk import micros
 from .engine import open_mapped
 from .history import StageInfo, rebuild
 from .importers import PENDING, AccountImporter, Importer, _source, _text, normalize_company
@@ -237,7 +238,7 @@ class OpportunityImporter(Importer):
                     report.error(number, headers["probability"], error.reason, "history")
                     ok = False
             if ok:
-                add(opp, at.timestamp(), stage, amount, prob)
+                add(opp, micros(at), stage, amount, prob)
         spool.finish()
 
     # --- pass 1: pipelines and stages ---------------------------------------------------
@@ -322,7 +323,8 @@ class OpportunityImporter(Importer):
         self.pipelines = {name: self._pipeline(name, stages) for name, stages in seen.items()}
         self.account_cache: dict[str, int] = {}
         self.batch_history: dict[str, list] = {}
-        self.datetime_param = bulk.datetime_param()
+        self.micros_param = bulk.micros_param()
+        self.now_micros = micros(ctx.now)
 
     def _pipeline_name(self, cells) -> str:
         if self.ctx.options.pipeline or "pipeline" not in self.cols:
@@ -533,18 +535,20 @@ class OpportunityImporter(Importer):
         events, bad = [], False
         external = data.get("external_id", "")
         history = self.batch_history.pop(external, ()) if external else ()
-        for stamp, sname, amount in history:
-            at = datetime.fromtimestamp(stamp, tz=UTC)
-            info = pmap.stage(sname)
+        stage_of = pmap.stage
+        # Moments are whole microseconds since the epoch (bulk.micros) through the rebuild:
+        # no datetime object per change, each formatted once for the INSERT.
+        for at, sname, amount in history:
+            info = stage_of(sname)
             if info is None:
                 self.reader.bad(number, "stage", _("history names unknown stage “%s”") % sname)
                 bad = True
                 continue
             events.append((at, info, None if amount is None else Decimal(amount)))
         for at, sname in data.pop("_entered"):
-            info = pmap.stage(sname)
+            info = stage_of(sname)
             if info is not None:
-                events.append((at, info, None))
+                events.append((micros(at), info, None))
         if bad:
             return None
         closed = data.get("closed_at") or (
@@ -552,9 +556,16 @@ class OpportunityImporter(Importer):
         )
         if closed is None and status != Status.OPEN and data.get("expected_close_date"):
             closed = _day_start(data["expected_close_date"])
-        created = data.get("created_at") or (
-            min(e[0] for e in events) if events else closed or self.ctx.now
-        )
+        if closed is not None:
+            closed = micros(closed)
+        created = data.get("created_at")
+        if created is not None:
+            created = micros(created)
+        else:
+            created = (
+                min(e[0] for e in events) if events
+                else closed if closed is not None else self.now_micros
+            )  # fmt: skip
         result = rebuild(
             created_at=created, events=events, final_status=status, final_stage=final_stage,
             closed_at=closed, first_open=pmap.first_open, won_stage=pmap.won,
@@ -581,9 +592,9 @@ class OpportunityImporter(Importer):
         owner = data["owner_id"]
         changes = result.changes
         # Each moment once, in the form the database takes (the deal's own times are
-        # those of its changes: the same objects).
-        dt = self.datetime_param
-        params = {id(c.at): dt(c.at) for c in changes}
+        # those of its changes).
+        param = self.micros_param
+        params = {c.at: param(c.at) for c in changes}
         first, last = changes[0].at, changes[-1].at
         entered, closed_at = result.stage_entered_at, result.closed_at
         opp = (
@@ -592,15 +603,15 @@ class OpportunityImporter(Importer):
             data.get("currency") or self.currency, probability, manual,
             data.get("expected_close_date"), data.get("source", ""),
             data.get("next_step", ""), data.get("description", ""), lost_reason, lost_note,
-            params.get(id(entered)) or dt(entered),
-            None if closed_at is None else params.get(id(closed_at)) or dt(closed_at),
-            params[id(first)], params[id(last) if last >= first else id(first)],
+            params.get(entered) or param(entered),
+            None if closed_at is None else params.get(closed_at) or param(closed_at),
+            params[first], params[last if last >= first else first],
         )  # fmt: skip
         stage = result.stage
         rows = [
             (
                 c.kind, c.from_stage.pk if c.from_stage else None, c.to_stage.pk,
-                params[id(c.at)], owner, c.amount if c.amount is not None else amount,
+                params[c.at], owner, c.amount if c.amount is not None else amount,
                 probability if manual and c.kind in ("created", "moved")
                 and c.to_stage == stage else c.probability,
                 c.stay_seconds,

@@ -16,12 +16,16 @@ import shutil
 import sqlite3
 import tempfile
 from collections import defaultdict
+from itertools import chain
 
 FLUSH = 20_000
+# Rows per INSERT statement into the spool: one statement per row cost twice as much.
+ROWS_PER_STATEMENT = 200
 
 
 class HistorySpool:
-    """Events (opportunity external id, POSIX time, stage name, amount) on disk."""
+    """Events (opportunity external id, time in microseconds since the epoch, stage name,
+    amount) on disk."""
 
     def __init__(self):
         self.folder = tempfile.mkdtemp(prefix="loudou-import-history-")
@@ -30,9 +34,11 @@ class HistorySpool:
         self.db.execute("PRAGMA synchronous = OFF")
         self.db.execute("PRAGMA cache_size = -16384")  # 16 MiB: memory stays flat
         self.db.execute(
-            "CREATE TABLE h (opp TEXT NOT NULL, at REAL NOT NULL, stage TEXT NOT NULL, amount TEXT)"
+            "CREATE TABLE h (opp TEXT NOT NULL, at INTEGER NOT NULL, stage TEXT NOT NULL, "
+            "amount TEXT)"
         )
-        self.db.execute("CREATE TABLE d (opp TEXT PRIMARY KEY, pipeline TEXT NOT NULL)")
+        # The deals' pipelines, the first noted for a deal winning (indexed at the end).
+        self.db.execute("CREATE TABLE d (opp TEXT NOT NULL, pipeline TEXT NOT NULL)")
         self.buffer: list[tuple] = []
         self.deals: list[tuple] = []
         self.rows = 0
@@ -41,7 +47,7 @@ class HistorySpool:
     def __bool__(self) -> bool:
         return self.rows > 0
 
-    def add(self, opp: str, at: float, stage: str, amount, probability=None) -> None:
+    def add(self, opp: str, at: int, stage: str, amount, probability=None) -> None:
         self.buffer.append((opp, at, stage, None if amount is None else str(amount)))
         self.rows += 1
         if probability is not None:
@@ -53,11 +59,30 @@ class HistorySpool:
 
     def _flush(self) -> None:
         if self.buffer:
-            self.db.executemany("INSERT INTO h VALUES (?, ?, ?, ?)", self.buffer)
+            self._insert("h", 4, self.buffer)
             self.buffer = []
         if self.deals:
-            self.db.executemany("INSERT OR IGNORE INTO d VALUES (?, ?)", self.deals)
+            self._insert("d", 2, self.deals)
             self.deals = []
+
+    def _insert(self, table: str, width: int, rows: list[tuple]) -> None:
+        """INSERT ``rows`` in order, ROWS_PER_STATEMENT to a statement."""
+        row_sql = "(" + ", ".join("?" * width) + ")"
+        per = ROWS_PER_STATEMENT
+        full = len(rows) // per * per
+        if full:
+            flat = list(chain.from_iterable(rows[:full]))
+            step = per * width
+            self.db.executemany(
+                f"INSERT INTO {table} VALUES " + ", ".join([row_sql] * per),
+                [flat[i : i + step] for i in range(0, len(flat), step)],
+            )
+        if full < len(rows):
+            rest = rows[full:]
+            self.db.execute(
+                f"INSERT INTO {table} VALUES " + ", ".join([row_sql] * len(rest)),
+                list(chain.from_iterable(rest)),
+            )
 
     def finish(self) -> None:
         """All events are in: index them by deal and time."""
@@ -72,22 +97,49 @@ class HistorySpool:
 
     def stage_positions(self, default_pipeline: str) -> list[tuple[str, str, int, int]]:
         """(pipeline, stage, earliest position in a deal's own sequence, first row) for
-        every stage the history names, the deals' pipelines from :meth:`note_pipeline`."""
-        self._flush()
-        return self.db.execute(
-            """
-            SELECT COALESCE(d.pipeline, ?), x.stage, MIN(x.pos), MIN(x.rid)
-            FROM (SELECT opp, stage, rowid AS rid,
-                         ROW_NUMBER() OVER (PARTITION BY opp ORDER BY at, rowid) - 1 AS pos
-                  FROM h) AS x
-            LEFT JOIN d ON d.opp = x.opp
-            GROUP BY 1, 2
-            ORDER BY 4
-            """,
-            [default_pipeline],
-        ).fetchall()
+        every stage the history names, the deals' pipelines from :meth:`note_pipeline`
+        (``default_pipeline`` for a deal the deal file does not list), in the order of
+        the stages' first rows.
 
-    def take(self, opps) -> dict[str, list[tuple[float, str, str | None]]]:
+        One pass over the events in deal and time order, merged with the deals' pipelines
+        in deal order (both sorted the same way: SQLite compares text as UTF-8 bytes, which
+        is code point order, as Python compares strings)."""
+        self._flush()
+        self.db.execute("CREATE INDEX IF NOT EXISTS d_opp ON d (opp)")
+        pipelines = self.db.execute("SELECT opp, pipeline FROM d ORDER BY opp, rowid")
+        deal = next(pipelines, None)
+        found: dict[tuple[str, str], list[int]] = {}
+        current, position, pipeline = None, 0, default_pipeline
+        for opp, stage, rid in self.db.execute(
+            "SELECT opp, stage, rowid FROM h ORDER BY opp, at, rowid"
+        ):
+            if opp != current:
+                current, position = opp, 0
+                while deal is not None and deal[0] < opp:
+                    deal = next(pipelines, None)
+                if deal is not None and deal[0] == opp:
+                    pipeline = deal[1]
+                    while deal is not None and deal[0] == opp:  # the first noted wins
+                        deal = next(pipelines, None)
+                else:
+                    pipeline = default_pipeline
+            key = (pipeline, stage)
+            entry = found.get(key)
+            if entry is None:
+                found[key] = [position, rid]
+            else:
+                if position < entry[0]:
+                    entry[0] = position
+                if rid < entry[1]:
+                    entry[1] = rid
+            position += 1
+        return sorted(
+            ((pipeline, stage, position, rid) for (pipeline, stage), (position, rid)
+             in found.items()),
+            key=lambda row: row[3],
+        )  # fmt: skip
+
+    def take(self, opps) -> dict[str, list[tuple[int, str, str | None]]]:
         """The events of the deals ``opps``, each deal's in time order."""
         out: dict[str, list] = defaultdict(list)
         keys = [o for o in set(opps) if o]

@@ -388,3 +388,109 @@ def test_constant_columns_and_many_rows_per_statement_write_what_rows_write(org,
     lead = Lead.objects.get(pk=const_ids[-1])
     assert (lead.name, lead.notes, lead.status, lead.version) == (
         "线索6", "it's 100%s 'quoted'", "new", 3)  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_microsecond_times_are_written_as_datetimes_are():
+    """The deal import carries its moments as whole microseconds since the epoch
+    (bulk.micros) and formats them with bulk.micros_param: the database gets exactly the
+    value datetime_param gives for the same aware datetime — any zone, with and without
+    microseconds, before 1970, across midnight and the turn of a year."""
+    import random
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    moments = [
+        datetime(2024, 3, 1, 0, 30, 15, 250000, tzinfo=shanghai),
+        datetime(2023, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2024, 1, 1, 7, 59, 59, 999999, tzinfo=shanghai),
+        datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(1, 1, 2, 8, 0, tzinfo=shanghai),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ]
+    rng = random.Random(7)
+    start = datetime(1900, 1, 1, tzinfo=UTC)
+    moments += [start + timedelta(microseconds=rng.randrange(0, 200 * 365 * 86400 * 10**6))
+                for _ in range(2000)]  # fmt: skip
+    moments += [start + timedelta(seconds=rng.randrange(0, 200 * 365 * 86400))
+                for _ in range(2000)]  # fmt: skip
+    adapt, fast = bulk.datetime_param(), bulk.micros_param()
+    for moment in moments:
+        assert fast(bulk.micros(moment)) == adapt(moment), moment
+
+
+def test_rebuild_on_microseconds_answers_as_on_datetimes():
+    """history.rebuild gives the same changes, stays, stages and times whether the moments
+    are datetimes or whole microseconds since the epoch (what the import passes), over
+    random histories: moves back and forth, reopenings, ties, closes before the events."""
+    import random
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from loudou.imports.history import StageInfo, rebuild
+
+    opens = [StageInfo(i, "open", i * 10, Decimal(i * 10)) for i in range(1, 5)]
+    won, lost = StageInfo(8, "won", 80, Decimal(100)), StageInfo(9, "lost", 90, Decimal(0))
+    every = [*opens, won, lost]
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    rng = random.Random(11)
+
+    def run(cast, case):
+        created, events, status, stage, closed = case
+        result = rebuild(
+            created_at=cast(created),
+            events=[(cast(at), every[s], amount) for at, s, amount in events],
+            final_status=status, final_stage=stage, closed_at=cast(closed),
+            first_open=opens[0], won_stage=won, lost_stage=lost,
+        )  # fmt: skip
+        back = (lambda v: v) if cast is moment else (
+            lambda v: None if v is None else start + timedelta(microseconds=v - bulk.micros(start))
+        )  # fmt: skip
+        return (
+            [(c.kind, c.from_stage, c.to_stage, back(c.at), c.probability, c.amount,
+              c.stay_seconds) for c in result.changes],
+            result.stage, result.furthest, result.status, back(result.stage_entered_at),
+            back(result.closed_at),
+        )  # fmt: skip
+
+    def moment(minutes):
+        return None if minutes is None else start + timedelta(minutes=minutes, microseconds=7)
+
+    def micros(minutes):
+        return None if minutes is None else bulk.micros(moment(minutes))
+
+    for _ in range(3000):
+        case = (
+            rng.randrange(0, 40),
+            [(rng.randrange(0, 40), rng.randrange(0, 6), rng.choice([None, Decimal(5)]))
+             for _ in range(rng.randrange(0, 7))],
+            rng.choice(["open", "won", "lost"]),
+            rng.choice([None, *opens]),
+            rng.choice([None, rng.randrange(0, 50)]),
+        )  # fmt: skip
+        assert run(micros, case) == run(moment, case), case
+
+
+def test_history_spool_positions_follow_the_first_noted_pipeline():
+    """stage_positions: a deal the deal file lists twice counts in the pipeline noted
+    first; a deal it does not list counts in the default pipeline; each stage comes with
+    its earliest position in any deal's time order and its first row in the file."""
+    spool = HistorySpool()
+    try:
+        spool.add("O2", 5, "B", None)
+        spool.add("O1", 9, "C", None)
+        spool.add("O1", 1, "A", None)
+        spool.add("O2", 1, "C", None)
+        spool.add("O9", 3, "C", None)
+        spool.note_pipeline("O1", "East")
+        spool.note_pipeline("O2", "West")
+        spool.note_pipeline("O1", "West")
+        spool.finish()
+        assert spool.stage_positions("Main") == [
+            ("West", "B", 1, 1), ("East", "C", 1, 2), ("East", "A", 0, 3),
+            ("West", "C", 0, 4), ("Main", "C", 0, 5),
+        ]  # fmt: skip
+    finally:
+        spool.close()
