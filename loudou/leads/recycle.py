@@ -442,11 +442,19 @@ def _batch_events(column, tag, due, *, kind, pool, at, reason) -> None:
 
 
 def _clear_batch(due: int | None = None) -> None:
+    """Empty the batch table (``due`` None: at the start of a range) or drop one kind of
+    its rows. Emptied on PostgreSQL with TRUNCATE: a temporary table is never vacuumed,
+    and DELETE left every range's rows behind as dead tuples, so each later statement
+    of the sweep (and of the next sweep on the same connection) scanned them all again —
+    after a backlog sweep, 320,000 dead rows made the hourly sweep's ~250 scans of the
+    batch table cost 2 s. SQLite's DELETE without WHERE already empties the table."""
     with connection.cursor() as cursor:
-        if due is None:
-            cursor.execute(f"DELETE FROM {TEMP}")
-        else:
+        if due is not None:
             cursor.execute(f"DELETE FROM {TEMP} WHERE due = %s", [due])
+        elif connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {TEMP}")
+        else:
+            cursor.execute(f"DELETE FROM {TEMP}")
 
 
 def _chunks(model):

@@ -138,3 +138,46 @@ def test_rules_of_a_range_take_turns_as_if_each_moved_its_records_at_once(org):
     assert events.filter(lead__in=newer, pool=second).count() == 3
     assert events.count() == 5
     assert services.sweep(now=NOW).recycled == 0
+
+
+def _batch_size() -> tuple[int, int]:
+    """(rows, bytes) of the sweep's batch table on this connection; bytes only on
+    PostgreSQL (0 on SQLite)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {recycle.TEMP}")
+        rows = cursor.fetchone()[0]
+        if connection.vendor != "postgresql":
+            return rows, 0
+        cursor.execute("SELECT pg_relation_size(%s)", [recycle.TEMP])
+        return rows, cursor.fetchone()[0]
+
+
+def test_each_range_starts_from_an_empty_batch_table(org, monkeypatch):
+    """Every range of ids starts with an empty batch table, also on the second sweep of
+    the same connection: the earlier ranges' rows are gone, and on PostgreSQL emptied
+    outright (no dead rows left for the range's statements to scan again — the table is
+    never vacuumed); the records are recycled and warned as before."""
+    pool = PublicPool.objects.create(name="公海", reclaim_block_days=7)
+    RecycleRule.objects.create(name="30天", pool=pool, kind="no_follow_up", days=30,
+                               warn_days_before=3)  # fmt: skip
+    stale = _stale_leads(org, 6, days_ago=40)
+    soon = _stale_leads(org, 4, days_ago=28)
+    monkeypatch.setattr(recycle, "CHUNK", 3)
+    at_start = []
+    run_range = recycle._run_range
+
+    def spy(rule, outcome, rows, now, reason, tag=0, pending=False):
+        if tag == 0:
+            at_start.append(_batch_size())
+        return run_range(rule, outcome, rows, now, reason, tag, pending)
+
+    monkeypatch.setattr(recycle, "_run_range", spy)
+    result = services.sweep(now=NOW)
+    assert (result.recycled, result.warned) == (6, 4)
+    first_ranges = len(at_start)
+    assert first_ranges >= 4
+    assert services.sweep(now=NOW + timedelta(hours=1)).recycled == 0
+    assert len(at_start) > first_ranges
+    assert set(at_start) == {(0, 0)}
+    assert Lead.objects.filter(pk__in=[x.pk for x in stale], pool=pool, owner=None).count() == 6
+    assert Lead.objects.filter(pk__in=[x.pk for x in soon], recycle_warned_at=NOW).count() == 4
