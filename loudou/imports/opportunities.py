@@ -36,7 +36,7 @@ from .history import StageInfo, rebuild
 from .importers import PENDING, AccountImporter, Importer, _source, _text, normalize_company
 from .models import OnDuplicate
 from .reader import open_table
-from .spool import HistorySpool
+from .spool import FLUSH, HistorySpool
 from .values import (
     BadValue,
     memoized,
@@ -207,7 +207,8 @@ class OpportunityImporter(Importer):
         i_opp, i_stage, i_at = index["opportunity"], index["stage"], index["changed_at"]
         i_amount, i_prob = index.get("amount"), index.get("probability")
         spool = self.history
-        add = spool.add
+        probs = spool.probs
+        events = []  # written to the spool FLUSH at a time
         for number, cells in table.rows:
             opp, stage, at = cells[i_opp], cells[i_stage], cells[i_at]
             opp = opp.strip() if type(opp) is str else text(opp)
@@ -238,7 +239,15 @@ class OpportunityImporter(Importer):
                     report.error(number, headers["probability"], error.reason, "history")
                     ok = False
             if ok:
-                add(opp, micros(at), stage, amount, prob)
+                events.append((opp, micros(at), stage, None if amount is None else str(amount)))
+                if prob is not None:
+                    entry = probs[stage]
+                    entry[0] += prob
+                    entry[1] += 1
+                if len(events) >= FLUSH:
+                    spool.extend(events)
+                    events = []
+        spool.extend(events)
         spool.finish()
 
     # --- pass 1: pipelines and stages ---------------------------------------------------
@@ -322,6 +331,7 @@ class OpportunityImporter(Importer):
             ctx.job.total_rows = rows
         self.pipelines = {name: self._pipeline(name, stages) for name, stages in seen.items()}
         self.account_cache: dict[str, int] = {}
+        self.name_keys: dict[str, str] = {}
         self.batch_history: dict[str, list] = {}
         self.micros_param = bulk.micros_param()
         self.now_micros = micros(ctx.now)
@@ -426,7 +436,7 @@ class OpportunityImporter(Importer):
                 if at is not None:
                     entered.append((at, sname))
             self.required(number, data, "name", "stage")
-            if not any(data.get(k) for k in ("account", "company", "account_external_id")):
+            if not (data.get("account") or data.get("company") or data.get("account_external_id")):
                 if all(k in data or k not in self.mapped for k in ("account", "company")):
                     self.bad(number, "account", _("required"))
             self.owner(number, data)
@@ -475,6 +485,7 @@ class OpportunityImporter(Importer):
     def _resolve_accounts(self, parsed) -> None:
         """Find or create (in bulk) each row's account by its normalised name."""
         wanted = {}
+        name_keys = self.name_keys  # a name → normalize_company(name); names recur
         for number, data in parsed:
             external = data.pop("account_external_id", "")
             name = data.pop("account", "") or data.pop("company", "")
@@ -486,11 +497,16 @@ class OpportunityImporter(Importer):
                     else _("required")  # fmt: skip
                 self.reader.bad(number, "account", reason)
                 continue
-            key = normalize_company(name) or name
+            normal = name_keys.get(name)
+            if normal is None:
+                normal = name_keys[name] = normalize_company(name)
+            key = normal or name
             data["_account_key"] = key
             wanted.setdefault(key, (name, data["owner_id"]))
         if len(self.account_cache) > ACCOUNT_CACHE:  # bounded: memory stays flat
             self.account_cache.clear()
+        if len(name_keys) > ACCOUNT_CACHE:
+            name_keys.clear()
         missing = [k for k in wanted if k not in self.account_cache]
         for pk, key in sorted(bulk.lookup(Account, ("id", "name_key"), "name_key", missing)):
             self.account_cache.setdefault(key, pk)
@@ -501,7 +517,8 @@ class OpportunityImporter(Importer):
         for pk, key in zip(ids, new, strict=True):
             name, owner = wanted[key]
             self.account_cache[key] = pk
-            rows.append({"id": pk, "name": name, "name_key": normalize_company(name),
+            rows.append({"id": pk, "name": name, "name_key": name_keys.get(name)
+                         if name in name_keys else normalize_company(name),
                          "owner_id": owner, "created_by_id": actor, "created_at": now,
                          "updated_at": now, "version": 1})  # fmt: skip
         bulk.insert_rows(Account, rows)

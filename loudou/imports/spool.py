@@ -57,6 +57,13 @@ class HistorySpool:
         if len(self.buffer) >= FLUSH:
             self._flush()
 
+    def extend(self, events: list[tuple]) -> None:
+        """Add many events at once: (opp, at, stage, amount as text or None) tuples (the
+        caller keeps the probabilities in :attr:`probs`)."""
+        if events:
+            self._insert("h", 4, events)
+            self.rows += len(events)
+
     def _flush(self) -> None:
         if self.buffer:
             self._insert("h", 4, self.buffer)
@@ -108,8 +115,8 @@ class HistorySpool:
         self.db.execute("CREATE INDEX IF NOT EXISTS d_opp ON d (opp)")
         pipelines = self.db.execute("SELECT opp, pipeline FROM d ORDER BY opp, rowid")
         deal = next(pipelines, None)
-        found: dict[tuple[str, str], list[int]] = {}
-        current, position, pipeline = None, 0, default_pipeline
+        found: dict[str, dict[str, list[int]]] = {}  # pipeline → stage → [position, row]
+        current, position, stages = None, 0, found.setdefault(default_pipeline, {})
         for opp, stage, rid in self.db.execute(
             "SELECT opp, stage, rowid FROM h ORDER BY opp, at, rowid"
         ):
@@ -118,15 +125,14 @@ class HistorySpool:
                 while deal is not None and deal[0] < opp:
                     deal = next(pipelines, None)
                 if deal is not None and deal[0] == opp:
-                    pipeline = deal[1]
+                    stages = found.setdefault(deal[1], {})
                     while deal is not None and deal[0] == opp:  # the first noted wins
                         deal = next(pipelines, None)
                 else:
-                    pipeline = default_pipeline
-            key = (pipeline, stage)
-            entry = found.get(key)
+                    stages = found[default_pipeline]
+            entry = stages.get(stage)
             if entry is None:
-                found[key] = [position, rid]
+                stages[stage] = [position, rid]
             else:
                 if position < entry[0]:
                     entry[0] = position
@@ -134,8 +140,8 @@ class HistorySpool:
                     entry[1] = rid
             position += 1
         return sorted(
-            ((pipeline, stage, position, rid) for (pipeline, stage), (position, rid)
-             in found.items()),
+            ((pipeline, stage, position, rid) for pipeline, stages in found.items()
+             for stage, (position, rid) in stages.items()),
             key=lambda row: row[3],
         )  # fmt: skip
 
