@@ -289,7 +289,10 @@ def _write(batch: list[tuple], *, now, actor_id) -> None:
                 f"CREATE TEMP TABLE IF NOT EXISTS {BATCH} "
                 "(id bigint PRIMARY KEY, owner_id bigint, pool_id bigint, reason varchar(300))"
             )
-            cursor.execute(f"DELETE FROM {BATCH}")
+            # TRUNCATE, not DELETE: a temporary table is never vacuumed, and each call's
+            # deleted rows would stay in it for every later call on this connection to
+            # scan again.
+            cursor.execute(f"TRUNCATE {BATCH}")
             with cursor.cursor.copy(
                 f"COPY {BATCH} (id, owner_id, pool_id, reason) FROM STDIN"
             ) as copy:

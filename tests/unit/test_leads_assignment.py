@@ -102,3 +102,32 @@ def test_bulk_respects_capacity(org, capacity, expected):
     Lead.objects.bulk_create(Lead(name=f"L{i}") for i in range(3))
     assignment.assign_many(Lead.objects.order_by("pk"))
     assert Lead.objects.filter(owner=org.east_rep).count() == expected
+
+
+def test_each_bulk_assignment_starts_from_an_empty_batch_table(org):
+    """Two bulk assignments on one connection: the second one's batch table holds its own
+    decisions only — on PostgreSQL emptied outright, no dead rows of the first call left
+    in the (never vacuumed) temporary table, so it is no bigger than after the first call
+    — and both batches are given out."""
+    from django.db import connection
+
+    rule(1, "round_robin", [org.east_rep, org.east_rep2])
+
+    def assign_and_measure():
+        Lead.objects.bulk_create(Lead(name=f"L{i}", owner=None, pool=None) for i in range(300))
+        decisions = assignment.assign_many(Lead.objects.filter(owner=None, pool=None))
+        assert len(decisions) == 300 and all(d.decided for d in decisions)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM {assignment.BATCH}")
+            rows = cursor.fetchone()[0]
+            size = 0
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT pg_relation_size(%s)", [assignment.BATCH])
+                size = cursor.fetchone()[0]
+        return rows, size
+
+    first = assign_and_measure()
+    second = assign_and_measure()
+    assert first[0] == second[0] == 300
+    assert second[1] == first[1]
+    assert Lead.objects.filter(owner__isnull=False).count() >= 600
