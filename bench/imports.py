@@ -9,7 +9,8 @@ rows per opportunity, a lead CSV; with --xlsx also the opportunities as xlsx); t
 import runs in a child process on a fresh, migrated database, through the same code as
 ``loudou import`` (all-or-nothing, one transaction). Printed per import: rows, wall time,
 throughput, the child's CPU time (``getrusage``: on PostgreSQL the server's own work is
-not in it), and peak resident memory of the child (``ru_maxrss``) before and after, so the
+not in it; ``server_cpu_seconds`` is the CPU time of the connection's server process,
+read from /proc), and peak resident memory of the child (``ru_maxrss``) before and after, so the
 import's own share is visible. With ``--runs N`` each import is repeated on a fresh
 database and the medians are printed last (the machine is shared: read the CPU figures).
 """
@@ -117,12 +118,17 @@ def measure(args) -> None:
     kind = "leads" if args.what == "leads" else "opportunities"
     history = args.history if args.what != "leads" else None
     job = create_job(actor=admin, kind=kind, file=args.file, history=history)
+    server_before = server_cpu(connection)
     started = time.perf_counter()
     job = run_job(job)
     elapsed = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peak = usage.ru_maxrss
     cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    server_after = server_cpu(connection)
+    server = None
+    if server_before and server_after and server_before[0] == server_after[0]:
+        server = round(server_after[1] - server_before[1], 1)
     assert job.status == "done", (job.status, job.message, job.errors[:5])
     result = {
         "import": args.what, "db": connection.vendor, "rows": job.total_rows,
@@ -130,8 +136,24 @@ def measure(args) -> None:
         "seconds": round(elapsed, 1), "cpu_seconds": round(cpu, 1),
         "rows_per_s": round(job.total_rows / elapsed) if job.total_rows else None,
         "rss_before_mb": round(before / 1024), "rss_peak_mb": round(peak / 1024),
+        "server_cpu_seconds": server,
     }  # fmt: skip
     print(json.dumps(result, ensure_ascii=False), flush=True)
+
+
+def server_cpu(connection) -> tuple[int, float] | None:
+    """(backend pid, CPU seconds so far) of this connection's PostgreSQL server process,
+    read from /proc (the cluster runs on this machine), or None (SQLite, no /proc)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return pid, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -189,6 +211,9 @@ def main() -> None:
                     "import": what, "db": kind, "runs": len(results),
                     **{f"median_{key}": statistics.median(r[key] for r in results)
                        for key in ("seconds", "cpu_seconds", "rss_before_mb", "rss_peak_mb")},
+                    "median_server_cpu_seconds": statistics.median(
+                        r["server_cpu_seconds"] for r in results
+                    ) if all(r["server_cpu_seconds"] is not None for r in results) else None,
                 })  # fmt: skip
         for line in summary:
             print(json.dumps(line, ensure_ascii=False), flush=True)

@@ -17,7 +17,7 @@ from collections import defaultdict
 from datetime import datetime, time
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -64,7 +64,7 @@ OPP_COLUMNS = (
     "expected_close_date", "source", "next_step", "description", "lost_reason_id",
     "lost_note", "stage_entered_at", "closed_at", "created_at", "updated_at",
 )  # fmt: skip
-OPP_ADAPTED = ("stage_entered_at", "closed_at", "created_at", "updated_at")
+OPP_ADAPTED = ("stage_entered_at", "closed_at", "created_at", "updated_at", "expected_close_date")
 CHANGE_COLUMNS = (  # note: a constant ""
     "id", "opportunity_id", "kind", "from_stage_id", "to_stage_id", "changed_at",
     "changed_by_id", "amount", "probability", "stay_seconds",
@@ -334,6 +334,7 @@ class OpportunityImporter(Importer):
         self.name_keys: dict[str, str] = {}
         self.batch_history: dict[str, list] = {}
         self.micros_param = bulk.micros_param()
+        self.dates: dict = {}
         self.now_micros = micros(ctx.now)
 
     def _pipeline_name(self, cells) -> str:
@@ -618,7 +619,7 @@ class OpportunityImporter(Importer):
             data["name"], data["account_id"], owner, pmap.pipeline.pk,
             result.stage.pk, result.furthest.pk, result.status, amount,
             data.get("currency") or self.currency, probability, manual,
-            data.get("expected_close_date"), data.get("source", ""),
+            self._date(data.get("expected_close_date")), data.get("source", ""),
             data.get("next_step", ""), data.get("description", ""), lost_reason, lost_note,
             params.get(entered) or param(entered),
             None if closed_at is None else params.get(closed_at) or param(closed_at),
@@ -636,6 +637,17 @@ class OpportunityImporter(Importer):
             for c in changes
         ]  # fmt: skip
         return opp, rows
+
+    def _date(self, day):
+        """A date as the database takes it (adapted once per distinct date)."""
+        if day is None:
+            return None
+        done = self.dates.get(day)
+        if done is None:
+            if len(self.dates) > ACCOUNT_CACHE:  # bounded: memory stays flat
+                self.dates.clear()
+            done = self.dates[day] = connection.ops.adapt_datefield_value(day)
+        return done
 
     def _write(self, opps) -> None:
         ids = bulk.allocate_ids(Opportunity, len(opps))
