@@ -31,7 +31,9 @@ time, instead of one long run a day; the run records its slice (``counts["slice"
 the next hourly run takes the next one. Every rule reads every record and open breach in
 one go in an *exhaustive* run: ``full``, some rules only, the first run, the clock going
 backwards, and when the cycle in progress could not finish within :data:`CYCLE_LIMIT` of
-the previous complete look at one slice an hour (the worker was down).
+the previous complete look at one slice an hour (the worker was down). On PostgreSQL the
+rules that read what changed (and a slice) are planned as index probes
+(:func:`_plan_for_few_rows`).
 """
 
 from __future__ import annotations
