@@ -29,7 +29,8 @@ from loudou.core.db import (
 )
 
 __all__ = [
-    "add_ranges", "allocate_ids", "datetime_param", "deferred_indexes", "ids_in", "in_ranges",
+    "add_ranges", "allocate_ids", "analyze", "datetime_param", "deferred_indexes", "ids_in",
+    "in_ranges",
     "insert_rows", "insert_tuples", "lookup", "micros", "micros_param",
 ]  # fmt: skip
 
@@ -44,6 +45,8 @@ _SECONDS = [f"{s:02d}" for s in range(60)]
 LOOKUP_CHUNK = 5_000
 # Loads at least this large (and as large as the table) defer their index updates.
 DEFER_INDEXES_FROM = 20_000
+# PostgreSQL: statistics refreshed after this many rows, then each time the count doubles.
+ANALYZE_FROM = 10_000
 
 
 def micros(moment: datetime) -> int:
@@ -119,6 +122,20 @@ def lookup(model, columns: Iterable[str], where: str, values: Iterable) -> list[
             cursor.execute(f"SELECT {cols} FROM {table} WHERE {column} IN ({marks})", chunk)
             out.extend(cursor.fetchall())
     return out
+
+
+def analyze(models) -> None:
+    """On PostgreSQL, refresh the planner's statistics of ``models``' tables (inside the
+    import's transaction: its own new rows count). A table an import fills from empty
+    has none, and the planner then reads a batch's ``key IN (…2,000 keys…)`` duplicate
+    lookup as matching most rows and scans the whole table for it, batch after batch:
+    the server's time grew with the square of the file (1,000,000 leads: about 280 s of
+    server CPU). SQLite's planner uses the index without statistics."""
+    if connection.vendor != "postgresql" or not models:
+        return
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE " + ", ".join(quote(m._meta.db_table) for m in models))
 
 
 def _table_rows(model) -> int:

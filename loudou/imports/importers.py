@@ -101,6 +101,7 @@ class Importer:
         self.before(table, mapping)
         one_transaction = self.ctx.job.dry_run or not self.ctx.options.skip_bad_rows
         expected = self.expected_rows() if one_transaction and self.main else 0
+        self.written, self.analyze_at = 0, bulk.ANALYZE_FROM
         with bulk.deferred_indexes(self.indexes_kept(), rows=expected):
             batch, last = [], 0
             size = BATCH
@@ -136,6 +137,10 @@ class Importer:
             self.write_batch(batch)
             self.ctx.tick(len(batch))
             self.ctx.checkpoint(last if self.main else None)
+        self.written += len(batch)
+        if self.written >= self.analyze_at:  # 10,000 rows, 20,000, 40,000, ...
+            bulk.analyze([model for model, keep in self.indexes_kept().items() if keep])
+            self.analyze_at = 2 * self.written
 
     def parse_row(self, number: int, cells: list, parsers: dict) -> dict:
         """Apply ``parsers`` (field → function of the cell) to a row's mapped cells.

@@ -331,7 +331,6 @@ class OpportunityImporter(Importer):
             ctx.job.total_rows = rows
         self.pipelines = {name: self._pipeline(name, stages) for name, stages in seen.items()}
         self.account_cache: dict[str, int] = {}
-        self.name_keys: dict[str, str] = {}
         self.batch_history: dict[str, list] = {}
         self.micros_param = bulk.micros_param()
         self.dates: dict = {}
@@ -486,7 +485,6 @@ class OpportunityImporter(Importer):
     def _resolve_accounts(self, parsed) -> None:
         """Find or create (in bulk) each row's account by its normalised name."""
         wanted = {}
-        name_keys = self.name_keys  # a name → normalize_company(name); names recur
         for number, data in parsed:
             external = data.pop("account_external_id", "")
             name = data.pop("account", "") or data.pop("company", "")
@@ -498,16 +496,11 @@ class OpportunityImporter(Importer):
                     else _("required")  # fmt: skip
                 self.reader.bad(number, "account", reason)
                 continue
-            normal = name_keys.get(name)
-            if normal is None:
-                normal = name_keys[name] = normalize_company(name)
-            key = normal or name
+            key = normalize_company(name) or name
             data["_account_key"] = key
             wanted.setdefault(key, (name, data["owner_id"]))
         if len(self.account_cache) > ACCOUNT_CACHE:  # bounded: memory stays flat
             self.account_cache.clear()
-        if len(name_keys) > ACCOUNT_CACHE:
-            name_keys.clear()
         missing = [k for k in wanted if k not in self.account_cache]
         for pk, key in sorted(bulk.lookup(Account, ("id", "name_key"), "name_key", missing)):
             self.account_cache.setdefault(key, pk)
@@ -518,8 +511,7 @@ class OpportunityImporter(Importer):
         for pk, key in zip(ids, new, strict=True):
             name, owner = wanted[key]
             self.account_cache[key] = pk
-            rows.append({"id": pk, "name": name, "name_key": name_keys.get(name)
-                         if name in name_keys else normalize_company(name),
+            rows.append({"id": pk, "name": name, "name_key": normalize_company(name),
                          "owner_id": owner, "created_by_id": actor, "created_at": now,
                          "updated_at": now, "version": 1})  # fmt: skip
         bulk.insert_rows(Account, rows)
