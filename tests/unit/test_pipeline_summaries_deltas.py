@@ -71,7 +71,7 @@ def _assert_same_as_history(org, pipeline, moments) -> None:
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(steps=st.lists(STEP, min_size=1, max_size=20), picks=st.lists(st.integers(0, 10**6),
                                                                       max_size=6))  # fmt: skip
