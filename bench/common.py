@@ -49,6 +49,33 @@ def setup_django():
     django.setup()
 
 
+def server_cpu() -> tuple[int, float] | None:
+    """(backend pid, CPU seconds so far — user + system) of the PostgreSQL server process
+    serving Django's connection, read from /proc (the throwaway cluster runs on this
+    machine); None on SQLite, whose engine runs inside this process (in its own CPU
+    time), or where /proc is not readable. Compare two readings only when the pid is the
+    same (a new connection is a new process)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return pid, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_between(before, after) -> float | None:
+    """The server CPU seconds between two :func:`server_cpu` readings of one process."""
+    if before is None or after is None or before[0] != after[0]:
+        return None
+    return after[1] - before[1]
+
+
 def timed(fn, *, runs: int, warmup: int = 3) -> dict:
     """Call ``fn`` ``warmup`` + ``runs`` times; return the median and p95 wall time in
     milliseconds, and the median CPU time of this process (which a busy machine does not

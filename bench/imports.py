@@ -30,7 +30,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.common import ROOT, database, setup_django
+from bench.common import ROOT, database, server_cpu, server_cpu_between, setup_django
 
 STAGES = [("D 识别", 10), ("C 目标", 25), ("B 重点跟进", 50), ("A 订单跟进", 80)]
 
@@ -118,17 +118,16 @@ def measure(args) -> None:
     kind = "leads" if args.what == "leads" else "opportunities"
     history = args.history if args.what != "leads" else None
     job = create_job(actor=admin, kind=kind, file=args.file, history=history)
-    server_before = server_cpu(connection)
+    server_before = server_cpu()
     started = time.perf_counter()
     job = run_job(job)
     elapsed = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peak = usage.ru_maxrss
     cpu = usage.ru_utime + usage.ru_stime - cpu_before
-    server_after = server_cpu(connection)
-    server = None
-    if server_before and server_after and server_before[0] == server_after[0]:
-        server = round(server_after[1] - server_before[1], 1)
+    server_after = server_cpu()
+    server = server_cpu_between(server_before, server_after)
+    server = None if server is None else round(server, 1)
     assert job.status == "done", (job.status, job.message, job.errors[:5])
     result = {
         "import": args.what, "db": connection.vendor, "rows": job.total_rows,
@@ -139,21 +138,6 @@ def measure(args) -> None:
         "server_cpu_seconds": server,
     }  # fmt: skip
     print(json.dumps(result, ensure_ascii=False), flush=True)
-
-
-def server_cpu(connection) -> tuple[int, float] | None:
-    """(backend pid, CPU seconds so far) of this connection's PostgreSQL server process,
-    read from /proc (the cluster runs on this machine), or None (SQLite, no /proc)."""
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return pid, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ import random
 import sys
 import time
 
-from bench.common import bench_main, setup_django
+from bench.common import bench_main, server_cpu, server_cpu_between, setup_django
 
 REGIONS = ("华东区", "华南区", "华北区", "西部区")
 
@@ -138,28 +138,6 @@ def insert_accounts(n: int, *, users, seed: int) -> float:
     return time.monotonic() - started
 
 
-def server_cpu() -> float | None:
-    """CPU seconds (user + system) of this connection's PostgreSQL backend process so
-    far, read from /proc (the throwaway cluster runs on this machine); None on SQLite,
-    whose engine runs inside this process (in its CPU time), or where /proc is not
-    readable."""
-    import os
-
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(args) -> None:
     setup_django()
     from django.core.management import call_command
@@ -193,8 +171,9 @@ def measure(args) -> None:
     def clock(fn):
         started, cpu, before = time.perf_counter(), time.process_time(), server_cpu()
         result = fn()
-        if before is not None:
-            server[fn] = round(server_cpu() - before, 2)
+        spent = server_cpu_between(before, server_cpu())
+        if spent is not None:
+            server[fn] = round(spent, 2)
         return result, round(time.perf_counter() - started, 2), round(time.process_time() - cpu, 2)
 
     runs = {

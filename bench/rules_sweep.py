@@ -42,7 +42,7 @@ import os
 import sys
 import time
 
-from bench.common import bench_main, setup_django
+from bench.common import bench_main, server_cpu, server_cpu_between, setup_django
 
 SECONDS_PER_YEAR = 365 * 86400
 
@@ -246,24 +246,13 @@ def measure(args) -> None:
         built = build(args.scale)
     print(f"  built {built}", flush=True)
 
-    def server_cpu() -> float:
-        """CPU seconds of this connection's PostgreSQL backend (same machine)."""
-        if connection.vendor != "postgresql":
-            return 0.0
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            pid = cursor.fetchone()[0]
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     def timed_sweep(label, **kwargs):
         server = server_cpu()
         started, cpu = time.perf_counter(), time.process_time()
         run = sweep(**kwargs)
         wall = time.perf_counter() - started
         cpu = time.process_time() - cpu
-        server = server_cpu() - server
+        server = server_cpu_between(server, server_cpu()) or 0.0
         slowest = sorted(
             ((v.get("seconds", 0), k) for k, v in run.counts["rules"].items()), reverse=True
         )[:3]

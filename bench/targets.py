@@ -10,33 +10,11 @@ page, the API and the CLI call). Query counts are printed too: they do not depen
 """
 
 import json
-import os
 import statistics
 import sys
 import time
 
-from bench.common import bench_main, setup_django, timed
-
-
-def _server_cpu_ms(backend_pid) -> float | None:
-    """CPU time (user + system) so far of the PostgreSQL server process serving this
-    connection, read from /proc (clock ticks, 10 ms steps on Linux); None when gone."""
-    try:
-        with open(f"/proc/{backend_pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
-
-
-def _backend_pid():
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        return cursor.fetchone()[0]
+from bench.common import bench_main, server_cpu, server_cpu_between, setup_django, timed
 
 
 def timed_db(fn, *, runs: int, warmup: int = 1) -> dict:
@@ -61,12 +39,11 @@ def timed_db(fn, *, runs: int, warmup: int = 1) -> dict:
                 spent[0] += time.perf_counter() - started
                 count[0] += 1
 
-        backend = _backend_pid()
-        before = _server_cpu_ms(backend) if backend else None
+        before = server_cpu()
         with connection.execute_wrapper(wrapper):
             fn()
-        after = _server_cpu_ms(backend) if backend and _backend_pid() == backend else None
-        server = after - before if before is not None and after is not None else None
+        server = server_cpu_between(before, server_cpu())
+        server = None if server is None else server * 1000
         per_call.append((spent[0] * 1000, count[0], server))
 
     result = timed(call, runs=runs, warmup=warmup)
