@@ -207,8 +207,7 @@ class OpportunityImporter(Importer):
         i_opp, i_stage, i_at = index["opportunity"], index["stage"], index["changed_at"]
         i_amount, i_prob = index.get("amount"), index.get("probability")
         spool = self.history
-        probs = spool.probs
-        events = []  # written to the spool FLUSH at a time
+        events, probabilities = [], []  # written to the spool FLUSH at a time
         for number, cells in table.rows:
             opp, stage, at = cells[i_opp], cells[i_stage], cells[i_at]
             opp = opp.strip() if type(opp) is str else text(opp)
@@ -241,13 +240,11 @@ class OpportunityImporter(Importer):
             if ok:
                 events.append((opp, micros(at), stage, None if amount is None else str(amount)))
                 if prob is not None:
-                    entry = probs[stage]
-                    entry[0] += prob
-                    entry[1] += 1
+                    probabilities.append((stage, prob))
                 if len(events) >= FLUSH:
-                    spool.extend(events)
-                    events = []
-        spool.extend(events)
+                    spool.extend(events, probabilities)
+                    events, probabilities = [], []
+        spool.extend(events, probabilities)
         spool.finish()
 
     # --- pass 1: pipelines and stages ---------------------------------------------------

@@ -39,7 +39,6 @@ class HistorySpool:
         )
         # The deals' pipelines, the first noted for a deal winning (indexed at the end).
         self.db.execute("CREATE TABLE d (opp TEXT NOT NULL, pipeline TEXT NOT NULL)")
-        self.buffer: list[tuple] = []
         self.deals: list[tuple] = []
         self.rows = 0
         self.probs: dict[str, list] = defaultdict(lambda: [0, 0])  # stage → [sum, count]
@@ -47,27 +46,20 @@ class HistorySpool:
     def __bool__(self) -> bool:
         return self.rows > 0
 
-    def add(self, opp: str, at: int, stage: str, amount, probability=None) -> None:
-        self.buffer.append((opp, at, stage, None if amount is None else str(amount)))
-        self.rows += 1
-        if probability is not None:
-            entry = self.probs[stage]
-            entry[0] += probability
-            entry[1] += 1
-        if len(self.buffer) >= FLUSH:
-            self._flush()
-
-    def extend(self, events: list[tuple]) -> None:
-        """Add many events at once: (opp, at, stage, amount as text or None) tuples (the
-        caller keeps the probabilities in :attr:`probs`)."""
+    def extend(self, events: list[tuple], probabilities: list[tuple] = ()) -> None:
+        """Add many events at once — (opp, at in microseconds since the epoch, stage,
+        amount as text or None) tuples, written a block per statement — and the
+        (stage, probability) pairs the same rows give (the stages' mean probability)."""
         if events:
             self._insert("h", 4, events)
             self.rows += len(events)
+        probs = self.probs
+        for stage, probability in probabilities:
+            entry = probs[stage]
+            entry[0] += probability
+            entry[1] += 1
 
     def _flush(self) -> None:
-        if self.buffer:
-            self._insert("h", 4, self.buffer)
-            self.buffer = []
         if self.deals:
             self._insert("d", 2, self.deals)
             self.deals = []

@@ -122,11 +122,11 @@ def test_history_spool_returns_each_deals_events_in_time_order():
     file order), the stages' earliest positions per pipeline, and the probabilities."""
     spool = HistorySpool()
     try:
-        spool.add("O2", 300.0, "B", None, 50)
-        spool.add("O1", 200.0, "B", "10.00", 50)
-        spool.add("O1", 100.0, "A", None, 10)
-        spool.add("O2", 100.0, "A", None, 20)
-        spool.add("O3", 100.0, "X", None)
+        spool.extend(
+            [("O2", 300.0, "B", None), ("O1", 200.0, "B", "10.00"), ("O1", 100.0, "A", None)],
+            [("B", 50), ("B", 50), ("A", 10)],
+        )
+        spool.extend([("O2", 100.0, "A", None), ("O3", 100.0, "X", None)], [("A", 20)])
         spool.note_pipeline("O3", "Other")
         spool.finish()
         taken = spool.take(["O1", "O2", "O9", ""])
@@ -479,11 +479,8 @@ def test_history_spool_positions_follow_the_first_noted_pipeline():
     its earliest position in any deal's time order and its first row in the file."""
     spool = HistorySpool()
     try:
-        spool.add("O2", 5, "B", None)
-        spool.add("O1", 9, "C", None)
-        spool.add("O1", 1, "A", None)
-        spool.add("O2", 1, "C", None)
-        spool.add("O9", 3, "C", None)
+        spool.extend([("O2", 5, "B", None), ("O1", 9, "C", None), ("O1", 1, "A", None),
+                      ("O2", 1, "C", None), ("O9", 3, "C", None)])  # fmt: skip
         spool.note_pipeline("O1", "East")
         spool.note_pipeline("O2", "West")
         spool.note_pipeline("O1", "West")
