@@ -33,7 +33,7 @@ one go in an *exhaustive* run: ``full``, some rules only, the first run, the clo
 backwards, and when the cycle in progress could not finish within :data:`CYCLE_LIMIT` of
 the previous complete look at one slice an hour (the worker was down). On PostgreSQL the
 rules that read what changed (and a slice) are planned as index probes
-(:func:`_plan_for_few_rows`).
+(:class:`_PlannerCost`).
 """
 
 from __future__ import annotations
@@ -80,26 +80,31 @@ TRACED_RANDOM_PAGE_COST = 1.1
 ANALYZE_AFTER = 10_000
 
 
-def _plan_for_few_rows(on: bool, saved: list) -> None:
-    """PostgreSQL: plan the statements of a run that reads what changed (and one slice)
+class _PlannerCost:
+    """PostgreSQL: plan the statements of a rule that reads what changed (and one slice)
     as index probes. They read a few thousand rows, hot in the cache, but with the
     default ``random_page_cost`` (4, spinning disks) the planner prefers to hash a whole
     table, the follow-up state or a rule's open breaches: ten times slower here. A
     transaction-level setting, lowered to :data:`TRACED_RANDOM_PAGE_COST` (never raised)
-    and put back (``saved`` keeps the previous value) for the rules that read
-    everything."""
-    if connection.vendor != "postgresql" or TRACED_RANDOM_PAGE_COST is None:
-        return
-    with connection.cursor() as cursor:
-        if on:
-            cursor.execute(
-                "SELECT current_setting('random_page_cost'), set_config('random_page_cost',"
-                " LEAST(current_setting('random_page_cost')::float8, %s)::text, true)",
-                [TRACED_RANDOM_PAGE_COST],
-            )
-            saved[:] = [cursor.fetchone()[0]]
-        elif saved:
-            cursor.execute("SELECT set_config('random_page_cost', %s, true)", [saved.pop()])
+    and put back for the rules that read everything; one statement per switch."""
+
+    def __init__(self):
+        self.usual: str | None = None  # the value to put back while lowered
+
+    def few_rows(self, on: bool) -> None:
+        if connection.vendor != "postgresql" or on == (self.usual is not None):
+            return
+        with connection.cursor() as cursor:
+            if on:
+                cursor.execute(
+                    "SELECT current_setting('random_page_cost'), set_config('random_page_cost',"
+                    " LEAST(current_setting('random_page_cost')::float8, %s)::text, true)",
+                    [TRACED_RANDOM_PAGE_COST],
+                )
+                self.usual = cursor.fetchone()[0]
+            else:
+                cursor.execute("SELECT set_config('random_page_cost', %s, true)", [self.usual])
+                self.usual = None
 
 
 def _lock() -> None:
@@ -270,7 +275,7 @@ def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) 
         off = Breach.objects.open().filter(rule__in=rules.filter(is_active=False))
         resolved_total = off.update(resolved_at=now, resolution=Resolution.RULE_INACTIVE)
         opened_total = 0
-        few_rows: list = []  # the random_page_cost to put back, while lowered
+        planner = _PlannerCost()
         for rule in rules.filter(is_active=True):
             evaluator = EVALUATORS[rule.requirement]
             if not evaluator.sweeps or rule.applies_to not in SUBJECTS:
@@ -283,8 +288,7 @@ def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) 
             ctx = checked
             if traced is not None and previous_prints.get(str(rule.pk)) == fingerprint:
                 ctx = traced
-            if (ctx is traced) != bool(few_rows):
-                _plan_for_few_rows(ctx is traced, few_rows)
+            planner.few_rows(ctx is traced)
             resolved = resolve(rule, ctx)
             opened = evaluator.store(rule, ctx, run)
             done = actions.perform(rule, run, now) if opened else {}
@@ -296,8 +300,7 @@ def sweep(now=None, *, rule_ids=None, full=False, rebuild=False, progress=None) 
             resolved_total += sum(resolved.values())
             say(f"{rule.name}: {opened} opened, {sum(resolved.values())} resolved")
 
-        if few_rows:
-            _plan_for_few_rows(False, few_rows)
+        planner.few_rows(False)
         if opened_total >= ANALYZE_AFTER:
             _analyze(Breach)
 
