@@ -726,6 +726,42 @@ def leads_by_source(leads, pipeline: Pipeline) -> dict[str, dict]:
     }  # fmt: skip
 
 
+def scope_sources(scope: Scope) -> dict[str, dict]:
+    """opportunities_by_source(scope.opportunities()), read from the maintained
+    SourceCount rows when the scope allows (Scope.summarisable) plus the few deals shared
+    with the viewer: then the cost follows the number of owners and sources, not of
+    opportunities."""
+    if not scope.summarisable():
+        return opportunities_by_source(scope.opportunities())
+    owners, extra = scope.owner_set()
+    rows = summaries.source_counts(scope.pipeline.pk, owners)
+    if extra is not None:
+        rows += [
+            {"source": r["source"] or "", "status": r["status"], "n": r["n"],
+             "cents": int(r["cents"] or 0)}
+            for r in extra.values("source", "status").annotate(
+                n=Count("pk"), cents=Sum(Cents("amount"))
+            ).order_by()
+        ]  # fmt: skip
+    result: dict[str, dict] = {}
+    for r in rows:
+        entry = result.setdefault(r["source"] or "", {"opportunities": 0, "won": 0, "lost": 0,
+                                                      "open": 0, "won_cents": 0})  # fmt: skip
+        entry["opportunities"] += r["n"]
+        if r["status"] == Status.WON:
+            entry["won"] += r["n"]
+            entry["won_cents"] += r["cents"]
+        elif r["status"] == Status.LOST:
+            entry["lost"] += r["n"]
+        else:
+            entry["open"] += r["n"]
+    return {
+        key: {"opportunities": v["opportunities"], "won": v["won"], "lost": v["lost"],
+              "open": v["open"], "won_amount": cents_to_decimal(v["won_cents"])}
+        for key, v in result.items() if v["opportunities"]
+    }  # fmt: skip
+
+
 def opportunities_by_source(qs) -> dict[str, dict]:
     """Opportunities per source: how many, won, lost, open and the won amount."""
     rows = (

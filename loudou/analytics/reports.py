@@ -686,7 +686,7 @@ def leads_report(scope: Scope) -> dict:
 
     stable_at = settings.LOUDOU_STABLE_THRESHOLD
     lead_rows = queries.leads_by_source(scope.leads(), scope.pipeline)
-    opp_rows = queries.opportunities_by_source(scope.opportunities())
+    opp_rows = queries.scope_sources(scope)
     no_leads = {"leads": 0, "converted": 0, "disqualified": 0, "into_pipeline": 0, "won": 0,
                 "won_amount": ZERO}  # fmt: skip
     no_opps = {"opportunities": 0, "won": 0, "lost": 0, "open": 0, "won_amount": ZERO}

@@ -423,6 +423,29 @@ class OpenCount(models.Model):
         return f"{self.pipeline_id}/{self.owner_key}/{self.stage_id}/{self.band}"
 
 
+class SourceCount(models.Model):
+    """Opportunities per (pipeline, owner, source, status): how many and their summed
+    amount (cents). Kept like FunnelCount; lead conversion by source reads the
+    opportunities' side (won, lost, open, won amount per source) from it."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    owner_key = models.PositiveBigIntegerField()  # the owner's id, 0 for none
+    source = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=5, choices=Status.choices)
+    count = models.BigIntegerField(default=0)
+    amount_cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pipeline", "owner_key", "source", "status"], name="source_count_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.pipeline_id}/{self.owner_key}/{self.source}/{self.status}"
+
+
 class StayCount(models.Model):
     """Completed stays per stage left and whole hour: their number and total seconds (the
     time-in-stage histogram of DOMAIN §8), kept like FunnelCount."""

@@ -13,6 +13,8 @@ Three tables, all derived — never a source of truth:
   opportunities and their summed amount (cents): the open pipeline now (the funnel's
   open amounts, the per-rep open shape, the forecast's weighted pipeline and the Monte
   Carlo's amount groups).
+- ``SourceCount``: per (pipeline, owner, source, status) the number of opportunities
+  and their summed amount (cents): the opportunities' side of lead conversion by source.
 - ``SummaryState``: the id of the last StageChange known to be in the summaries.
 
 How they stay equal to a recomputation from the history:
@@ -65,6 +67,7 @@ from .models import (
     OpenDelta,
     Opportunity,
     OwnerStayCount,
+    SourceCount,
     StageChange,
     StayCount,
     SummaryState,
@@ -80,6 +83,8 @@ STAY_VALUES = ["count", "seconds"]
 OWNER_STAY_KEYS = ["owner_key", "stage", "hour"]
 OPEN_KEYS = ["pipeline", "owner_key", "stage", "band"]
 OPEN_VALUES = ["count", "amount_cents"]
+SOURCE_KEYS = ["pipeline", "owner_key", "source", "status"]
+SOURCE_VALUES = ["count", "amount_cents"]
 DELTA_KEYS = ["pipeline", "owner_key", "hour", "stage"]
 DELTA_VALUES = ["count", "amount_cents"]
 # How far back a rebuild fills OpenDelta (the services keep every hour after that): the
@@ -126,12 +131,14 @@ def hour_start(hour: int) -> datetime:
 
 def snapshot(opp: Opportunity) -> tuple:
     """What an opportunity contributes to the summaries: its FunnelCount key, amount
-    (cents) and stays, its OpenCount key (None unless open) and its id."""
+    (cents) and stays, its OpenCount key (None unless open), its id and its SourceCount
+    key."""
     key = (opp.pipeline_id, opp.owner_id or 0, opp.furthest_stage_id, opp.status)
     open_key = None
     if opp.status == Status.OPEN:
         open_key = (opp.pipeline_id, opp.owner_id or 0, opp.stage_id, band_of(opp.amount))
-    return key, cents(opp.amount), int(opp.stays_seconds or 0), open_key, opp.pk
+    source_key = (opp.pipeline_id, opp.owner_id or 0, opp.source or "", opp.status)
+    return key, cents(opp.amount), int(opp.stays_seconds or 0), open_key, opp.pk, source_key
 
 
 def _quote(name: str) -> str:
@@ -163,10 +170,14 @@ def apply(before: tuple | None, after: tuple | None, *, stay=None, change_id=Non
     transaction, after the opportunity row is locked."""
     deltas: dict[tuple, list[int]] = {}
     open_deltas: dict[tuple, list[int]] = {}
+    source_deltas: dict[tuple, list[int]] = {}
     for snap, sign in ((before, -1), (after, 1)):
         if snap is None:
             continue
-        key, amount, stays, open_key, _pk = snap
+        key, amount, stays, open_key, _pk, source_key = snap
+        entry = source_deltas.setdefault(source_key, [0, 0])
+        entry[0] += sign
+        entry[1] += sign * amount
         entry = deltas.setdefault(key, [0, 0, 0])
         entry[0] += sign
         entry[1] += sign * amount
@@ -179,6 +190,8 @@ def apply(before: tuple | None, after: tuple | None, *, stay=None, change_id=Non
     _upsert(FunnelCount, COUNT_KEYS, COUNT_VALUES, rows)
     rows = [(*key, *d) for key, d in open_deltas.items() if any(d)]
     _upsert(OpenCount, OPEN_KEYS, OPEN_VALUES, rows)
+    rows = [(*key, *d) for key, d in source_deltas.items() if any(d)]
+    _upsert(SourceCount, SOURCE_KEYS, SOURCE_VALUES, rows)
     if stay is not None and stay[1] is not None:
         stage_id, seconds = stay
         _upsert(StayCount, STAY_KEYS, STAY_VALUES, [(stage_id, seconds // HOUR, 1, seconds)])
@@ -492,6 +505,23 @@ def _open_rows(opportunities, sign: int = 1) -> list[tuple]:
     ]  # fmt: skip
 
 
+def _source_rows(opportunities, sign: int = 1) -> list[tuple]:
+    """SourceCount rows (key, then count, cents) of these opportunities, one GROUP BY;
+    ``sign=-1`` for their removal."""
+    rows = (
+        opportunities.order_by()
+        .values("pipeline_id", "owner_id", "source", "status")
+        .annotate(n=Count("pk"), c=Sum(Cents("amount")))
+    )
+    merged: dict[tuple, list[int]] = {}  # a NULL owner and a NULL source fold into 0 / ""
+    for r in rows:
+        key = (r["pipeline_id"], r["owner_id"] or 0, r["source"] or "", r["status"])
+        entry = merged.setdefault(key, [0, 0])
+        entry[0] += sign * r["n"]
+        entry[1] += sign * int(r["c"] or 0)
+    return [(*key, n, c) for key, (n, c) in merged.items()]
+
+
 def _stay_rows(changes, sign: int = 1) -> list[tuple]:
     """StayCount rows (stage, hour, count, seconds) of these StageChange rows' completed
     stays, one GROUP BY; ``sign=-1`` for their removal."""
@@ -530,6 +560,7 @@ COUNT_FIELDS = ["pipeline_id", "owner_key", "furthest_stage_id", "status", "coun
 STAY_FIELDS = ["stage_id", "hour", "count", "seconds"]
 OWNER_STAY_FIELDS = ["owner_key", "stage_id", "hour", "count", "seconds"]
 OPEN_FIELDS = ["pipeline_id", "owner_key", "stage_id", "band", "count", "amount_cents"]
+SOURCE_FIELDS = ["pipeline_id", "owner_key", "source", "status", "count", "amount_cents"]
 DELTA_FIELDS = ["pipeline_id", "owner_key", "hour", "stage_id", "count", "amount_cents"]
 
 
@@ -547,7 +578,8 @@ def rebuild_summaries(opportunity_ids=None) -> None:
         _refresh_all_stays_seconds()  # never summarised: every opportunity
     else:
         _refresh_stays_seconds(opportunity_ids, since=state.last_change_id)
-    _recount(FunnelCount.objects.all(), OpenCount.objects.all(), Opportunity.objects.all())
+    _recount(FunnelCount.objects.all(), OpenCount.objects.all(), SourceCount.objects.all(),
+             Opportunity.objects.all())  # fmt: skip
     StayCount.objects.all().delete()
     _insert(StayCount, STAY_FIELDS, _stay_rows(StageChange.objects.all()))
     OwnerStayCount.objects.all().delete()
@@ -557,18 +589,21 @@ def rebuild_summaries(opportunity_ids=None) -> None:
     SummaryState.objects.filter(pk=STATE_ID).update(last_change_id=newest)
 
 
-def _recount(funnel_rows, open_rows, opportunities) -> None:
-    """Replace these FunnelCount and OpenCount rows by a recount of ``opportunities``
-    (the same slice of the summaries); the caller keeps the writers out (_lock_writers)."""
+def _recount(funnel_rows, open_rows, source_rows, opportunities) -> None:
+    """Replace these FunnelCount, OpenCount and SourceCount rows by a recount of
+    ``opportunities`` (the same slice of the summaries); the caller keeps the writers out
+    (_lock_writers)."""
     funnel_rows.delete()
     open_rows.delete()
+    source_rows.delete()
     _insert(FunnelCount, COUNT_FIELDS, _count_rows(opportunities))
     _insert(OpenCount, OPEN_FIELDS, _open_rows(opportunities))
+    _insert(SourceCount, SOURCE_FIELDS, _source_rows(opportunities))
 
 
 @transaction.atomic
 def recount_owners(owner_ids) -> None:
-    """Recount the FunnelCount and OpenCount rows of these owners from their
+    """Recount the FunnelCount, OpenCount and SourceCount rows of these owners from their
     opportunities (after their deals changed hands in bulk: a hand-over)."""
     keys = sorted({o or 0 for o in owner_ids})
     if not keys:
@@ -580,6 +615,7 @@ def recount_owners(owner_ids) -> None:
     _recount(
         FunnelCount.objects.filter(owner_key__in=keys),
         OpenCount.objects.filter(owner_key__in=keys),
+        SourceCount.objects.filter(owner_key__in=keys),
         Opportunity.objects.filter(owned),
     )
     OpenDelta.objects.filter(owner_key__in=keys).delete()
@@ -598,6 +634,7 @@ def recount_pipeline(pipeline_id: int) -> None:
     _recount(
         FunnelCount.objects.filter(pipeline_id=pipeline_id),
         OpenCount.objects.filter(pipeline_id=pipeline_id),
+        SourceCount.objects.filter(pipeline_id=pipeline_id),
         Opportunity.objects.filter(pipeline_id=pipeline_id),
     )
 
@@ -613,6 +650,7 @@ def _subtract(opportunities) -> None:
     """Take these opportunities (a queryset, rows still there) out of the summaries."""
     _upsert(FunnelCount, COUNT_KEYS, COUNT_VALUES, _count_rows(opportunities, -1))
     _upsert(OpenCount, OPEN_KEYS, OPEN_VALUES, _open_rows(opportunities, -1))
+    _upsert(SourceCount, SOURCE_KEYS, SOURCE_VALUES, _source_rows(opportunities, -1))
     changes = StageChange.objects.filter(opportunity__in=opportunities.values("pk"))
     _upsert(StayCount, STAY_KEYS, STAY_VALUES, _stay_rows(changes, -1))
     _upsert(OwnerStayCount, OWNER_STAY_KEYS, STAY_VALUES, _owner_stay_rows(changes, -1))
@@ -752,3 +790,14 @@ def owner_stays(owner_ids, stage_ids) -> dict[int, dict]:
             [*owners, *ids],
         )
         return _histogram(cursor.fetchall())
+
+
+def source_counts(pipeline_id: int, owner_ids=None) -> list[dict]:
+    """Opportunities of a pipeline (optionally of a set of owners) per (source, status):
+    rows (source, status, n, cents), the owners added up by the database."""
+    qs = SourceCount.objects.filter(pipeline_id=pipeline_id).exclude(count=0)
+    if owner_ids is not None:
+        qs = qs.filter(owner_key__in=[o or 0 for o in owner_ids])
+    rows = qs.values("source", "status").annotate(n=Sum("count"), c=Sum("amount_cents"))
+    return [{"source": r["source"], "status": r["status"], "n": int(r["n"]), "cents": int(r["c"])}
+            for r in rows.order_by()]  # fmt: skip
