@@ -606,9 +606,15 @@ def breakdown_report(scope: Scope, dimension: str, period: Period) -> dict:
         raise ValueError(f"unknown dimension {dimension!r} (use {', '.join(DIMENSIONS)})")
     qs = scope.opportunities()
     previous, year_ago = period.previous(), period.year_before()
-    now_rows = {r["key"]: r for r in queries.breakdown(qs, dimension, period)}
-    before_rows = {r["key"]: r for r in queries.breakdown(qs, dimension, previous)}
-    year_rows = {r["key"]: r for r in queries.breakdown(qs, dimension, year_ago)}
+    read: dict[tuple, dict] = {}  # a year's period before is also its year ago: read once
+
+    def rows_of(p: Period) -> dict:
+        key = p.bounds()
+        if key not in read:
+            read[key] = {r["key"]: r for r in queries.breakdown(qs, dimension, p)}
+        return read[key]
+
+    now_rows, before_rows, year_rows = rows_of(period), rows_of(previous), rows_of(year_ago)
     empty = {"count": 0, "amount": ZERO}
     rows = []
     for key in sorted(set(now_rows) | set(before_rows) | set(year_rows)):

@@ -240,14 +240,33 @@ class Opportunity(OwnedModel, VersionedModel):
                 fields=["pipeline", "furthest_stage", "status", "owner"], name="opp_funnel_idx"
             ),
             models.Index(fields=["owner", "status"]),
-            # revenue won in a period (analytics: completed, forecast): a covering range
+            # revenue won in a period (analytics: completed, forecast) and its breakdowns by
+            # account (region, industry), owner (team, rep), product line and source: a
+            # covering range (not partial: SQLite cannot match "status = ?" to a condition)
             models.Index(
-                fields=["pipeline", "status", "closed_at", "amount"], name="opp_won_period_idx"
-            ),
+                fields=[
+                    "pipeline",
+                    "status",
+                    "closed_at",
+                    "amount",
+                    "account",
+                    "owner",
+                    "product_line",
+                    "source",
+                    "id",
+                ],
+                name="opp_won_period_idx",
+            ),  # fmt: skip
             # the board column's order: one index range scan, no sort, at any volume
             models.Index(
                 fields=["stage", "status", "expected_close_date", "-amount", "id"],
                 name="opp_board_column_idx",
+            ),
+            # stale deals (open longer than their stage allows; the dashboard's count): one
+            # range per stage, the owner and id for the viewer's scope from the index alone
+            models.Index(
+                fields=["status", "stage", "stage_entered_at", "owner", "id"],
+                name="opp_stale_idx",
             ),
             # the list's default order (newest first) within a status
             models.Index(fields=["status", "-created_at", "-id"], name="opp_status_newest_idx"),
