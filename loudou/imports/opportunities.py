@@ -36,10 +36,11 @@ from .history import StageInfo, rebuild
 from .importers import PENDING, AccountImporter, Importer, _source, _text, normalize_company
 from .models import OnDuplicate
 from .reader import open_table
-from .spool import FLUSH, HistorySpool
+from .spool import FLUSH, GroupedHistory, HistorySpool, NotGrouped
 from .values import (
     BadValue,
     memoized,
+    micros_parser,
     parse_amount,
     parse_bool,
     parse_date,
@@ -177,14 +178,19 @@ class OpportunityImporter(Importer):
                 accounts.force_mode = OnDuplicate.SKIP
                 accounts.silent = True
             accounts.run()
-        self.history = HistorySpool()
+        self.history = None
+        self.history_file = None
+        if job.history_file:  # its columns are checked first; its rows beside the deals
+            path = job.history_file.path
+            table, mapping = open_mapped(ctx, path, "history", "history")
+            self.ctx.job.options = {**self.ctx.job.options, "history_layout": mapping.layout}
+            self.history_file = (path, table)
         try:
-            if job.history_file:
-                self._read_history(job.history_file.path)
             self.touched: set[int] = set()
             super().run()
         finally:
-            self.history.close()
+            if self.history is not None:
+                self.history.close()
         with transaction.atomic():
             refresh_account_grades(self.touched)  # one pass: an account recurs in batches
             # The funnel summaries (pipeline.summaries): the new history is found past
@@ -196,56 +202,106 @@ class OpportunityImporter(Importer):
 
     # --- pass 0: the history file ---------------------------------------------------
 
-    def _read_history(self, path) -> None:
-        table, mapping = open_mapped(self.ctx, path, "history", "history")
-        self.ctx.job.options = {**self.ctx.job.options, "history_layout": mapping.layout}
+    def _history_events(self, table, error):
+        """The history file's valid events — (opp, at in microseconds since the epoch,
+        stage, amount as text or None, probability or None) — in file order; each bad
+        cell given to ``error(row, column, reason, "history")`` (the report's, or one
+        that holds them back or ignores them)."""
+        mapping = layouts.detect("history", table.keys, self.ctx.options.format, table.headers)
         cols = mapping.columns
         index = {name: i for i, name in cols.items()}
         headers = {name: table.headers[i] for i, name in cols.items()}
-        report = self.ctx.report
         percent = memoized(parse_percent)
+        moment = micros_parser()
+        days, rests, day_micros = moment.days, moment.rests, bulk.DAY_MICROS
+        probabilities = {}  # cell → its valid probability (a few distinct cells)
         i_opp, i_stage, i_at = index["opportunity"], index["stage"], index["changed_at"]
         i_amount, i_prob = index.get("amount"), index.get("probability")
-        spool = self.history
-        events, probabilities = [], []  # written to the spool FLUSH at a time
         for number, cells in table.rows:
             opp, stage, at = cells[i_opp], cells[i_stage], cells[i_at]
             opp = opp.strip() if type(opp) is str else text(opp)
             stage = stage.strip() if type(stage) is str else text(stage)
-            try:
-                at = parse_datetime(at)
-            except BadValue as error:
-                report.error(number, headers["changed_at"], error.reason, "history")
-                continue
+            # moment(at), its usual case inline: a remembered date and time of day
+            if (
+                type(at) is str and (day := days.get(at[:10])) is not None
+                and (rest := rests.get(at[10:])) is not None
+            ):  # fmt: skip
+                at = day * day_micros + rest
+            else:
+                try:
+                    at = moment(at)
+                except BadValue as bad:
+                    error(number, headers["changed_at"], bad.reason, "history")
+                    continue
             ok = True
             amount = None
             if i_amount is not None:
                 try:
                     amount = parse_amount(cells[i_amount])
-                except BadValue as error:
-                    report.error(number, headers["amount"], error.reason, "history")
+                except BadValue as bad:
+                    error(number, headers["amount"], bad.reason, "history")
                     ok = False
-            if not (opp and stage and at):
+            if not (opp and stage and at is not None):
                 for name, value in (("opportunity", opp), ("stage", stage), ("changed_at", at)):
-                    if not value:
-                        report.error(number, headers[name], _("required"), "history")
+                    if value is None or value == "":
+                        error(number, headers[name], _("required"), "history")
                 ok = False
             prob = None
             if i_prob is not None:
-                try:
-                    prob = percent(cells[i_prob])
-                except BadValue as error:
-                    report.error(number, headers["probability"], error.reason, "history")
-                    ok = False
+                cell = cells[i_prob]
+                prob = probabilities.get(cell) if type(cell) is str else None
+                if prob is None:
+                    try:
+                        prob = percent(cell)
+                    except BadValue as bad:
+                        error(number, headers["probability"], bad.reason, "history")
+                        ok = False
+                    else:
+                        if prob is not None and type(cell) is str and len(probabilities) < 4096:
+                            probabilities[cell] = prob
             if ok:
-                events.append((opp, micros(at), stage, None if amount is None else str(amount)))
+                yield opp, at, stage, None if amount is None else str(amount), prob
+
+    def _reopen_history(self):
+        path, table = self.history_file
+        if table is None:
+            table, _mapping = open_mapped(self.ctx, path, "history", "history")
+        self.history_file = (path, None)  # each reading opens the file afresh
+        return table
+
+    def _grouped_history(self) -> GroupedHistory:
+        """The history file read beside the deal file (no spool): its errors are held
+        back until the whole first pass shows the file grouped in the deal file's order
+        (the spool reports them itself otherwise)."""
+        held = []
+
+        def read(report):
+            error = (lambda *bad: held.append(bad)) if report else (lambda *bad: None)
+            return self._history_events(self._reopen_history(), error)
+
+        history = GroupedHistory(read)
+        history.held = held
+        return history
+
+    def _spooled_history(self) -> HistorySpool:
+        """The history file spooled to disk (any order)."""
+        spool = HistorySpool()
+        try:
+            events, probabilities = [], []  # written to the spool FLUSH at a time
+            events_in = self._history_events(self._reopen_history(), self.ctx.report.error)
+            for opp, at, stage, amount, prob in events_in:
+                events.append((opp, at, stage, amount))
                 if prob is not None:
                     probabilities.append((stage, prob))
                 if len(events) >= FLUSH:
                     spool.extend(events, probabilities)
                     events, probabilities = [], []
-        spool.extend(events, probabilities)
-        spool.finish()
+            spool.extend(events, probabilities)
+            spool.finish()
+        except BaseException:
+            spool.close()
+            raise
+        return spool
 
     # --- pass 1: pipelines and stages ---------------------------------------------------
 
@@ -268,11 +324,6 @@ class OpportunityImporter(Importer):
         many_pipelines = "pipeline" in cols and not ctx.options.pipeline
         counter = 0
         rows = 0
-        first_pass = open_table(
-            self.path,
-            known=layouts.known_headers("opportunities"),
-            sheet=ctx.options.sheet or None if self.main else None,
-        )
 
         def note(pname, sname, prob=None, won=False, lost=False, row=True):
             nonlocal counter
@@ -288,29 +339,59 @@ class OpportunityImporter(Importer):
                 entry.won += won
                 entry.lost += lost
 
-        for _number, cells in first_pass.rows:
-            rows += 1
-            pname = self._pipeline_name(cells)
-            sname = text(cells[cols["stage"]])
-            if not sname:
-                continue
+        def read_deals(history):
+            nonlocal counter, rows
+            seen.clear()
+            counter = rows = 0
+            first_pass = open_table(
+                self.path,
+                known=layouts.known_headers("opportunities"),
+                sheet=ctx.options.sheet or None if self.main else None,
+            )
+            i_ext = cols.get("external_id") if history is not None else None
+            for _number, cells in first_pass.rows:
+                rows += 1
+                pname = self._pipeline_name(cells)
+                sname = text(cells[cols["stage"]])
+                if i_ext is not None:
+                    ext = text(cells[i_ext])
+                    if ext:  # where the deal's history counts: its pipeline if it has a stage
+                        history.deal(ext, pname if many_pipelines and sname else None)
+                if not sname:
+                    continue
+                try:
+                    prob = parse_percent(cells[cols["probability"]]) if "probability" in cols \
+                        else None  # fmt: skip
+                    closed = parse_bool(cells[cols["is_closed"]]) if "is_closed" in cols \
+                        else None  # fmt: skip
+                    won = parse_bool(cells[cols["is_won"]]) if "is_won" in cols else None
+                    status = parse_status(cells[cols["status"]]) if "status" in cols else None
+                except BadValue:
+                    prob = closed = won = status = None  # reported in the second pass
+                if closed or status in (Status.WON, Status.LOST):
+                    prob = None  # a closed deal's 0 or 100 says nothing of its stage's rate
+                note(pname, sname, prob, bool(closed and won), bool(closed and not won))
+                for stage_name in self.date_entered.values():
+                    note(pname, stage_name, row=False)
+
+        if self.history_file is None:
+            read_deals(None)
+        else:
+            # A history file grouped by deal in the deal file's order is read beside the
+            # deal file; any other is spooled to disk first.
+            self.history = self._grouped_history()
             try:
-                prob = parse_percent(cells[cols["probability"]]) if "probability" in cols \
-                    else None  # fmt: skip
-                closed = parse_bool(cells[cols["is_closed"]]) if "is_closed" in cols else None
-                won = parse_bool(cells[cols["is_won"]]) if "is_won" in cols else None
-                status = parse_status(cells[cols["status"]]) if "status" in cols else None
-            except BadValue:
-                prob = closed = won = status = None  # reported in the second pass
-            if closed or status in (Status.WON, Status.LOST):
-                prob = None  # a closed deal's 0 or 100 says nothing of its stage's rate
-            note(pname, sname, prob, bool(closed and won), bool(closed and not won))
-            if many_pipelines and self.history:
-                ext = text(cells[cols["external_id"]]) if "external_id" in cols else ""
-                if ext:
-                    self.history.note_pipeline(ext, pname)
-            for stage_name in self.date_entered.values():
-                note(pname, stage_name, row=False)
+                self.history.start(self.default_pipeline)
+                read_deals(self.history)
+                self.history.finish()
+            except NotGrouped:
+                self.history.close()
+                self.history = None
+                self.history = self._spooled_history()
+                read_deals(self.history)
+            else:
+                for bad in self.history.held:
+                    ctx.report.error(*bad)
         # History stages: order them by where they come in each deal's own sequence.
         if self.history:
             for pname, sname, position, _first in self.history.stage_positions(

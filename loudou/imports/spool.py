@@ -88,6 +88,12 @@ class HistorySpool:
         self._flush()
         self.db.execute("CREATE INDEX h_opp ON h (opp, at)")
 
+    def deal(self, opp: str, pipeline: str | None) -> None:
+        """The deal file's next deal with an id (first pass), and the pipeline its
+        history counts in (None: the default one)."""
+        if pipeline is not None:
+            self.note_pipeline(opp, pipeline)
+
     def note_pipeline(self, opp: str, pipeline: str) -> None:
         """The pipeline the deal file puts ``opp`` in (first pass)."""
         self.deals.append((opp, pipeline))
@@ -155,3 +161,180 @@ class HistorySpool:
     def close(self) -> None:
         self.db.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# The longest deal id the deal file's rows keep (Opportunity import's external_id).
+ID_LENGTH = 100
+
+
+class NotGrouped(Exception):
+    """The history file is not grouped by deal in the deal file's order: spool it."""
+
+
+def _order(opp: str) -> tuple[int, str]:
+    """The order the grouped path requires of deal ids, in both files: shorter first,
+    then by code point — what "O9" < "O10" exports and fixed-length ids (Salesforce's 18
+    characters) sorted as text both follow."""
+    return (len(opp), opp)
+
+
+def _at(event):
+    return event[0]
+
+
+class GroupedHistory:
+    """A history file grouped by deal, in the order of the deal file's ids (the usual
+    export order: Salesforce's OpportunityHistory sorted by OpportunityId, a native
+    export), read alongside the deal file instead of spooled: once beside its first pass
+    (the stage positions, the probabilities, whether the order holds — else
+    :class:`NotGrouped`, and the caller spools it) and once beside the batches
+    (:meth:`take`). Nothing is held but one deal's events.
+
+    ``read(report)`` gives the file's valid events — (opp, at in microseconds since the
+    epoch, stage, amount as text or None, probability or None) in file order — reporting
+    bad rows when ``report`` is true. The answers are the spool's."""
+
+    def __init__(self, read):
+        self.read = read
+        self.rows = 0
+        self.probs: dict[str, list] = defaultdict(lambda: [0, 0])  # stage → [sum, count]
+        self.found: dict[str, dict[str, list[int]]] = {}  # pipeline → stage → [pos, row]
+        self.default = ""
+        self._events = None  # the reading under way
+        self._next = None  # its next event
+        self._group = None  # the group read ahead: (order key, opp, events)
+        self._last = None  # the order key of the last group read
+        self._last_deal = None
+        self._taking = False
+
+    def __bool__(self) -> bool:
+        return self.rows > 0
+
+    def _read(self, report: bool) -> None:
+        self._events = iter(self.read(report))
+        self._next = next(self._events, None)
+        self._last = None
+
+    def _pull(self, first: bool):
+        """The next deal's events in time order (ties in file order) — first pass: (at,
+        row among the valid ones, stage), counting the rows and summing the
+        probabilities; later: (at, stage, amount) — as (order key, opp, events), or None
+        at the end; NotGrouped when the deal does not come after the one before it (its
+        rows apart, or the deals out of order)."""
+        event = self._next
+        if event is None:
+            return None
+        opp = event[0]
+        key = _order(opp)
+        if self._last is not None and key <= self._last:
+            raise NotGrouped
+        self._last = key
+        events, events_in = [], self._events
+        at, ordered = event[1], True
+        if first:
+            rows, probs = self.rows, self.probs
+            while event is not None and event[0] == opp:
+                rows += 1
+                if event[4] is not None:
+                    entry = probs[event[2]]
+                    entry[0] += event[4]
+                    entry[1] += 1
+                if event[1] < at:
+                    ordered = False
+                at = event[1]
+                events.append((at, rows, event[2]))
+                event = next(events_in, None)
+            self.rows = rows
+        else:
+            while event is not None and event[0] == opp:
+                if event[1] < at:
+                    ordered = False
+                at = event[1]
+                events.append((at, event[2], event[3]))
+                event = next(events_in, None)
+        if not ordered:
+            events.sort(key=_at)  # by time, ties in file order (a stable sort)
+        self._next = event
+        return key, opp, events
+
+    # --- beside the deal file's first pass ------------------------------------------
+
+    def start(self, default_pipeline: str) -> None:
+        self.default = default_pipeline
+        self.found = {default_pipeline: {}}
+        self._read(True)
+        self._group = self._pull(True)
+
+    def deal(self, opp: str, pipeline: str | None) -> None:
+        """The deal file's next deal with an id, and the pipeline its history counts in
+        (None: the default one — the spool's note_pipeline, which the first pass calls
+        only for rows with a stage)."""
+        if len(opp) > ID_LENGTH:  # the batches would look it up cut short
+            raise NotGrouped
+        key = _order(opp)
+        if self._last_deal is not None and key <= self._last_deal:
+            raise NotGrouped
+        self._last_deal = key
+        group = self._group
+        while group is not None and group[0] < key:  # a deal the deal file does not list
+            self._positions(group[2], self.default)
+            group = self._pull(True)
+        if group is not None and group[0] == key:
+            self._positions(group[2], pipeline or self.default)
+            group = self._pull(True)
+        self._group = group
+
+    def finish(self) -> None:
+        """The deal file is read: the rest of the history counts in the default pipeline."""
+        group = self._group
+        while group is not None:
+            self._positions(group[2], self.default)
+            group = self._pull(True)
+        self._group = self._events = None
+
+    def _positions(self, events, pipeline: str) -> None:
+        stages = self.found.get(pipeline)
+        if stages is None:
+            stages = self.found[pipeline] = {}
+        for position, (_moment, row, stage) in enumerate(events):
+            entry = stages.get(stage)
+            if entry is None:
+                stages[stage] = [position, row]
+            else:
+                if position < entry[0]:
+                    entry[0] = position
+                if row < entry[1]:
+                    entry[1] = row
+
+    def stage_positions(self, default_pipeline: str) -> list[tuple[str, str, int, int]]:
+        """As :meth:`HistorySpool.stage_positions` (after :meth:`finish`)."""
+        return sorted(
+            ((pipeline, stage, position, row) for pipeline, stages in self.found.items()
+             for stage, (position, row) in stages.items()),
+            key=lambda entry: entry[3],
+        )  # fmt: skip
+
+    # --- beside the batches -----------------------------------------------------------
+
+    def take(self, opps) -> dict[str, list[tuple[int, str, str | None]]]:
+        """The events of the deals ``opps`` (a batch, in the deal file's order), each
+        deal's in time order; the file is read on as far as the batch's last deal."""
+        wanted = {o for o in opps if o}
+        out: dict[str, list] = {}
+        if not wanted:
+            return out
+        last = max(map(_order, wanted))
+        if not self._taking:
+            self._taking = True
+            self._read(False)
+            self._group = self._pull(False)
+        group = self._group
+        while group is not None and group[0] <= last:
+            if group[1] in wanted:
+                out[group[1]] = group[2]
+            group = self._pull(False)
+        self._group = group
+        return out
+
+    def close(self) -> None:
+        self._events = self._group = self._next = None

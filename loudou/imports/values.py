@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from datetime import timezone as timezone_type
 from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
@@ -256,3 +257,52 @@ def memoized(parse, size: int = 4096):
         raise BadValue(hit[1])
 
     return wrapper
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_DAY = date(1970, 1, 1)
+_ONE_MICRO = timedelta(microseconds=1)
+_DAY_MICROS = 86_400_000_000
+
+
+def micros_parser(size: int = 100_000):
+    """A function giving, for a cell, ``parse_datetime(cell)`` as whole microseconds
+    since the epoch (None for an empty cell; BadValue as parse_datetime raises it),
+    exactly, without a datetime per cell for the usual machine export: ISO 8601 text
+    with its own offset ("2024-03-05T09:30:00+08:00", "…Z") is its date (remembered)
+    plus its time less its offset (remembered). A history file of 400,000 rows has a
+    few hundred distinct dates and times of day. Anything else — no offset (the
+    company's zone, with its summer times), Excel serials, other formats — goes
+    through parse_datetime."""
+    days: dict[str, int] = {}
+    rests: dict[str, int] = {}
+
+    def slow(value):
+        moment = parse_datetime(value)
+        if moment is None:
+            return None
+        at = (moment - _EPOCH) // _ONE_MICRO
+        # Only a fixed offset written in the text splits into a date and the rest.
+        if (
+            type(value) is str and len(value) > 10 and value[4] == "-" and value[7] == "-"
+            and value[10] in "T " and type(moment.tzinfo) is timezone_type
+        ):  # fmt: skip
+            day = (moment.replace(tzinfo=None).date() - _EPOCH_DAY).days
+            if len(days) > size or len(rests) > size:  # bounded: memory stays flat
+                days.clear()
+                rests.clear()
+            days[value[:10]] = day
+            rests[value[10:]] = at - day * _DAY_MICROS
+        return at
+
+    def parse(value):
+        if type(value) is str:
+            day = days.get(value[:10])
+            if day is not None:
+                rest = rests.get(value[10:])
+                if rest is not None:
+                    return day * _DAY_MICROS + rest
+        return slow(value)
+
+    parse.days, parse.rests = days, rests  # for loops that read them inline
+    return parse
