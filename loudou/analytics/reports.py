@@ -159,7 +159,9 @@ def reps_report(scope: Scope) -> dict:
         # A rep compares themself with the team; deals merely shared with them do not
         # bring their owners in as rows.
         by_owner = {k: v for k, v in by_owner.items() if k == scope.user.pk}
-    owners = User.objects.in_bulk([o for o in by_owner if o is not None])
+    owners = User.objects.only("pk", "name", "first_name", "last_name", "username").in_bulk(
+        [o for o in by_owner if o is not None]
+    )
     reps = []
     for owner_id, counts in by_owner.items():
         won = sum(n for (_s, status), n in counts.items() if status == Status.WON)

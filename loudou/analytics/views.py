@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import QueryDict
 from django.shortcuts import render
 from django.utils import timezone
@@ -874,5 +875,24 @@ def dashboard_summary(user) -> dict | None:
         "sees_team": sees_team,
         "weak_steps": weak_steps,
         "weak_reps": weak_reps,
-        "stale": Opportunity.objects.visible_to(user).stale().count(),
+        "stale": _stale_count(user),
     }
+
+
+def _stale_count(user) -> int:
+    """Opportunity.objects.visible_to(user).stale().count(), with the viewer's scope
+    written as "owned by these people, or one of these few shared deals" (ids first):
+    the stale ranges of opp_stale_idx then carry the owner, and no deal is joined to its
+    owner's team."""
+    qs = Opportunity.objects.all()
+    if user is None or not user.is_authenticated or not user.is_active:
+        return 0
+    if not user.sees_everything:
+        owners = {user.pk}
+        if user.managed_team_path:
+            owners |= set(User.objects.filter(team__path__startswith=user.managed_team_path)
+                          .values_list("pk", flat=True))  # fmt: skip
+        through = Opportunity.shared_with.through
+        shared = list(through.objects.filter(user=user).values_list("opportunity_id", flat=True))
+        qs = qs.filter(Q(owner_id__in=sorted(owners)) | Q(pk__in=shared))
+    return qs.stale().count()
