@@ -3,8 +3,10 @@ bulk-write fast path (many-row INSERTs, id allocation) shared by imports and the
 generator."""
 
 import sqlite3
-from datetime import UTC
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from itertools import chain
+from operator import itemgetter
 
 from django.conf import settings
 from django.db import connection
@@ -90,6 +92,11 @@ def insert_rows(model, rows: list[dict]) -> None:
     insert_tuples(model, names, values, adapted=names)
 
 
+# (table, pk column) → the name of the sequence behind it (PostgreSQL); the same in every
+# database of a schema.
+_SEQUENCES: dict[tuple[str, str], str] = {}
+
+
 def allocate_ids(model, count: int) -> list[int]:
     """``count`` fresh primary keys for ``model``; call inside the write transaction."""
     if count <= 0:
@@ -98,10 +105,14 @@ def allocate_ids(model, count: int) -> list[int]:
     column = model._meta.pk.column
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [table, column, count],
-            )
+            sequence = _SEQUENCES.get((table, column))
+            if sequence is None:
+                cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, column])
+                sequence = _SEQUENCES[table, column] = cursor.fetchone()[0]
+            # The sequence named once, not pg_get_serial_sequence per row: that catalog
+            # lookup made 2,000 ids cost 34 ms of server time instead of 4.
+            cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+                           [sequence, count])  # fmt: skip
             return [row[0] for row in cursor.fetchall()]
         quote = connection.ops.quote_name
         cursor.execute(f"SELECT MAX({quote(column)}) FROM {quote(table)}")
@@ -122,7 +133,7 @@ def datetime_param():
     return connection.ops.adapt_datetimefield_value
 
 
-def insert_tuples(model, columns, rows, *, adapted=(), constants=None) -> None:
+def insert_tuples(model, columns, rows, *, adapted=(), constants=None, writer=None) -> None:
     """INSERT ``rows`` given as tuples of the values of ``columns`` (attnames), in that
     order — the path :func:`insert_rows` takes too; called directly for loads of many
     rows: no dict per row, no per-value lookups. A concrete field ``columns`` leaves out
@@ -137,7 +148,9 @@ def insert_tuples(model, columns, rows, *, adapted=(), constants=None) -> None:
     SQL literals, and the rows go many to a statement (``INSERT … VALUES (…), (…), …``):
     SQLite then binds only the values that differ, and runs one statement (one update of
     the table's AUTOINCREMENT counter) per few hundred rows instead of one per row. On
-    PostgreSQL the rows are COPYed."""
+    PostgreSQL the rows are COPYed (in binary when their types allow, see
+    ``_binary_types``); with a :class:`CopyWriter` as ``writer``, in its thread: the call
+    returns at once and ``rows`` must not change until ``writer.wait()``."""
     if not rows:
         return
     meta = model._meta
@@ -191,14 +204,141 @@ def insert_tuples(model, columns, rows, *, adapted=(), constants=None) -> None:
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
     names = ", ".join(quote(f.column) for f in fields + [f for f, _sql in literals])
-    with connection.cursor() as cursor:
-        if not sqlite:
-            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for record in values:
-                    copy.write_row(record)
+    if not sqlite:
+        types = _binary_types(fields, values)
+        sql = f"COPY {table} ({names}) FROM STDIN" + (" (FORMAT BINARY)" if types else "")
+        if writer is not None:
+            writer.submit(sql, types, values)
             return
+        with connection.cursor() as cursor:
+            _copy(cursor.cursor, sql, types, values)
+        return
+    with connection.cursor() as cursor:
         _sqlite_insert(cursor, f"INSERT INTO {table} ({names}) VALUES ", len(fields),
                        [sql for _f, sql in literals], values)  # fmt: skip
+
+
+# PostgreSQL COPY in binary: the column types it takes (their type oids), and for each the
+# Python types whose binary form stores what the text form stores (None fits any column).
+# A column of another type, or a value of another Python type (a float for a decimal, a
+# text for a number, a naive datetime...), and the call's rows go as text as before: the
+# binary format would refuse them, or read them differently.
+def _is_int(kind):
+    return issubclass(kind, int) and not issubclass(kind, bool)
+
+
+_BINARY = {
+    "bigint": (20, _is_int),
+    "integer": (23, _is_int),
+    "smallint": (21, _is_int),
+    "boolean": (16, lambda kind: kind is bool),
+    "text": (25, lambda kind: issubclass(kind, str)),
+    "varchar": (1043, lambda kind: issubclass(kind, str)),
+    "numeric": (1700, lambda kind: issubclass(kind, Decimal) or _is_int(kind)),
+    "date": (1082, lambda kind: issubclass(kind, date) and not issubclass(kind, datetime)),
+    "timestamp with time zone": (1184, lambda kind: issubclass(kind, datetime)),
+    "jsonb": (3802, lambda kind: issubclass(kind, _jsonb_type())),
+}
+
+
+def _jsonb_type():
+    from psycopg.types.json import Jsonb  # what Django's PostgreSQL backend adapts JSON to
+
+    return Jsonb
+
+
+_COLUMN_TYPES: dict = {}
+
+
+def _column_type(field):
+    """``field``'s PostgreSQL type as (oid, accepts(python type)), or None."""
+    kind = _COLUMN_TYPES.get(field)
+    if kind is None:
+        name = (field.db_type(connection) or "").split("(", 1)[0].strip()
+        kind = _COLUMN_TYPES[field] = _BINARY.get(name, False)
+    return kind or None
+
+
+def _binary_types(fields, values) -> list[int] | None:
+    """The type oids of ``fields`` for a binary COPY of ``values`` (rows in that column
+    order), or None when a column or a value does not fit it (see ``_BINARY``). Binary
+    COPY costs the client a sixth of the text form's formatting and the server less
+    parsing (200,000 lead rows: 1.4 → 0.23 s of client CPU); the check reads each
+    column's distinct Python types, not each value (datetimes: each must be aware)."""
+    kinds = [_column_type(f) for f in fields]
+    if None in kinds:
+        return None
+    none = type(None)
+    for i, (oid, accepts) in enumerate(kinds):
+        seen = set(map(type, map(itemgetter(i), values)))
+        seen.discard(none)
+        if not all(map(accepts, seen)):
+            return None
+        if oid == 1184 and seen:
+            if any(v is not None and v.utcoffset() is None for v in map(itemgetter(i), values)):
+                return None
+    return [oid for oid, _accepts in kinds]
+
+
+def _copy(cursor, sql: str, types, values) -> None:
+    with cursor.copy(sql) as copy:
+        if types:
+            copy.set_types(types)
+        for record in values:
+            copy.write_row(record)
+
+
+class CopyWriter:
+    """Runs the COPYs of a PostgreSQL bulk load in a second thread, on the same connection
+    and so in the same transaction, while the caller reads and checks the next batch:
+    the server inserts (and checks) one batch while the client parses the next — two
+    cores instead of one after the other. psycopg connections are thread-safe (each
+    statement holds the connection's lock) and wait for the server without the GIL.
+
+    One COPY at a time, in the order submitted. :meth:`wait` returns when the last one has
+    ended and raises its error (as Django's database error); call it before any
+    statement that must see the rows (a duplicate lookup, ANALYZE) and before the
+    transaction ends (:meth:`close`). Only inside one transaction (``atomic``): a batch
+    committed on its own must not end before its rows are in.
+
+    Started, it sets the transaction's deferrable constraints (Django's foreign keys)
+    IMMEDIATE: each COPY's rows are checked when it ends, in this thread, beside the
+    parsing of the next batch, instead of all at COMMIT in the caller's time — rows are
+    always written after the rows they point to, so the answer is the same."""
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        connection.ensure_connection()
+        self._raw = connection.connection
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copy-writer")
+        self._pending: list = []
+
+    def submit(self, sql: str, types, values) -> None:
+        self._pending.append(self._pool.submit(self._run, sql, types, values))
+
+    def _run(self, sql, types, values) -> None:
+        with self._raw.cursor() as cursor:
+            _copy(cursor, sql, types, values)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            with connection.wrap_database_errors:
+                future.result()
+
+    def close(self, *, failed: bool = False) -> None:
+        """Wait for the last COPY and stop the thread; ``failed``: the load is ending on
+        an error already (the transaction rolls back), so a COPY's own error is dropped."""
+        try:
+            self.wait()
+        except Exception:
+            if not failed:
+                raise
+        finally:
+            self._pool.shutdown()
 
 
 # Rows per multi-row INSERT on SQLite: past a few hundred values per statement the

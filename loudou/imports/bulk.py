@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.db import connection
 
 from loudou.core.db import (
+    CopyWriter,
     _sqlite_datetime,
     allocate_ids,
     datetime_param,
@@ -29,8 +30,8 @@ from loudou.core.db import (
 )
 
 __all__ = [
-    "add_ranges", "allocate_ids", "analyze", "datetime_param", "deferred_indexes", "ids_in",
-    "in_ranges",
+    "CopyWriter", "add_ranges", "allocate_ids", "analyze", "datetime_param",
+    "deferred_indexes", "ids_in", "in_ranges",
     "insert_rows", "insert_tuples", "lookup", "micros", "micros_param",
 ]  # fmt: skip
 
@@ -115,13 +116,40 @@ def lookup(model, columns: Iterable[str], where: str, values: Iterable) -> list[
     cols = ", ".join(quote(model._meta.get_field(c).column) for c in columns)
     column = quote(model._meta.get_field(where).column)
     out = []
+    probe = _probe_sql(model, cols, table, column, where)
     with connection.cursor() as cursor:
         for start in range(0, len(values), LOOKUP_CHUNK):
             chunk = values[start : start + LOOKUP_CHUNK]
-            marks = ", ".join(["%s"] * len(chunk))
-            cursor.execute(f"SELECT {cols} FROM {table} WHERE {column} IN ({marks})", chunk)
+            if probe:
+                cursor.execute(probe, [chunk])
+            else:
+                marks = ", ".join(["%s"] * len(chunk))
+                cursor.execute(f"SELECT {cols} FROM {table} WHERE {column} IN ({marks})", chunk)
             out.extend(cursor.fetchall())
     return out
+
+
+def _probe_sql(model, cols: str, table: str, column: str, where: str) -> str | None:
+    """On PostgreSQL, the lookup as one index probe per key: the keys are one array
+    parameter (a query text psycopg parses once, not 2,000 ``%s`` per batch), and the
+    ``LATERAL … OFFSET 0`` subquery cannot be flattened into a join, so the planner
+    cannot trade the probes for a scan of the table. With an IN list it did: at 200,000
+    leads, each batch's e-mail lookup was a parallel sequential scan (70 ms, two worker
+    processes) instead of 2,000 index probes (3 ms) — the e-mail index is larger than
+    the mobile one and the planner priced it above reading the whole table. None
+    (the IN list) on SQLite, whose planner always probes, and for key types other than
+    text and integers."""
+    if connection.vendor != "postgresql":
+        return None
+    kind = model._meta.get_field(where).db_type(connection) or ""
+    if kind.startswith(("varchar", "text", "character varying")):
+        array = "text[]"
+    elif kind in ("bigint", "integer", "smallint"):
+        array = "bigint[]"
+    else:
+        return None
+    return (f"SELECT t.* FROM unnest(%s::{array}) AS k(v) CROSS JOIN LATERAL "
+            f"(SELECT {cols} FROM {table} WHERE {column} = k.v OFFSET 0) AS t")  # fmt: skip
 
 
 def analyze(models) -> None:

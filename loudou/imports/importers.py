@@ -70,6 +70,10 @@ class Importer:
 
     kind = ""
     file = ""
+    # PostgreSQL, one transaction: COPY each batch in a background thread while the next is
+    # read (bulk.CopyWriter); the importer calls self.sync() before reading the database
+    # and passes self.writer to insert_tuples.
+    background_copy = False
 
     def __init__(self, ctx: Context, path=None, *, main: bool = True):
         self.ctx = ctx
@@ -102,18 +106,28 @@ class Importer:
         one_transaction = self.ctx.job.dry_run or not self.ctx.options.skip_bad_rows
         expected = self.expected_rows() if one_transaction and self.main else 0
         self.written, self.analyze_at = 0, bulk.ANALYZE_FROM
-        with bulk.deferred_indexes(self.indexes_kept(), rows=expected):
-            batch, last = [], 0
-            size = BATCH
-            for number, cells in table.rows:
-                if self.main and number <= self.ctx.resume_after:
-                    continue
-                batch.append((number, cells, cells))
-                last = number
-                if len(batch) >= size:
-                    self._flush(batch, last)
-                    batch = []
-            self._flush(batch, last)
+        self.writer, self._due = None, False
+        if self.background_copy and one_transaction and bulk.connection.vendor == "postgresql":
+            self.writer = bulk.CopyWriter()
+        failed = True
+        try:
+            with bulk.deferred_indexes(self.indexes_kept(), rows=expected):
+                batch, last = [], 0
+                size = BATCH
+                for number, cells in table.rows:
+                    if self.main and number <= self.ctx.resume_after:
+                        continue
+                    batch.append((number, cells, cells))
+                    last = number
+                    if len(batch) >= size:
+                        self._flush(batch, last)
+                        batch = []
+                self._flush(batch, last)
+                self.sync()
+            failed = False
+        finally:
+            if self.writer is not None:
+                self.writer.close(failed=failed)
 
     def before(self, table, mapping) -> None:
         """Set-up after the header is known (e.g. the opportunities' first pass)."""
@@ -136,11 +150,26 @@ class Importer:
         with _transaction_per_batch(self.ctx):
             self.write_batch(batch)
             self.ctx.tick(len(batch))
-            self.ctx.checkpoint(last if self.main else None)
+            if self.writer is None:
+                self.ctx.checkpoint(last if self.main else None)
+            else:  # after the batch's COPYs (a statement now would wait for them)
+                self._due = last if self.main else None
         self.written += len(batch)
         if self.written >= self.analyze_at:  # 10,000 rows, 20,000, 40,000, ...
+            self.sync()
             bulk.analyze([model for model, keep in self.indexes_kept().items() if keep])
             self.analyze_at = 2 * self.written
+
+    def sync(self) -> None:
+        """With a background writer (``background_copy``): wait until the batches handed
+        to it are in the database (the duplicate lookups of the next batch must see
+        them), then write the job's checkpoint of the last one. A no-op without."""
+        if self.writer is None:
+            return
+        self.writer.wait()
+        if self._due is not False:
+            self.ctx.checkpoint(self._due)
+            self._due = False
 
     def parse_row(self, number: int, cells: list, parsers: dict) -> dict:
         """Apply ``parsers`` (field → function of the cell) to a row's mapped cells.
@@ -481,6 +510,7 @@ class LeadImporter(Importer):
     A duplicate is a lead with the same normalised mobile or e-mail (leads issue)."""
 
     kind, file = "leads", "leads"
+    background_copy = True
     parsers = {
         "name": _text(100), "company": _text(200), "title": _text(100), "mobile": _text(30),
         "phone": _text(60), "email": parse_email, "wechat": _text(60), "source": _source,
@@ -548,6 +578,7 @@ class LeadImporter(Importer):
             rows.append(data)
         # Earlier batches are in the database already (this transaction or committed):
         # the lookup finds them as it finds older leads; ``seen`` covers this batch only.
+        self.sync()
         existing = {}
         for column in ("mobile_key", "email_key"):
             keys = {d[column] for d in rows}
@@ -597,14 +628,17 @@ class LeadImporter(Importer):
                 texts = operator.itemgetter(*given)({**LEAD_BLANK, **data})
             inserts.append((pk, owned, now if owned else None, pool, *texts))
             events.append((event_id, pk, pool, owned))
+        # Updates first: with a background writer, a statement after the COPYs would wait
+        # for them.
+        self.update_existing(Lead, updates)
         bulk.insert_tuples(Lead, LEAD_COLUMNS + given, inserts, adapted=LEAD_ADAPTED,
-                           constants=constants)  # fmt: skip
+                           constants=constants, writer=self.writer)  # fmt: skip
         bulk.insert_tuples(PoolEvent, EVENT_COLUMNS, events, adapted=("at",), constants={
-            "kind": PoolEventKind.CREATE, "by_id": actor, "at": now, "reason": ""})  # fmt: skip
+            "kind": PoolEventKind.CREATE, "by_id": actor, "at": now, "reason": ""},
+            writer=self.writer)  # fmt: skip
         self.ctx.record_created(Lead, ids)
         self.ctx.record_created(PoolEvent, event_ids)
         self.count("new", len(ids))
-        self.update_existing(Lead, updates)
 
 
 class _Lazy(dict):
