@@ -138,12 +138,10 @@ def funnel_report(scope: Scope) -> dict:
     }
 
 
-def reps_report(scope: Scope) -> dict:
-    """Each rep's conversion per stage against the team's pooled rate, with the weak
-    steps flagged (DOMAIN §8 rep vs team) and the shape of their open funnel."""
-    from loudou.org.models import User
-
-    summaries.ensure_fresh()  # catch up with a bulk load first, if one happened
+def _rep_funnels(scope: Scope):
+    """What the per-rep report and the dashboard's weak steps share: the pipeline's open
+    stages, their names, the team's pooled stats, and per rep row (owner id) their won
+    count, their stats and the keys of their weak steps."""
     stages = _stages(scope)
     team = stage_stats(scope, rows=queries.scope_counts(scope, team=True))
     by_owner: dict[int, dict] = {}
@@ -151,18 +149,12 @@ def reps_report(scope: Scope) -> dict:
         by_owner.setdefault(row["owner_id"], {})[(row["furthest_stage_id"], row["status"])] = row[
             "n"
         ]
-    open_now: dict[int, dict[int, int]] = {}
-    for row in queries.scope_open(scope, by_owner=True, bands=False):
-        open_now.setdefault(row["owner_id"], {})[row["stage_id"]] = row["n"]
     names = {s.pk: s.display_name for s in stages}  # once, not per rep (a language lookup)
     if not (getattr(scope.user, "sees_everything", False) or scope.user.managed_team_path):
         # A rep compares themself with the team; deals merely shared with them do not
         # bring their owners in as rows.
         by_owner = {k: v for k, v in by_owner.items() if k == scope.user.pk}
-    owners = User.objects.only("pk", "name", "first_name", "last_name", "username").in_bulk(
-        [o for o in by_owner if o is not None]
-    )
-    reps = []
+    funnels = {}
     for owner_id, counts in by_owner.items():
         won = sum(n for (_s, status), n in counts.items() if status == Status.WON)
         inputs = [
@@ -175,7 +167,34 @@ def reps_report(scope: Scope) -> dict:
             for s in stages
         ]
         stats = fm.funnel(inputs, won, stable_at=settings.LOUDOU_STABLE_THRESHOLD)
-        weak = set(fm.weak_steps(stats, team))
+        funnels[owner_id] = (won, stats, set(fm.weak_steps(stats, team)))
+    return stages, names, team, funnels
+
+
+def rep_weak_steps(scope: Scope) -> dict:
+    """For each rep row of reps_report: the names of their weak steps in pipeline order
+    (the dashboard's alerts, without the rest of the per-rep report)."""
+    summaries.ensure_fresh()  # catch up with a bulk load first, if one happened
+    stages, names, _team, funnels = _rep_funnels(scope)
+    return {owner_id: [names[s.pk] for s in stages if s.pk in weak]
+            for owner_id, (_won, _stats, weak) in funnels.items()}  # fmt: skip
+
+
+def reps_report(scope: Scope) -> dict:
+    """Each rep's conversion per stage against the team's pooled rate, with the weak
+    steps flagged (DOMAIN §8 rep vs team) and the shape of their open funnel."""
+    from loudou.org.models import User
+
+    summaries.ensure_fresh()  # catch up with a bulk load first, if one happened
+    stages, names, team, funnels = _rep_funnels(scope)
+    open_now: dict[int, dict[int, int]] = {}
+    for row in queries.scope_open(scope, by_owner=True, bands=False):
+        open_now.setdefault(row["owner_id"], {})[row["stage_id"]] = row["n"]
+    owners = User.objects.only("pk", "name", "first_name", "last_name", "username").in_bulk(
+        [o for o in funnels if o is not None]
+    )
+    reps = []
+    for owner_id, (won, stats, weak) in funnels.items():
         current = [open_now.get(owner_id, {}).get(s.pk, 0) for s in stages]
         owner = owners.get(owner_id)
         reps.append(

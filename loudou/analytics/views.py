@@ -831,8 +831,9 @@ def dashboard_summary(user) -> dict | None:
     quarter's target below 100%, when a target is set in Targets), weak steps (a rep's
     own, or how many reps have one), stale deals. None without a pipeline.
 
-    A fixed number of queries whatever the data: two reports (funnel, reps), the
-    completed revenue of the quarter, the target, the reverse plan and the stale count."""
+    A fixed number of queries whatever the data: the funnel report, the per-rep weak
+    steps, the completed revenue of the quarter, the target, the reverse plan and the
+    stale count."""
     try:
         scope = build_scope(user)
     except ScopeError:
@@ -843,11 +844,10 @@ def dashboard_summary(user) -> dict | None:
     now = timezone.now()
     done = reports.completed_revenue(scope, scope.opportunities(), start, min(end, now))
     won = queries.won_between(scope.opportunities(), start, end)
-    reps_data = reports.reps_report(scope)
+    weak_by_rep = reports.rep_weak_steps(scope)  # the per-rep report's weak steps only
     sees_team = bool(user.sees_everything or user.managed_team_path)
-    mine = [r for r in reps_data["reps"] if r["owner_id"] == user.pk]
-    weak_steps = [s["name"] for r in mine for s in r["stages"] if s["weak"]]
-    weak_reps = sum(1 for r in reps_data["reps"] if any(s["weak"] for s in r["stages"]))
+    weak_steps = weak_by_rep.get(user.pk, [])
+    weak_reps = sum(1 for steps in weak_by_rep.values() if steps)
     target, target_source = reports.scope_target(scope, quarter)
     replenish = None
     stages = funnel_data["stages"]

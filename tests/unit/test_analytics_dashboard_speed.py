@@ -1,7 +1,8 @@
 """The dashboard's stale count (analytics.views._stale_count) is exactly the number of
 stale deals the viewer may see (Opportunity.objects.visible_to(user).stale()), for an
 admin, a manager, a sub-team rep and a rep with a colleague's stale deal shared with
-them, across pipelines; and it costs as many queries with many deals as with few."""
+them, across pipelines; and it costs as many queries with many deals as with few. The
+dashboard's weak steps per rep equal those the per-rep report flags."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -74,3 +75,36 @@ def test_stale_count_query_count_does_not_grow(org, django_assert_max_num_querie
     for user in (org.east_mgr, org.east_rep):
         with django_assert_max_num_queries(few[user.pk]):
             _stale_count(user)
+
+
+def test_rep_weak_steps_equal_the_per_rep_report(org):
+    """The dashboard's weak steps per rep (reports.rep_weak_steps) are exactly the stages
+    the per-rep report flags weak, rep by rep and in pipeline order, for an admin, a
+    manager and a rep; some rep has one."""
+    from loudou.analytics import reports
+    from loudou.analytics.queries import Scope
+    from loudou.pipeline.models import LostReason
+
+    services.ensure_lost_reasons()
+    reason = LostReason.objects.first()
+    pipeline = services.create_pipeline_from_template("dcba", checklist_mode="advisory")
+    account = create_account(actor=org.east_rep, name="弱")
+    stages = list(pipeline.open_stages())
+    for i in range(60):  # east_rep2 loses at the first stage, the others move on and win
+        owner = [org.east_rep, org.east_rep2, org.sub_rep][i % 3]
+        opp = services.create_opportunity(
+            actor=owner, pipeline=pipeline, account=account, name=f"w{i}", stage=stages[0],
+            amount=Decimal(500),
+        )  # fmt: skip
+        if owner == org.east_rep2:
+            services.lose_opportunity(opp, reason, actor=owner)
+        else:
+            services.move_opportunity(opp, stages[1], actor=owner)
+    flagged_somewhere = False
+    for user in (org.admin, org.east_mgr, org.east_rep2):
+        scope = Scope(user=user, pipeline=pipeline)
+        expected = {r["owner_id"]: [s["name"] for s in r["stages"] if s["weak"]]
+                    for r in reports.reps_report(scope)["reps"]}  # fmt: skip
+        assert reports.rep_weak_steps(scope) == expected, user
+        flagged_somewhere |= any(expected.values())
+    assert flagged_somewhere
