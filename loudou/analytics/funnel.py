@@ -238,13 +238,20 @@ def weak_steps(
     the same stage (matched by key). A stage the team has no conversion for is never
     flagged.
     """
-    team_rates = {stats.key: stats.conversion for stats in team}
+    team_rates = {stats.key: (stats.conversion, float(stats.conversion))
+                  for stats in team if stats.conversion is not None}  # fmt: skip
     weak = []
     for stats in rep:
         team_rate = team_rates.get(stats.key)
         if stats.n < min_n or team_rate is None or stats.ci_high is None:
             continue
-        if stats.ci_high < team_rate:  # float vs Fraction compares exactly
+        exact, approx = team_rate
+        # float vs Fraction compares exactly, but slowly: only when the floats are close
+        if abs(stats.ci_high - approx) > 1e-9 * max(1.0, abs(approx)):
+            below = stats.ci_high < approx
+        else:
+            below = stats.ci_high < exact
+        if below:
             weak.append(stats.key)
     return weak
 

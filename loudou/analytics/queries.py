@@ -224,6 +224,8 @@ def scope_counts(scope: Scope, *, team: bool = False, by_owner: bool = False) ->
         )
     owners, extra = scope.owner_set(team=team)
     rows = summaries.counts(scope.pipeline.pk, owners, by_owner=by_owner)
+    if extra is None:  # one row per key already (FunnelCount's unique key, or summed)
+        return rows
     if extra is not None:
         rows += [
             {**r, "cents": r["cents"] or 0, "stays": r["stays"] or 0}
