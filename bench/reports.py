@@ -11,8 +11,9 @@ For each database and size: an empty database, ``loudou generate --opportunities
 --seed 5`` (three years of history), then the funnel, per-rep, forecast and reverse
 reports are timed in-process (the report functions the CLI, API and pages call), as an
 admin who sees everything (the whole pipeline) and as a manager of a team (a filtered
-scope, read through the opportunities), plus lead conversion by source and the breakdown
-by region. The Monte Carlo of the forecast runs 2,000 simulations.
+scope, read through the opportunities), plus lead conversion by source, the breakdown of
+the quarter by each dimension and the dashboard's headline. The Monte Carlo of the
+forecast runs 2,000 simulations.
 """
 
 import argparse
@@ -54,6 +55,7 @@ def measure(args) -> None:
     from loudou.analytics import reports
     from loudou.analytics.periods import containing
     from loudou.analytics.queries import Scope
+    from loudou.analytics.views import dashboard_summary
     from loudou.org.models import User
     from loudou.pipeline.models import Pipeline
 
@@ -77,9 +79,15 @@ def measure(args) -> None:
             lambda: reports.reverse_report(scope, Decimal(10**8)), runs=args.runs, warmup=1
         ),
         "leads": timed(lambda: reports.leads_report(scope), runs=args.runs, warmup=1),
-        "breakdown": timed(
-            lambda: reports.breakdown_report(scope, "region", quarter), runs=args.runs, warmup=1
-        ),
+        **{
+            ("breakdown" if dim == "region" else f"breakdown ({dim})"): timed(
+                lambda dim=dim: reports.breakdown_report(scope, dim, quarter),
+                runs=args.runs,
+                warmup=1,
+            )
+            for dim in reports.DIMENSIONS
+        },  # fmt: skip
+        "dashboard": timed(lambda: dashboard_summary(admin), runs=args.runs, warmup=1),
     }
     if team_scope is not None:
         results["funnel (manager)"] = timed(
@@ -91,6 +99,9 @@ def measure(args) -> None:
         )  # fmt: skip
         results["reps (manager)"] = timed(
             lambda: reports.reps_report(team_scope), runs=args.runs, warmup=1
+        )
+        results["dashboard (manager)"] = timed(
+            lambda: dashboard_summary(manager), runs=args.runs, warmup=1
         )
     if rep_scope is not None:
         results["funnel (rep)"] = timed(
@@ -106,7 +117,7 @@ def measure(args) -> None:
             runs=max(1, args.runs // 3), warmup=0,
         )  # fmt: skip
     for name, row in results.items():
-        print(f"  {name:24} median {row['median']:8.1f} ms  p95 {row['p95']:8.1f}  "
+        print(f"  {name:26} median {row['median']:8.1f} ms  p95 {row['p95']:8.1f}  "
               f"cpu {row['cpu_median']:8.1f}", flush=True)  # fmt: skip
     print("RESULT " + json.dumps(results), flush=True)
 
