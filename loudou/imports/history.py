@@ -58,6 +58,8 @@ def _stay_micros(at: int, entered: int) -> int:
 
 
 _HUNDRED, _ZERO = Decimal(100), Decimal(0)
+# The won and lost changes' probabilities (the very objects: callers may key on them).
+HUNDRED, ZERO = _HUNDRED, _ZERO
 
 
 def _first(event):

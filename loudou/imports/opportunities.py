@@ -16,6 +16,7 @@ import re
 from collections import defaultdict
 from datetime import datetime, time
 from decimal import Decimal
+from operator import itemgetter
 
 from django.db import connection, transaction
 from django.db.models import Max, Q
@@ -32,7 +33,7 @@ from loudou.pipeline.summaries import rebuild_summaries
 from . import bulk, layouts
 from .bulk import micros
 from .engine import open_mapped
-from .history import StageInfo, rebuild
+from .history import HUNDRED, ZERO, StageInfo, rebuild
 from .importers import PENDING, AccountImporter, Importer, _source, _text, normalize_company
 from .models import OnDuplicate
 from .reader import open_table
@@ -57,8 +58,8 @@ STATUS_WORDS = {
     "open": Status.OPEN, "进行中": Status.OPEN, "跟进中": Status.OPEN, "": None,
 }  # fmt: skip
 ACCOUNT_CACHE = 50_000
-# The rows _build makes, in this column order (bulk.insert_tuples).
-# created_by_id and version are constants of the INSERT.
+# The rows _build makes, in this column order (bulk.insert_tuples); created_by_id and
+# version are constants of the INSERT, and so are the columns the file lacks (opp_pick).
 OPP_COLUMNS = (
     "id", "name", "account_id", "owner_id", "pipeline_id", "stage_id",
     "furthest_stage_id", "status", "amount", "currency", "probability", "probability_manual",
@@ -72,6 +73,10 @@ CHANGE_COLUMNS = (  # note: a constant ""
 )  # fmt: skip
 DEFAULT_PIPELINE = {"salesforce": "Salesforce", "hubspot": "HubSpot", "pipedrive": "Pipedrive",
                     "zoho": "Zoho CRM", "odoo": "Odoo"}  # fmt: skip
+
+
+def _same(value):
+    return value
 
 
 def terminal_kind(name: str) -> str | None:
@@ -164,8 +169,10 @@ class OpportunityImporter(Importer):
         "pipeline": _text(100), "stage": _text(100), "status": memoized(parse_status),
         "is_won": memoized(parse_bool), "is_closed": memoized(parse_bool),
         "probability": memoized(parse_percent),
-        "expected_close_date": parse_date, "owner": _text(), "created_at": parse_datetime,
-        "closed_at": parse_datetime, "won_at": parse_datetime, "lost_at": parse_datetime,
+        # the deal's moments as microseconds since the epoch (micros_parser: what
+        # parse_datetime reads, without a datetime per cell)
+        "expected_close_date": parse_date, "owner": _text(), "created_at": micros_parser(),
+        "closed_at": micros_parser(), "won_at": micros_parser(), "lost_at": micros_parser(),
         "source": _source, "next_step": _text(300), "description": _text(),
         "lost_reason": lambda v: text(v)[:300],
     }  # fmt: skip
@@ -275,9 +282,8 @@ class OpportunityImporter(Importer):
         (the spool reports them itself otherwise)."""
         held = []
 
-        def read(report):
-            error = (lambda *bad: held.append(bad)) if report else (lambda *bad: None)
-            return self._history_events(self._reopen_history(), error)
+        def read():
+            return self._history_events(self._reopen_history(), lambda *bad: held.append(bad))
 
         history = GroupedHistory(read)
         history.held = held
@@ -413,6 +419,25 @@ class OpportunityImporter(Importer):
         self.micros_param = bulk.micros_param()
         self.dates: dict = {}
         self.now_micros = micros(ctx.now)
+        # Numbers as the database takes them: on SQLite the text its Decimal adapter
+        # binds (str), made here once per deal instead of by the driver for each value;
+        # the stages' probabilities (they live as long as the import) once.
+        self.decimal_param = str if connection.vendor == "sqlite" else _same
+        self.known_decimals = {
+            id(value): self.decimal_param(value)
+            for value in (HUNDRED, ZERO, *(info.probability for pmap in self.pipelines.values()
+                                           for info in pmap.info.values()))
+        }  # fmt: skip
+        # The deal INSERT's constant columns: the actor, the version, and the columns
+        # the file does not have (their empty text; the default currency).
+        constants = {"created_by_id": ctx.actor.pk, "version": 1}
+        for name in ("currency", "source", "next_step", "description"):
+            if name not in self.mapped:
+                constants[name] = self.currency if name == "currency" else ""
+        keep = [i for i, name in enumerate(OPP_COLUMNS) if name not in constants]
+        self.opp_constants = constants
+        self.opp_columns = tuple(OPP_COLUMNS[i] for i in keep)
+        self.opp_pick = itemgetter(*keep)
 
     def _pipeline_name(self, cells) -> str:
         if self.ctx.options.pipeline or "pipeline" not in self.cols:
@@ -639,17 +664,14 @@ class OpportunityImporter(Importer):
                 events.append((micros(at), info, None))
         if bad:
             return None
-        closed = data.get("closed_at") or (
-            data.get("won_at") if status == Status.WON else data.get("lost_at")
-        )
+        # Moments in microseconds since the epoch (the parsers'; 0 is 1970, not "none").
+        closed = data.get("closed_at")
+        if closed is None:
+            closed = data.get("won_at") if status == Status.WON else data.get("lost_at")
         if closed is None and status != Status.OPEN and data.get("expected_close_date"):
-            closed = _day_start(data["expected_close_date"])
-        if closed is not None:
-            closed = micros(closed)
+            closed = micros(_day_start(data["expected_close_date"]))
         created = data.get("created_at")
-        if created is not None:
-            created = micros(created)
-        else:
+        if created is None:
             created = (
                 min(e[0] for e in events) if events
                 else closed if closed is not None else self.now_micros
@@ -663,9 +685,9 @@ class OpportunityImporter(Importer):
         probability_given = data.get("probability")
         manual = False
         if result.status == Status.WON:
-            probability = Decimal(100)
+            probability = HUNDRED
         elif result.status == Status.LOST:
-            probability = Decimal(0)
+            probability = ZERO
         elif probability_given is not None and probability_given != result.stage.probability:
             probability, manual = probability_given, True
         else:
@@ -680,11 +702,14 @@ class OpportunityImporter(Importer):
         owner = data["owner_id"]
         changes = result.changes
         # Each moment once, in the form the database takes (the deal's own times are
-        # those of its changes).
+        # those of its changes); each number once (decimal_param).
         param = self.micros_param
         params = {c.at: param(c.at) for c in changes}
         first, last = changes[0].at, changes[-1].at
         entered, closed_at = result.stage_entered_at, result.closed_at
+        number, known = self.decimal_param, self.known_decimals
+        amount = number(amount)
+        probability = known.get(id(probability)) or number(probability)
         opp = (
             data["name"], data["account_id"], owner, pmap.pipeline.pk,
             result.stage.pk, result.furthest.pk, result.status, amount,
@@ -699,9 +724,10 @@ class OpportunityImporter(Importer):
         rows = [
             (
                 c.kind, c.from_stage.pk if c.from_stage else None, c.to_stage.pk,
-                params[c.at], owner, c.amount if c.amount is not None else amount,
+                params[c.at], owner, amount if c.amount is None else number(c.amount),
                 probability if manual and c.kind in ("created", "moved")
-                and c.to_stage == stage else c.probability,
+                and c.to_stage == stage
+                else known.get(id(c.probability)) or number(c.probability),
                 c.stay_seconds,
             )
             for c in changes
@@ -725,17 +751,14 @@ class OpportunityImporter(Importer):
         change_ids = bulk.allocate_ids(StageChange, change_count)
         rows, changes, touched = [], [], set()
         next_id = iter(change_ids).__next__
+        pick = self.opp_pick
         for pk, (_key, (opp, history)) in zip(ids, opps, strict=True):
-            rows.append((pk, *opp))
+            rows.append(pick((pk, *opp)))
             touched.add(opp[1])
             for change in history:
                 changes.append((next_id(), pk, *change))
         bulk.insert_tuples(
-            Opportunity,
-            OPP_COLUMNS,
-            rows,
-            adapted=OPP_ADAPTED,
-            constants={"created_by_id": self.ctx.actor.pk, "version": 1},
+            Opportunity, self.opp_columns, rows, adapted=OPP_ADAPTED, constants=self.opp_constants
         )
         bulk.insert_tuples(
             StageChange, CHANGE_COLUMNS, changes, adapted=("changed_at",), constants={"note": ""}

@@ -12,6 +12,7 @@ own sequences, and the mean probability the file gives each stage.
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import sqlite3
 import tempfile
@@ -163,6 +164,8 @@ class HistorySpool:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+# Deals per block of the grouped history's sequential file.
+GROUPS_PER_BLOCK = 1_000
 # The longest deal id the deal file's rows keep (Opportunity import's external_id).
 ID_LENGTH = 100
 
@@ -185,14 +188,17 @@ def _at(event):
 class GroupedHistory:
     """A history file grouped by deal, in the order of the deal file's ids (the usual
     export order: Salesforce's OpportunityHistory sorted by OpportunityId, a native
-    export), read alongside the deal file instead of spooled: once beside its first pass
-    (the stage positions, the probabilities, whether the order holds — else
-    :class:`NotGrouped`, and the caller spools it) and once beside the batches
-    (:meth:`take`). Nothing is held but one deal's events.
+    export), read beside the deal file's first pass instead of spooled into an indexed
+    database: the stage positions and probabilities come from one deal's events at a
+    time, and whether the order holds is checked as it goes (else :class:`NotGrouped`,
+    and the caller spools the file). Each deal's events, in time order, are written on
+    to a plain sequential file (pickled, GROUPS_PER_BLOCK deals at a time) that the
+    batches read back in the same order (:meth:`take`): memory holds a block, not the
+    file, and the history file is parsed once.
 
-    ``read(report)`` gives the file's valid events — (opp, at in microseconds since the
-    epoch, stage, amount as text or None, probability or None) in file order — reporting
-    bad rows when ``report`` is true. The answers are the spool's."""
+    ``read()`` gives the file's valid events — (opp, at in microseconds since the epoch,
+    stage, amount as text or None, probability or None) in file order, reporting bad
+    rows as it likes. The answers are the spool's."""
 
     def __init__(self, read):
         self.read = read
@@ -205,22 +211,19 @@ class GroupedHistory:
         self._group = None  # the group read ahead: (order key, opp, events)
         self._last = None  # the order key of the last group read
         self._last_deal = None
-        self._taking = False
+        self._names: dict[str, str] = {}  # one object per stage name (pickled once)
+        self._file = tempfile.TemporaryFile(prefix="loudou-import-history-")  # noqa: SIM115
+        self._block: list = []  # groups to write: (order key, opp, [(at, stage, amount)…])
+        self._taken: list = []  # a block read back, reversed (pop from the end)
 
     def __bool__(self) -> bool:
         return self.rows > 0
 
-    def _read(self, report: bool) -> None:
-        self._events = iter(self.read(report))
-        self._next = next(self._events, None)
-        self._last = None
-
-    def _pull(self, first: bool):
-        """The next deal's events in time order (ties in file order) — first pass: (at,
-        row among the valid ones, stage), counting the rows and summing the
-        probabilities; later: (at, stage, amount) — as (order key, opp, events), or None
-        at the end; NotGrouped when the deal does not come after the one before it (its
-        rows apart, or the deals out of order)."""
+    def _pull(self):
+        """The next deal's events as (order key, opp, [(at, row among the valid ones,
+        stage, amount)…] in time order, ties in file order), counting the rows and
+        summing the probabilities; None at the end; NotGrouped when the deal does not
+        come after the one before it (its rows apart, or the deals out of order)."""
         event = self._next
         if event is None:
             return None
@@ -229,41 +232,42 @@ class GroupedHistory:
         if self._last is not None and key <= self._last:
             raise NotGrouped
         self._last = key
-        events, events_in = [], self._events
+        events, events_in, names = [], self._events, self._names
         at, ordered = event[1], True
-        if first:
-            rows, probs = self.rows, self.probs
-            while event is not None and event[0] == opp:
-                rows += 1
-                if event[4] is not None:
-                    entry = probs[event[2]]
-                    entry[0] += event[4]
-                    entry[1] += 1
-                if event[1] < at:
-                    ordered = False
-                at = event[1]
-                events.append((at, rows, event[2]))
-                event = next(events_in, None)
-            self.rows = rows
-        else:
-            while event is not None and event[0] == opp:
-                if event[1] < at:
-                    ordered = False
-                at = event[1]
-                events.append((at, event[2], event[3]))
-                event = next(events_in, None)
+        rows, probs = self.rows, self.probs
+        while event is not None and event[0] == opp:
+            rows += 1
+            stage = event[2]
+            if event[4] is not None:
+                entry = probs[stage]
+                entry[0] += event[4]
+                entry[1] += 1
+            if event[1] < at:
+                ordered = False
+            at = event[1]
+            events.append((at, rows, names.setdefault(stage, stage), event[3]))
+            event = next(events_in, None)
+        self.rows = rows
         if not ordered:
             events.sort(key=_at)  # by time, ties in file order (a stable sort)
         self._next = event
         return key, opp, events
+
+    def _keep(self, group) -> None:
+        """Write ``group``'s events on for the batches (a block at a time)."""
+        self._block.append((group[0], group[1], [(e[0], e[2], e[3]) for e in group[2]]))
+        if len(self._block) >= GROUPS_PER_BLOCK:
+            pickle.dump(self._block, self._file, pickle.HIGHEST_PROTOCOL)
+            self._block = []
 
     # --- beside the deal file's first pass ------------------------------------------
 
     def start(self, default_pipeline: str) -> None:
         self.default = default_pipeline
         self.found = {default_pipeline: {}}
-        self._read(True)
-        self._group = self._pull(True)
+        self._events = iter(self.read())
+        self._next = next(self._events, None)
+        self._group = self._pull()
 
     def deal(self, opp: str, pipeline: str | None) -> None:
         """The deal file's next deal with an id, and the pipeline its history counts in
@@ -278,10 +282,11 @@ class GroupedHistory:
         group = self._group
         while group is not None and group[0] < key:  # a deal the deal file does not list
             self._positions(group[2], self.default)
-            group = self._pull(True)
+            group = self._pull()
         if group is not None and group[0] == key:
             self._positions(group[2], pipeline or self.default)
-            group = self._pull(True)
+            self._keep(group)
+            group = self._pull()
         self._group = group
 
     def finish(self) -> None:
@@ -289,14 +294,18 @@ class GroupedHistory:
         group = self._group
         while group is not None:
             self._positions(group[2], self.default)
-            group = self._pull(True)
-        self._group = self._events = None
+            group = self._pull()
+        self._group = self._events = self._next = None
+        if self._block:
+            pickle.dump(self._block, self._file, pickle.HIGHEST_PROTOCOL)
+            self._block = []
+        self._file.seek(0)
 
     def _positions(self, events, pipeline: str) -> None:
         stages = self.found.get(pipeline)
         if stages is None:
             stages = self.found[pipeline] = {}
-        for position, (_moment, row, stage) in enumerate(events):
+        for position, (_at, row, stage, _amount) in enumerate(events):
             entry = stages.get(stage)
             if entry is None:
                 stages[stage] = [position, row]
@@ -316,25 +325,34 @@ class GroupedHistory:
 
     # --- beside the batches -----------------------------------------------------------
 
+    def _next_kept(self):
+        if not self._taken:
+            try:
+                block = pickle.load(self._file)
+            except EOFError:
+                return None
+            block.reverse()
+            self._taken = block
+        return self._taken.pop()
+
     def take(self, opps) -> dict[str, list[tuple[int, str, str | None]]]:
         """The events of the deals ``opps`` (a batch, in the deal file's order), each
-        deal's in time order; the file is read on as far as the batch's last deal."""
+        deal's in time order; the kept events are read on as far as the batch's last
+        deal (only the deal file's deals were kept, each once)."""
         wanted = {o for o in opps if o}
         out: dict[str, list] = {}
         if not wanted:
             return out
         last = max(map(_order, wanted))
-        if not self._taking:
-            self._taking = True
-            self._read(False)
-            self._group = self._pull(False)
-        group = self._group
+        group = self._group if self._group is not None else self._next_kept()
         while group is not None and group[0] <= last:
             if group[1] in wanted:
                 out[group[1]] = group[2]
-            group = self._pull(False)
+            group = self._next_kept()
         self._group = group
         return out
 
     def close(self) -> None:
         self._events = self._group = self._next = None
+        self._block, self._taken = [], []
+        self._file.close()

@@ -220,19 +220,19 @@ def test_grouped_history_order_is_shorter_ids_first():
     before "O10"; Salesforce's fixed-length ids as text); a deal id coming again, a
     smaller one, or one longer than the deal's kept id is not grouped."""
     events = [("O9", 1, "A", None, None), ("O10", 1, "A", None, None)]
-    history = spool.GroupedHistory(lambda report: iter(events))
+    history = spool.GroupedHistory(lambda: iter(events))
     history.start("Main")
     history.deal("O9", None)
     history.deal("O10", "East")
     history.finish()
     assert history.stage_positions("Main") == [("Main", "A", 0, 1), ("East", "A", 0, 2)]
     for ids in (["O10", "O9"], ["O9", "O9"], ["O" + "9" * 100]):
-        history = spool.GroupedHistory(lambda report: iter(()))
+        history = spool.GroupedHistory(lambda: iter(()))
         history.start("Main")
         with pytest.raises(spool.NotGrouped):
             for opp in ids:
                 history.deal(opp, None)
-    history = spool.GroupedHistory(lambda report: iter([("O1", 1, "A", None, None),
+    history = spool.GroupedHistory(lambda: iter([("O1", 1, "A", None, None),
                                                         ("O2", 1, "A", None, None),
                                                         ("O1", 2, "B", None, None)]))  # fmt: skip
     history.start("Main")
