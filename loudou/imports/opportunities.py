@@ -36,7 +36,6 @@ from .engine import open_mapped
 from .history import HUNDRED, ZERO, StageInfo, rebuild
 from .importers import PENDING, AccountImporter, Importer, _source, _text, normalize_company
 from .models import OnDuplicate
-from .reader import open_table
 from .spool import FLUSH, GroupedHistory, HistorySpool, NotGrouped
 from .values import (
     BadValue,
@@ -349,11 +348,7 @@ class OpportunityImporter(Importer):
             nonlocal counter, rows
             seen.clear()
             counter = rows = 0
-            first_pass = open_table(
-                self.path,
-                known=layouts.known_headers("opportunities"),
-                sheet=ctx.options.sheet or None if self.main else None,
-            )
+            first_pass = table.reopen()  # a workbook's sheet is not loaded again
             i_ext = cols.get("external_id") if history is not None else None
             for _number, cells in first_pass.rows:
                 rows += 1

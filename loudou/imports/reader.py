@@ -18,7 +18,7 @@ import codecs
 import csv
 import io
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +81,15 @@ class Table:
     sheet: str = ""
     keys: list[str] = field(default_factory=list)
     required: set[int] = field(default_factory=set)
+    reopen_with: Callable[[], Table] | None = field(default=None, repr=False)
+
+    def reopen(self) -> Table:
+        """The same table read again from its first row: a CSV file is opened afresh; a
+        workbook's sheet, which calamine holds already, is not loaded a second time (for
+        a 100,000-row sheet that load is ~2 s)."""
+        if self.reopen_with is None:
+            raise UnreadableFile(_("This table cannot be read again."))
+        return self.reopen_with()
 
     def __post_init__(self):
         self.keys = [header_key(h) for h in self.headers]
@@ -150,7 +159,9 @@ def open_table(path, *, known: Iterable[str] = (), sheet: str | int | None = Non
         with handle:
             yield from csv.reader(handle, delimiter=delimiter)
 
-    return _framed(lines(), known, encoding=encoding)
+    table = _framed(lines(), known, encoding=encoding)
+    table.reopen_with = lambda: open_table(path, known=known, sheet=sheet)
+    return table
 
 
 def is_workbook(path) -> bool:
@@ -188,12 +199,18 @@ def _open_spreadsheet(path: Path, known: set[str], sheet) -> Table:
         raise
     except Exception as error:  # calamine raises its own types for every kind of damage
         raise UnreadableFile(_("The file is not a readable spreadsheet: %s") % error) from None
+    return _framed_sheet(data, known)
+
+
+def _framed_sheet(data, known: set[str]) -> Table:
+    """A Table over a sheet calamine has loaded (``reopen`` reads the same sheet again)."""
     # Rows above the sheet's first used row are not in the range calamine returns.
     offset = data.start[0] if data.start else 0
 
     table = _framed(data.iter_rows(), known, sheet=data.name)
     table.header_row += offset
     table.rows = ((number + offset, row) for number, row in table.rows)
+    table.reopen_with = lambda: _framed_sheet(data, known)
     return table
 
 

@@ -337,3 +337,43 @@ def test_sigkill_half_way_with_grouped_history(tmp_path, mode):
     resumed = child("resume", tmp_path)["after"]
     assert resumed == {"deals": 50, "changes": [3], "with_history": 50, "final": "done",
                        "names": 50}  # fmt: skip
+
+
+def test_a_workbook_deal_file_is_loaded_once_and_gives_the_csv_rows(org, tmp_path,
+                                                                   monkeypatch):  # fmt: skip
+    """A deal file given as a workbook (a note row above the header, on a second sheet
+    the user chose) is loaded by calamine once for both passes, and gives the very
+    deals and stage changes the same rows as CSV give."""
+    import python_calamine
+    import xlsxwriter
+
+    deals, history = deals_and_history()
+    job = run_import(org, tmp_path, deals, history, "csv")
+    assert job.status == JobStatus.REFUSED  # the bad history row: nothing written
+    job = run_import(org, tmp_path, deals, history, "csv", skip_bad_rows=True)
+    from_csv = facts()
+    undo(job, actor=org.admin)
+    path = str(tmp_path / "deals.xlsx")
+    book = xlsxwriter.Workbook(path)
+    book.add_worksheet("说明").write(0, 0, "see the next sheet")
+    sheet = book.add_worksheet("商机")
+    sheet.write(0, 0, "注意：带 * 的列必填")
+    sheet.write_row(1, 0, DEAL_HEADER)
+    for r, row in enumerate(deals, start=2):
+        sheet.write_row(r, 0, row)
+    book.close()
+    loads = []
+    real = python_calamine.CalamineWorkbook.from_path
+
+    def counting(cls_path):
+        loads.append(cls_path)
+        return real(cls_path)
+
+    monkeypatch.setattr(python_calamine.CalamineWorkbook, "from_path", counting)
+    hist_path = write(tmp_path / "h.csv", ["opportunity_id", "stage", "changed_at",
+                                           "probability"], history)  # fmt: skip
+    job = run_job(create_job(actor=org.admin, kind="opportunities", file=path,
+                             history=hist_path, skip_bad_rows=True, sheet="商机"))  # fmt: skip
+    assert job.status == JobStatus.DONE, job.message
+    assert len(loads) == 1
+    assert facts() == from_csv
