@@ -59,6 +59,9 @@ def measure(args) -> None:
     from loudou.org.models import User
     from loudou.pipeline.models import Pipeline
 
+    if args.every:
+        _every(args.runs)
+        return
     admin = User.objects.get(username="admin")
     pipeline = Pipeline.objects.get(template="dcba")
     scope = Scope(user=admin, pipeline=pipeline)
@@ -122,6 +125,59 @@ def measure(args) -> None:
     print("RESULT " + json.dumps(results), flush=True)
 
 
+def _every(runs: int) -> None:
+    """Every report the analytics pages and API serve (funnel, per rep, forecast,
+    reverse, lead conversion by source, the quarter's breakdown by each dimension, the
+    dashboard's headline) as the admin, the first manager and the first rep: median wall
+    and CPU of this process, and on PostgreSQL the server backend's CPU (parallel
+    workers' not included), each over ``runs`` calls after one warm-up."""
+    import statistics
+    import time
+
+    from django.utils import timezone
+
+    from bench.common import server_cpu, server_cpu_between
+    from loudou.analytics import reports
+    from loudou.analytics.periods import containing
+    from loudou.analytics.queries import Scope
+    from loudou.analytics.views import dashboard_summary
+    from loudou.org.models import User
+    from loudou.pipeline.models import Pipeline
+
+    pipeline = Pipeline.objects.get(template="dcba")
+    quarter = containing("quarter", timezone.localdate())
+    viewers = [("admin", User.objects.get(username="admin")),
+               ("manager", User.objects.filter(role="manager").order_by("pk").first()),
+               ("rep", User.objects.filter(role="rep").order_by("pk").first())]  # fmt: skip
+    for who, user in viewers:
+        scope = Scope(user=user, pipeline=pipeline)
+        todo = {
+            "funnel": lambda scope=scope: reports.funnel_report(scope),
+            "per rep": lambda scope=scope: reports.reps_report(scope),
+            "forecast": lambda scope=scope: reports.forecast_report(scope, quarter,
+                                                                    target=Decimal(10**8)),
+            "reverse": lambda scope=scope: reports.reverse_report(scope, Decimal(10**8)),
+            "lead conversion": lambda scope=scope: reports.leads_report(scope),
+            **{f"breakdown {dim}": (lambda scope=scope, dim=dim:
+                                    reports.breakdown_report(scope, dim, quarter))
+               for dim in reports.DIMENSIONS},
+            "dashboard": lambda user=user: dashboard_summary(user),
+        }  # fmt: skip
+        for name, fn in todo.items():
+            fn()
+            wall, cpu, server = [], [], []
+            for _ in range(runs):
+                s0, c0, w0 = server_cpu(), time.process_time(), time.perf_counter()
+                fn()
+                wall.append((time.perf_counter() - w0) * 1000)
+                cpu.append((time.process_time() - c0) * 1000)
+                spent = server_cpu_between(s0, server_cpu())
+                server.append((spent or 0) * 1000)
+            m = statistics.median
+            print(f"  {name + ', ' + who:28} wall {m(wall):7.1f} ms  cpu {m(cpu):7.1f}  "
+                  f"server {m(server):7.1f}", flush=True)  # fmt: skip
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--opportunities", type=int, nargs="+", default=[100_000])
@@ -130,6 +186,9 @@ def main(argv=None) -> int:
     parser.add_argument("--url", help="measure this database (already generated)")
     parser.add_argument("--no-backtest", action="store_true",
                         help="leave out the backtest (a minute or more at 1,000,000)")  # fmt: skip
+    parser.add_argument("--every", action="store_true",
+                        help="every report as the admin, a manager and a rep, with the "
+                        "PostgreSQL server's CPU")  # fmt: skip
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--existing", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -141,6 +200,7 @@ def main(argv=None) -> int:
         print(f"== {args.url}", flush=True)
         child = ["--child", "--existing", "--runs", str(args.runs)]
         child += ["--no-backtest"] if args.no_backtest else []
+        child += ["--every"] if args.every else []
         return run_child("bench.reports", args.url, child)
     status = 0
     for size in args.opportunities:
@@ -149,6 +209,7 @@ def main(argv=None) -> int:
             with database(kind) as url:
                 child = ["--child", "--opportunities", str(size), "--runs", str(args.runs)]
                 child += ["--no-backtest"] if args.no_backtest else []
+                child += ["--every"] if args.every else []
                 status |= run_child("bench.reports", url, child)
     return status
 
