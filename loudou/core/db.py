@@ -304,7 +304,9 @@ class CopyWriter:
     Started, it sets the transaction's deferrable constraints (Django's foreign keys)
     IMMEDIATE: each COPY's rows are checked when it ends, in this thread, beside the
     parsing of the next batch, instead of all at COMMIT in the caller's time — rows are
-    always written after the rows they point to, so the answer is the same."""
+    always written after the rows they point to, so the answer is the same. :meth:`close`
+    sets them back to DEFERRED, as Django declares them (INITIALLY DEFERRED), for the
+    rest of an enclosing transaction."""
 
     def __init__(self):
         from concurrent.futures import ThreadPoolExecutor
@@ -337,6 +339,10 @@ class CopyWriter:
         except Exception:
             if not failed:
                 raise
+        else:
+            if not failed:  # back to Django's own (every foreign key INITIALLY DEFERRED)
+                with connection.cursor() as cursor:
+                    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         finally:
             self._pool.shutdown()
 

@@ -107,6 +107,8 @@ class Importer:
         expected = self.expected_rows() if one_transaction and self.main else 0
         self.written, self.analyze_at = 0, bulk.ANALYZE_FROM
         self.writer, self._due = None, False
+        if one_transaction and bulk.connection.vendor == "postgresql":
+            bulk.no_jit()
         if self.background_copy and one_transaction and bulk.connection.vendor == "postgresql":
             self.writer = bulk.CopyWriter()
         failed = True
