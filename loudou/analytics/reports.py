@@ -83,15 +83,16 @@ def _days(seconds: int, count: int) -> float | None:
     return round(seconds / count / 86400, 1) if count else None
 
 
-def funnel_report(scope: Scope) -> dict:
+def funnel_report(scope: Scope, *, stays: bool = True) -> dict:
     """Counts by furthest stage, conversion with n and Wilson interval, win rate from each
-    stage, open and weighted amounts, and time in stage (DOMAIN §8)."""
+    stage, open and weighted amounts, and time in stage (DOMAIN §8). ``stays=False``
+    leaves time in stage out (no stays, days None): the dashboard shows none of it."""
     summaries.ensure_fresh()  # catch up with a bulk load first, if one happened
     furthest = queries.scope_counts(scope)
     stats = stage_stats(scope, rows=furthest)
     rates = win_rates(scope, stats)
     open_now = queries.open_by_stage_from_groups(queries.scope_open_groups(scope))
-    stays = queries.scope_stays(scope)
+    stays = queries.scope_stays(scope) if stays else {}
     totals = {s: 0 for s in Status.values}
     for row in furthest:
         totals[row["status"]] += row["n"]
@@ -476,11 +477,13 @@ def reverse_report(
     *,
     avg_deal: Decimal | None = None,
     period: Period | None = None,
+    completed: Decimal | None = None,
 ) -> dict:
     """The reverse funnel: how many opportunities each stage needs to reach ``target``
     given what is already completed in the period (completed_revenue: out-of-funnel orders
     included) and the observed conversions. Without ``target``, the scope's target of the
-    period; when there is none either, ``remaining`` and the counts are None."""
+    period; when there is none either, ``remaining`` and the counts are None.
+    ``completed``: the period's completed revenue up to now, when the caller has it."""
     summaries.ensure_fresh()  # catch up with a bulk load first, if one happened
     qs = scope.opportunities()
     counts = queries.scope_counts(scope)
@@ -488,7 +491,9 @@ def reverse_report(
     period = period or containing("quarter", timezone.localdate())
     start, end = period.bounds()
     until = min(end, timezone.now())
-    completed = completed_revenue(scope, qs, start, until)["completed"] if until > start else ZERO
+    if completed is None:  # unless the caller read it already (the dashboard)
+        completed = (completed_revenue(scope, qs, start, until)["completed"] if until > start
+                     else ZERO)  # fmt: skip
     target, target_source = _target(scope, period, target)
     if avg_deal is None:
         won = queries.won_totals(counts)

@@ -838,7 +838,7 @@ def dashboard_summary(user) -> dict | None:
         scope = build_scope(user)
     except ScopeError:
         return None
-    funnel_data = reports.funnel_report(scope)
+    funnel_data = reports.funnel_report(scope, stays=False)  # no time in stage shown
     quarter = containing("quarter", timezone.localdate())
     start, end = quarter.bounds()
     now = timezone.now()
@@ -854,7 +854,8 @@ def dashboard_summary(user) -> dict | None:
     weighted = sum((Decimal(s["weighted_amount"]) for s in stages), Decimal(0))
     coverage = None
     if target is not None:
-        plan = reports.reverse_report(scope, target, period=quarter)
+        read = done["completed"] if start < now else None  # the plan's completed revenue
+        plan = reports.reverse_report(scope, target, period=quarter, completed=read)
         replenish = [s["name"] for s in plan["stages"] if s["replenish"]]
         coverage = _f_ratio(done["completed"] + weighted, target)
     return {
