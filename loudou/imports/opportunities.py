@@ -164,12 +164,13 @@ class OpportunityImporter(Importer):
     parsers = {
         "external_id": lambda v: text(v)[:100], "name": _text(200), "account": _text(200),
         "account_external_id": lambda v: text(v)[:100], "company": _text(200),
-        "amount": parse_amount, "currency": lambda v: text(v).upper()[:3],
+        "amount": memoized(parse_amount), "currency": lambda v: text(v).upper()[:3],
         "pipeline": _text(100), "stage": _text(100), "status": memoized(parse_status),
         "is_won": memoized(parse_bool), "is_closed": memoized(parse_bool),
         "probability": memoized(parse_percent),
         # the deal's moments as microseconds since the epoch (micros_parser: what
-        # parse_datetime reads, without a datetime per cell)
+        # parse_datetime reads, without a datetime per cell; each import its own, see
+        # before())
         "expected_close_date": parse_date, "owner": _text(), "created_at": micros_parser(),
         "closed_at": micros_parser(), "won_at": micros_parser(), "lost_at": micros_parser(),
         "source": _source, "next_step": _text(300), "description": _text(),
@@ -320,6 +321,13 @@ class OpportunityImporter(Importer):
                     self.reasons.setdefault(n.casefold(), pk)
         self.other_reason = self.reasons.get("其他") or self.reasons.get("other") or pk
         self.currency = default_currency()
+        # This import's own memos: dates depend on the active time zone, and the
+        # moments' memo (microseconds) goes with the import.
+        self.parsers = {
+            **self.parsers, "expected_close_date": memoized(parse_date),
+            **{name: micros_parser() for name in ("created_at", "closed_at", "won_at",
+                                                  "lost_at")},
+        }  # fmt: skip
         self.date_entered = mapping.date_entered
         cols = {name: i for i, name in mapping.columns.items()}
         self.cols = cols
