@@ -4,10 +4,12 @@ Two passes over the opportunity file (streamed both times): the first learns the
 pipelines and stages the file uses (so that a missing pipeline can be created with its
 stages ordered by probability, then by first appearance, and won/lost recognised by name
 or by IsWon/IsClosed) and counts the rows; the second validates and writes. A stage
-history file (Salesforce OpportunityHistory, native) is read once into a compact map
-opportunity id → events; HubSpot's "Date entered <stage>" columns are events of their
-own row. Each opportunity's StageChange rows come from :func:`history.rebuild`, so the
-funnel of an imported team is the one the services would have recorded.
+history file (Salesforce OpportunityHistory, native) grouped by deal in the deal file's
+order is read beside the first pass (spool.GroupedHistory); in any other order it is
+spooled to an indexed temporary file first (spool.HistorySpool); HubSpot's "Date entered
+<stage>" columns are events of their own row. Each opportunity's StageChange rows come
+from :func:`history.rebuild`, so the funnel of an imported team is the one the services
+would have recorded.
 """
 
 from __future__ import annotations
