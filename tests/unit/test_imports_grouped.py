@@ -377,3 +377,38 @@ def test_a_workbook_deal_file_is_loaded_once_and_gives_the_csv_rows(org, tmp_pat
     assert job.status == JobStatus.DONE, job.message
     assert len(loads) == 1
     assert facts() == from_csv
+
+
+def test_micros_parser_reads_what_parse_datetime_reads():
+    """values.micros_parser gives micros(parse_datetime(cell)) for every cell — ISO text
+    with an offset or Z (through its remembered dates and times of day, with memos
+    small enough to be cleared), without one (the company's zone, summer times of the
+    past included), Excel serials, other formats, empty cells — and the same BadValue
+    for a bad one."""
+    from loudou.imports.bulk import micros
+    from loudou.imports.values import BadValue, micros_parser, parse_datetime
+
+    def answer(parse, cell):
+        try:
+            return parse(cell)
+        except BadValue as error:
+            return ("bad", error.reason)
+        except (ValueError, OverflowError) as error:
+            return ("error", type(error))
+
+    def reference(cell):
+        moment = parse_datetime(cell)
+        return None if moment is None else micros(moment)
+
+    rng = random.Random(1)
+    cells = [
+        f"{rng.choice([1, 1969, 1988, 2024, 9999]):04d}-{rng.randint(1, 12):02d}-"
+        f"{rng.randint(1, 31):02d}{rng.choice('T ')}{rng.randint(0, 24):02d}:"
+        f"{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}"
+        + rng.choice(["", "+08:00", "Z", "-05:30", ".123456+08:00", "+0800", " "])
+        for _ in range(4_000)
+    ] + ["", "  ", "45352.5", "3/5/2024", "2024年3月5日", 45352.0, None, "1970-01-01T00:00:00Z"]
+    parse = micros_parser(size=50)
+    for cell in cells * 2:  # the second time through the memos
+        assert answer(parse, cell) == answer(reference, cell), cell
+    assert parse("1970-01-01T00:00:00Z") == 0
