@@ -4,12 +4,9 @@ the very same rows, errors and pipelines; a killed import leaves nothing or whol
 batches either way."""
 
 import csv
-import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -20,6 +17,8 @@ from loudou.imports.engine import undo
 from loudou.imports.models import JobStatus
 from loudou.imports.services import create_job, run_job
 from loudou.pipeline.models import Opportunity, Pipeline, StageChange
+
+from . import test_imports_kill
 
 ROOT = Path(__file__).resolve().parents[2]
 DEAL_HEADER = ["id", "name", "account", "amount", "pipeline", "stage", "status",
@@ -298,18 +297,7 @@ CHILD = textwrap.dedent("""
 
 
 def child(step, folder, *args, wait=True):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "loudou.settings",
-           "LOUDOU_DATABASE_URL": f"sqlite:///{folder}/db.sqlite3",
-           "LOUDOU_VAR_DIR": str(folder / "var")}  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, "-c", CHILD, step, str(folder), *args], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    if not wait:
-        return process
-    out, _ = process.communicate(timeout=600)
-    assert process.returncode == 0
-    return json.loads(out.strip().splitlines()[-1])
+    return test_imports_kill.child(step, folder, *args, wait=wait, script=CHILD)
 
 
 @pytest.mark.parametrize("mode", ["all", "skip"])

@@ -62,12 +62,14 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def child(step, folder, *args, wait=True):
+def child(step, folder, *args, wait=True, script=CHILD):
+    """Run ``script`` (by default this module's CHILD) as ``step`` on the database in
+    ``folder``; with ``wait``, its last line of output as JSON."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "loudou.settings",
            "LOUDOU_DATABASE_URL": f"sqlite:///{folder}/db.sqlite3",
            "LOUDOU_VAR_DIR": str(folder / "var")}  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "-c", CHILD, step, str(folder), *args], cwd=ROOT, env=env,
+        [sys.executable, "-c", script, step, str(folder), *args], cwd=ROOT, env=env,
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     if not wait:

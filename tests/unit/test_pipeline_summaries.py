@@ -108,12 +108,15 @@ def _same_after_hand_over_and_rebuild(org, maintained, recomputed) -> None:
     assert maintained() == expected
 
 
-def _play(org, reason, steps, pipelines, *, seconds, create_amount, new_amount) -> None:
+def _play(
+    org, reason, steps, pipelines, *, seconds, create_amount, new_amount, sources=None
+) -> None:
     """Run hypothesis ``steps`` through the services: creations (in
-    ``pipelines[arg % len]``, ``create_amount(which)``), moves, wins, losses, reopens,
-    amount (``new_amount(arg, which)``) and owner changes, and deletions (one, or a
-    queryset as an import's undo does); refused actions are skipped. Each step advances
-    the clock by its hours plus ``which * seconds`` seconds."""
+    ``pipelines[arg % len]``, ``create_amount(which)``, with ``sources`` a source of
+    them), moves, wins, losses, reopens, amount (``new_amount(arg, which)``), owner and
+    (with ``sources``) source changes, and deletions (one, or a queryset as an import's
+    undo does); refused actions are skipped. Each step advances the clock by its hours
+    plus ``which * seconds`` seconds."""
     owners = [org.east_rep, org.east_rep2, org.sub_rep, org.south_rep]
     account = create_account(actor=org.east_rep, name="恒信")
     clock = timezone.now() - timedelta(days=400)
@@ -123,9 +126,10 @@ def _play(org, reason, steps, pipelines, *, seconds, create_amount, new_amount) 
         if action == "create" or not opps:
             target = pipelines[arg % len(pipelines)]
             stage = list(target.open_stages())[arg % 3]
+            source = {"source": sources[(arg + which) % len(sources)]} if sources else {}
             opp = services.create_opportunity(
                 actor=owners[arg], pipeline=target, account=account, name=f"x{len(opps)}",
-                stage=stage, amount=create_amount(which), when=clock,
+                stage=stage, amount=create_amount(which), when=clock, **source,
             )  # fmt: skip
             opps.append(opp.pk)
             continue
@@ -147,6 +151,9 @@ def _play(org, reason, steps, pipelines, *, seconds, create_amount, new_amount) 
                 services.update_opportunity(opp, actor=opp.owner, amount=new_amount(arg, which))
             elif action == "owner":
                 services.update_opportunity(opp, actor=opp.owner, owner=owners[arg])
+            elif action == "source":
+                source = sources[arg % len(sources)]
+                services.update_opportunity(opp, actor=opp.owner, source=source)
             elif action == "delete":
                 opp.delete()
                 opps.remove(pk)
