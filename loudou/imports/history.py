@@ -48,6 +48,12 @@ class Rebuilt:
     stage_entered_at: datetime | None = None
     closed_at: datetime | None = None
 
+    @property
+    def stays_seconds(self) -> int:
+        """Σ stay_seconds of the changes (those without a stay count 0): what
+        Opportunity.stays_seconds holds for this history (pipeline.summaries)."""
+        return sum(s for c in self.changes if (s := c.stay_seconds) is not None)
+
 
 def _stay_seconds(at: datetime, entered: datetime) -> int:
     return max(int((at - entered).total_seconds()), 0)

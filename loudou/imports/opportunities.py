@@ -65,7 +65,7 @@ OPP_COLUMNS = (
     "id", "name", "account_id", "owner_id", "pipeline_id", "stage_id",
     "furthest_stage_id", "status", "amount", "currency", "probability", "probability_manual",
     "expected_close_date", "source", "next_step", "description", "lost_reason_id",
-    "lost_note", "stage_entered_at", "closed_at", "created_at", "updated_at",
+    "lost_note", "stage_entered_at", "closed_at", "created_at", "updated_at", "stays_seconds",
 )  # fmt: skip
 OPP_ADAPTED = ("stage_entered_at", "closed_at", "created_at", "updated_at", "expected_close_date")
 CHANGE_COLUMNS = (  # note: a constant ""
@@ -196,6 +196,7 @@ class OpportunityImporter(Importer):
             self.history_file = (path, table)
         try:
             self.touched: set[int] = set()
+            self.fresh_changes: list[list[int]] = []  # this run's StageChange id ranges
             super().run()
         finally:
             if self.history is not None:
@@ -203,8 +204,10 @@ class OpportunityImporter(Importer):
         with transaction.atomic():
             refresh_account_grades(self.touched)  # one pass: an account recurs in batches
             # The funnel summaries (pipeline.summaries): the new history is found past
-            # their state; the deals an update changed are named.
-            rebuild_summaries(sorted(self.updated))
+            # their state; the deals an update changed are named. The deals this run
+            # inserted carry their stays_seconds already (_build): their history rows
+            # do not make them recomputed.
+            rebuild_summaries(sorted(self.updated), fresh_changes=self.fresh_changes)
 
     def indexes_kept(self) -> dict:
         return {Account: ["name_key"], Opportunity: ["account"], StageChange: []}
@@ -724,6 +727,7 @@ class OpportunityImporter(Importer):
             params.get(entered) or param(entered),
             None if closed_at is None else params.get(closed_at) or param(closed_at),
             params[first], params[last if last >= first else first],
+            result.stays_seconds,  # what the summaries' refresh would set (Σ of the rows')
         )  # fmt: skip
         stage = result.stage
         rows = [
@@ -770,6 +774,7 @@ class OpportunityImporter(Importer):
         )
         self.ctx.record_created(Opportunity, ids)
         self.ctx.record_created(StageChange, change_ids)
+        bulk.add_ranges(self.fresh_changes, change_ids)
         self.count("new", len(ids))
         self.count("history_rows", len(changes))
         if self.ctx.options.skip_bad_rows:  # a committed batch is complete on its own

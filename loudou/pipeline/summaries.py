@@ -433,18 +433,21 @@ def _lock_writers() -> None:
             cursor.execute(f"LOCK TABLE {_quote(Opportunity._meta.db_table)} IN EXCLUSIVE MODE")
 
 
-def _refresh_stays_seconds(opportunity_ids=None, *, since: int | None = None) -> None:
+def _refresh_stays_seconds(opportunity_ids=None, *, since: int | None = None,
+                           fresh_changes=()) -> None:  # fmt: skip
     """Set Opportunity.stays_seconds = Σ stay_seconds of its history, for the given
-    opportunities and those with history rows after ``since``, one set-based UPDATE
+    opportunities and those with history rows after ``since`` (but for the rows in the
+    ``fresh_changes`` id ranges, see :func:`rebuild_summaries`), one set-based UPDATE
     per 5,000."""
     ids: set[int] = set(opportunity_ids or ())
     if since is not None:
-        ids |= set(
-            StageChange.objects.filter(pk__gt=since)
-            .values_list("opportunity_id", flat=True)
-            .distinct()
-            .order_by()
-        )
+        for past in _past_changes(since, fresh_changes):
+            ids |= set(
+                StageChange.objects.filter(past)
+                .values_list("opportunity_id", flat=True)
+                .distinct()
+                .order_by()
+            )
     total = Subquery(
         StageChange.objects.filter(opportunity=OuterRef("pk"), stay_seconds__isnull=False)
         .order_by()
@@ -456,6 +459,30 @@ def _refresh_stays_seconds(opportunity_ids=None, *, since: int | None = None) ->
     for start in range(0, len(ordered), 5000):
         chunk = ordered[start : start + 5000]
         Opportunity.objects.filter(pk__in=chunk).update(stays_seconds=Coalesce(total, Value(0)))
+
+
+GAPS_PER_QUERY = 200
+
+
+def _past_changes(since: int, fresh_changes=()) -> list[Q]:
+    """Filters (a few, each of at most GAPS_PER_QUERY id intervals) that together pick the
+    StageChange rows with an id above ``since`` and outside the ``fresh_changes``
+    [first, last] ranges: each interval an index range scan, the fresh rows never read."""
+    gaps, low = [], since + 1
+    for first, last in sorted(fresh_changes):
+        if last < low:
+            continue
+        if first > low:
+            gaps.append(Q(pk__gte=low, pk__lt=first))
+        low = last + 1
+    gaps.append(Q(pk__gte=low))
+    filters = []
+    for start in range(0, len(gaps), GAPS_PER_QUERY):
+        q = gaps[start]
+        for gap in gaps[start + 1 : start + GAPS_PER_QUERY]:
+            q |= gap
+        filters.append(q)
+    return filters
 
 
 def _refresh_all_stays_seconds() -> None:
@@ -565,19 +592,26 @@ DELTA_FIELDS = ["pipeline_id", "owner_key", "hour", "stage_id", "count", "amount
 
 
 @transaction.atomic
-def rebuild_summaries(opportunity_ids=None) -> None:
+def rebuild_summaries(opportunity_ids=None, *, fresh_changes=()) -> None:
     """Recompute every summary from the opportunities and their history, exactly as the
     services would have kept them. Call it after writing opportunities or StageChange
     rows in bulk (``opportunity_ids``: those whose history was written, updated or
     deleted behind the services' back; their stays_seconds is recomputed — rows written
-    after the summaries' state are found without being named)."""
+    after the summaries' state are found without being named). ``fresh_changes``:
+    sorted [first, last] id ranges of StageChange rows written together with their
+    opportunity's stays_seconds (an import's new deals, inserted with the sum of their
+    history's stays): past the state, they alone do not make their deal's stays_seconds
+    recomputed (a deal named in ``opportunity_ids``, or with other rows past the state,
+    still is)."""
     _lock_writers()
     state, _created = SummaryState.objects.get_or_create(pk=STATE_ID)
     newest = StageChange.objects.aggregate(m=Max("pk"))["m"] or 0
     if state.last_change_id <= 0 and opportunity_ids is None:
         _refresh_all_stays_seconds()  # never summarised: every opportunity
     else:
-        _refresh_stays_seconds(opportunity_ids, since=state.last_change_id)
+        _refresh_stays_seconds(
+            opportunity_ids, since=state.last_change_id, fresh_changes=fresh_changes
+        )
     _recount(FunnelCount.objects.all(), OpenCount.objects.all(), SourceCount.objects.all(),
              Opportunity.objects.all())  # fmt: skip
     StayCount.objects.all().delete()
