@@ -127,3 +127,26 @@ def test_past_changes_skip_exactly_the_fresh_ranges(org, tmp_path, monkeypatch,
             pk for pk in ids if pk > since and not any(a <= pk <= b for a, b in fresh)
         }  # fmt: skip
         assert picked == expected, (since, fresh)
+
+
+def test_deal_import_in_batches_finds_duplicates_of_the_last_batch(org, tmp_path, monkeypatch):
+    """An all-or-nothing, update-mode deal import in batches of 2 writes each deal and its
+    history once, finds duplicates of the batch before, updates a deal that existed
+    before, and leaves every deal's stays_seconds equal to its history's."""
+    monkeypatch.setattr(importers, "BATCH", 2)
+    deals, history = good_deals_and_history(8)
+    # deal 0, and others under other names (so that the pipelines have every stage)
+    others = [[f"P{row[0]}", f"旧{row[1]}", *row[2:]] for row in deals[1:]]
+    their_history = [[f"P{row[0]}", *row[1:]] for row in history]
+    first = run_import(org, tmp_path, [deals[0], *others], history + their_history, "first")
+    assert first.status == JobStatus.DONE, (first.message, first.errors)
+    existing = Opportunity.objects.get(name=deals[0][1])
+    # batches [1, 2], [3, 2 again], [3 again, 4], [5, 6], [7, 0 (imported before)]
+    again = [*deals[1:4], ["X2", *deals[2][1:]], ["X3", *deals[3][1:]], *deals[4:], deals[0]]
+    job = run_import(org, tmp_path, again, history, "again", on_duplicate="update")
+    assert job.status == JobStatus.DONE, (job.message, job.errors)
+    assert (job.counts["new"], job.counts["duplicate"], job.counts["updated"]) == (7, 2, 1)
+    assert Opportunity.objects.count() == 15
+    assert Opportunity.objects.filter(name=existing.name).get().pk == existing.pk
+    counts, stays, per_opp = recomputed()
+    assert maintained() == (counts, stays, per_opp)
