@@ -35,6 +35,25 @@ from .periods import Period
 HOUR = 3600
 
 
+def viewer_ids(user) -> tuple[set[int], list[int]]:
+    """A signed-in viewer who does not see everything, as ids: the owners whose deals
+    they see (themself and, for a manager, everyone in their team's subtree) and the
+    deals shared with them by name — visible_to's two parts, read first: as a subquery,
+    SQLite would test every deal."""
+    from loudou.org.models import User
+
+    owners = {user.pk}
+    if user.managed_team_path:
+        owners |= set(
+            User.objects.filter(team__path__startswith=user.managed_team_path).values_list(
+                "pk", flat=True
+            )
+        )
+    through = Opportunity.shared_with.through
+    shared = list(through.objects.filter(user=user).values_list("opportunity_id", flat=True))
+    return owners, shared
+
+
 @dataclass
 class Scope:
     """Which opportunities a report covers: the user's visible ones in one pipeline,
@@ -114,15 +133,7 @@ class Scope:
         elif team and not managed and getattr(user, "team_id", None):
             owners = set(User.objects.filter(team_id=user.team_id).values_list("pk", flat=True))
         else:
-            owners = {user.pk}
-            if managed:
-                owners |= set(
-                    User.objects.filter(team__path__startswith=managed).values_list("pk", flat=True)
-                )
-            through = Opportunity.shared_with.through
-            # the ids first: as a subquery, SQLite would test every deal of the pipeline
-            shared = list(through.objects.filter(user=user).values_list("opportunity_id",
-                                                                        flat=True))  # fmt: skip
+            owners, shared = viewer_ids(user)
             extra = Opportunity.objects.filter(pk__in=shared).exclude(owner_id__in=owners)
         if self.team is not None:
             in_team = set(
@@ -226,13 +237,12 @@ def scope_counts(scope: Scope, *, team: bool = False, by_owner: bool = False) ->
     rows = summaries.counts(scope.pipeline.pk, owners, by_owner=by_owner)
     if extra is None:  # one row per key already (FunnelCount's unique key, or summed)
         return rows
-    if extra is not None:
-        rows += [
-            {**r, "cents": r["cents"] or 0, "stays": r["stays"] or 0}
-            for r in extra.values("furthest_stage_id", "status", "owner_id").annotate(
-                n=Count("pk"), cents=Sum(Cents("amount")), stays=Sum("stays_seconds")
-            )
-        ]
+    rows += [
+        {**r, "cents": r["cents"] or 0, "stays": r["stays"] or 0}
+        for r in extra.values("furthest_stage_id", "status", "owner_id").annotate(
+            n=Count("pk"), cents=Sum(Cents("amount")), stays=Sum("stays_seconds")
+        )
+    ]
     merged: dict[tuple, dict] = {}
     for r in rows:
         key = (r["furthest_stage_id"], r["status"]) + ((r["owner_id"],) if by_owner else ())

@@ -889,11 +889,6 @@ def _stale_count(user) -> int:
     if user is None or not user.is_authenticated or not user.is_active:
         return 0
     if not user.sees_everything:
-        owners = {user.pk}
-        if user.managed_team_path:
-            owners |= set(User.objects.filter(team__path__startswith=user.managed_team_path)
-                          .values_list("pk", flat=True))  # fmt: skip
-        through = Opportunity.shared_with.through
-        shared = list(through.objects.filter(user=user).values_list("opportunity_id", flat=True))
+        owners, shared = queries.viewer_ids(user)
         qs = qs.filter(Q(owner_id__in=sorted(owners)) | Q(pk__in=shared))
     return qs.stale().count()
