@@ -56,10 +56,15 @@ def update_account(account: Account, *, actor, version=None, shared_with=None, *
     with a conflict so that nobody silently overwrites a colleague's change."""
     locked = Account.objects.select_for_update().get(pk=account.pk)
     check_version(locked, version)
+    grouped = (locked.region_id, locked.industry)  # its won deals' breakdown keys
     _assign(locked, data, ACCOUNT_FIELDS)
     locked.version += 1
     locked.full_clean()
     locked.save()
+    if (locked.region_id, locked.industry) != grouped:
+        from loudou.pipeline import summaries
+
+        summaries.account_changed(locked.pk, grouped, (locked.region_id, locked.industry))
     if shared_with is not None:
         locked.shared_with.set(shared_with)
     return locked

@@ -465,6 +465,51 @@ class SourceCount(models.Model):
         return f"{self.pipeline_id}/{self.owner_key}/{self.source}/{self.status}"
 
 
+class WonCount(models.Model):
+    """Won opportunities per (pipeline, owner, month of the win, dimension, value): how
+    many and their summed amount (cents), for the breakdowns of whole months, quarters
+    and years (analytics.queries.scope_breakdown). ``month`` is year × 100 + month of
+    ``closed_at`` in the company's time zone (``SummaryState.won_time_zone``);
+    ``dimension`` is region (``key``: the account's region id, "" for none), industry
+    (the account's industry), product_line (its id, "") or source; team and rep add up
+    the source rows per owner. Kept like FunnelCount, and by the account services when
+    an account's region or industry changes."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    owner_key = models.PositiveBigIntegerField()  # the owner's id, 0 for none
+    month = models.IntegerField()  # e.g. 202611
+    dimension = models.CharField(max_length=12)
+    key = models.CharField(max_length=100, blank=True)
+    count = models.BigIntegerField(default=0)
+    amount_cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pipeline", "dimension", "month", "owner_key", "key"],
+                name="won_count_key",
+            )
+        ]
+        indexes = [
+            # a period's months of one dimension, summed from the index alone
+            models.Index(
+                fields=[
+                    "pipeline",
+                    "dimension",
+                    "month",
+                    "owner_key",
+                    "key",
+                    "count",
+                    "amount_cents",
+                ],
+                name="won_count_read_idx",
+            ),  # fmt: skip
+        ]
+
+    def __str__(self):
+        return f"{self.pipeline_id}/{self.owner_key}/{self.month}/{self.dimension}/{self.key}"
+
+
 class StayCount(models.Model):
     """Completed stays per stage left and whole hour: their number and total seconds (the
     time-in-stage histogram of DOMAIN §8), kept like FunnelCount."""
@@ -542,6 +587,8 @@ class SummaryState(models.Model):
 
     last_change_id = models.BigIntegerField(default=0)
     delta_from_hour = models.BigIntegerField(default=0)
+    # the time zone of WonCount's months ("": not counted yet)
+    won_time_zone = models.CharField(max_length=64, blank=True, default="")
 
     def __str__(self):
         return str(self.last_change_id)

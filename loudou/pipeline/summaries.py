@@ -15,7 +15,14 @@ Three tables, all derived — never a source of truth:
   Carlo's amount groups).
 - ``SourceCount``: per (pipeline, owner, source, status) the number of opportunities
   and their summed amount (cents): the opportunities' side of lead conversion by source.
-- ``SummaryState``: the id of the last StageChange known to be in the summaries.
+- ``WonCount``: per (pipeline, owner, month of the win in the company's time zone,
+  dimension, value) the number of won opportunities and their summed amount (cents),
+  the dimensions being the account's region and industry, the product line and the
+  source: the breakdowns of whole months, quarters and years. An account's region or
+  industry is part of its won deals' rows, so the account services move them when it
+  changes (:func:`account_changed`).
+- ``SummaryState``: the id of the last StageChange known to be in the summaries (and
+  the time zone of WonCount's months: another one makes the next report rebuild).
 
 How they stay equal to a recomputation from the history:
 
@@ -40,7 +47,9 @@ import threading
 import weakref
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
     Case,
@@ -55,7 +64,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear
 from django.utils import timezone
 
 from loudou.core.db import Cents
@@ -71,6 +80,7 @@ from .models import (
     StageChange,
     StayCount,
     SummaryState,
+    WonCount,
 )
 
 HOUR = 3600
@@ -85,6 +95,11 @@ OPEN_KEYS = ["pipeline", "owner_key", "stage", "band"]
 OPEN_VALUES = ["count", "amount_cents"]
 SOURCE_KEYS = ["pipeline", "owner_key", "source", "status"]
 SOURCE_VALUES = ["count", "amount_cents"]
+WON_KEYS = ["pipeline", "dimension", "month", "owner_key", "key"]
+WON_VALUES = ["count", "amount_cents"]
+# WonCount's dimensions and the opportunity field each one's key comes from
+WON_DIMENSIONS = {"region": "account__region_id", "industry": "account__industry",
+                  "product_line": "product_line_id", "source": "source"}  # fmt: skip
 DELTA_KEYS = ["pipeline", "owner_key", "hour", "stage"]
 DELTA_VALUES = ["count", "amount_cents"]
 # How far back a rebuild fills OpenDelta (the services keep every hour after that): the
@@ -129,16 +144,53 @@ def hour_start(hour: int) -> datetime:
     return EPOCH + timedelta(hours=hour)
 
 
+def won_time_zone() -> str:
+    """The time zone of WonCount's months: the company's (settings.TIME_ZONE)."""
+    return settings.TIME_ZONE
+
+
+def month_of(moment: datetime) -> int:
+    """year × 100 + month of ``moment`` in the company's time zone (as month_expression)."""
+    local = moment.astimezone(ZoneInfo(won_time_zone()))
+    return local.year * 100 + local.month
+
+
+def month_expression(field: str = "closed_at"):
+    """month_of a datetime column, computed by the database."""
+    tz = ZoneInfo(won_time_zone())
+    return ExtractYear(field, tzinfo=tz) * 100 + ExtractMonth(field, tzinfo=tz)
+
+
+def _won_key(opp: Opportunity) -> tuple | None:
+    """A won deal's WonCount place: (pipeline, owner, month, {dimension: key}); None
+    unless won. Reads its account's region and industry — on PostgreSQL inside a
+    transaction with the account row locked against a concurrent edit (FOR NO KEY UPDATE,
+    which account_changed's edit waits for, and waits on), so that the deal is counted
+    under the region the edit moves."""
+    if opp.status != Status.WON or opp.closed_at is None:
+        return None
+    from loudou.customers.models import Account
+
+    account = Account.objects.filter(pk=opp.account_id)
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        account = account.select_for_update(no_key=True)
+    region, industry = account.values_list("region_id", "industry").first() or (None, "")
+    keys = {"region": str(region or ""), "industry": industry or "",
+            "product_line": str(opp.product_line_id or ""), "source": opp.source or ""}  # fmt: skip
+    return opp.pipeline_id, opp.owner_id or 0, month_of(opp.closed_at), keys
+
+
 def snapshot(opp: Opportunity) -> tuple:
     """What an opportunity contributes to the summaries: its FunnelCount key, amount
-    (cents) and stays, its OpenCount key (None unless open), its id and its SourceCount
-    key."""
+    (cents) and stays, its OpenCount key (None unless open), its id, its SourceCount
+    key and its WonCount place (None unless won; see _won_key)."""
     key = (opp.pipeline_id, opp.owner_id or 0, opp.furthest_stage_id, opp.status)
     open_key = None
     if opp.status == Status.OPEN:
         open_key = (opp.pipeline_id, opp.owner_id or 0, opp.stage_id, band_of(opp.amount))
     source_key = (opp.pipeline_id, opp.owner_id or 0, opp.source or "", opp.status)
-    return key, cents(opp.amount), int(opp.stays_seconds or 0), open_key, opp.pk, source_key
+    return (key, cents(opp.amount), int(opp.stays_seconds or 0), open_key, opp.pk, source_key,
+            _won_key(opp))  # fmt: skip
 
 
 def _quote(name: str) -> str:
@@ -171,10 +223,17 @@ def apply(before: tuple | None, after: tuple | None, *, stay=None, change_id=Non
     deltas: dict[tuple, list[int]] = {}
     open_deltas: dict[tuple, list[int]] = {}
     source_deltas: dict[tuple, list[int]] = {}
+    won_deltas: dict[tuple, list[int]] = {}
     for snap, sign in ((before, -1), (after, 1)):
         if snap is None:
             continue
-        key, amount, stays, open_key, _pk, source_key = snap
+        key, amount, stays, open_key, _pk, source_key, won = snap
+        if won is not None:
+            pipeline, owner, month, keys = won
+            for dimension, value in keys.items():
+                entry = won_deltas.setdefault((pipeline, dimension, month, owner, value), [0, 0])
+                entry[0] += sign
+                entry[1] += sign * amount
         entry = source_deltas.setdefault(source_key, [0, 0])
         entry[0] += sign
         entry[1] += sign * amount
@@ -192,6 +251,8 @@ def apply(before: tuple | None, after: tuple | None, *, stay=None, change_id=Non
     _upsert(OpenCount, OPEN_KEYS, OPEN_VALUES, rows)
     rows = [(*key, *d) for key, d in source_deltas.items() if any(d)]
     _upsert(SourceCount, SOURCE_KEYS, SOURCE_VALUES, rows)
+    rows = [(*key, *d) for key, d in won_deltas.items() if any(d)]
+    _upsert(WonCount, WON_KEYS, WON_VALUES, rows)
     if stay is not None and stay[1] is not None:
         stage_id, seconds = stay
         _upsert(StayCount, STAY_KEYS, STAY_VALUES, [(stage_id, seconds // HOUR, 1, seconds)])
@@ -410,11 +471,18 @@ def _advance(change_id: int) -> None:
 
 
 def is_fresh() -> bool:
-    """True when no history row was written past the summaries (two index lookups)."""
-    last = SummaryState.objects.filter(pk=STATE_ID).values_list("last_change_id", flat=True)
+    """True when no history row was written past the summaries (two index lookups) and
+    WonCount's months are in the company's time zone."""
+    state = (
+        SummaryState.objects.filter(pk=STATE_ID)
+        .values_list("last_change_id", "won_time_zone")
+        .first()
+    )
+    if state is not None and state[1] != won_time_zone():
+        return False
     newest = StageChange.objects.aggregate(m=Max("pk"))["m"]
-    known = last.first()
-    return newest is None or (known is not None and newest <= known)
+    known = state and state[0]
+    return newest is None or (state is not None and newest <= known)
 
 
 def ensure_fresh() -> None:
@@ -549,6 +617,27 @@ def _source_rows(opportunities, sign: int = 1) -> list[tuple]:
     return [(*key, n, c) for key, (n, c) in merged.items()]
 
 
+def _won_rows(opportunities, sign: int = 1) -> list[tuple]:
+    """WonCount rows (pipeline, dimension, month, owner, key, count, cents) of these
+    opportunities' won ones, one GROUP BY per dimension; ``sign=-1`` for their removal."""
+    won = (
+        opportunities.filter(status=Status.WON, closed_at__isnull=False)
+        .order_by()
+        .annotate(month=month_expression())
+    )
+    merged: dict[tuple, list[int]] = {}  # a NULL owner, region or product line: 0 / ""
+    for dimension, field in WON_DIMENSIONS.items():
+        rows = won.values_list("pipeline_id", "owner_id", "month", field).annotate(
+            n=Count("pk"), c=Sum(Cents("amount"))
+        )
+        for pipeline, owner, month, value, n, c in rows:
+            key = (pipeline, dimension, int(month), owner or 0, "" if value is None else str(value))
+            entry = merged.setdefault(key, [0, 0])
+            entry[0] += sign * n
+            entry[1] += sign * int(c or 0)
+    return [(*key, n, c) for key, (n, c) in merged.items()]
+
+
 def _stay_rows(changes, sign: int = 1) -> list[tuple]:
     """StayCount rows (stage, hour, count, seconds) of these StageChange rows' completed
     stays, one GROUP BY; ``sign=-1`` for their removal."""
@@ -589,6 +678,7 @@ OWNER_STAY_FIELDS = ["owner_key", "stage_id", "hour", "count", "seconds"]
 OPEN_FIELDS = ["pipeline_id", "owner_key", "stage_id", "band", "count", "amount_cents"]
 SOURCE_FIELDS = ["pipeline_id", "owner_key", "source", "status", "count", "amount_cents"]
 DELTA_FIELDS = ["pipeline_id", "owner_key", "hour", "stage_id", "count", "amount_cents"]
+WON_FIELDS = ["pipeline_id", "dimension", "month", "owner_key", "key", "count", "amount_cents"]
 
 
 @transaction.atomic
@@ -613,32 +703,36 @@ def rebuild_summaries(opportunity_ids=None, *, fresh_changes=()) -> None:
             opportunity_ids, since=state.last_change_id, fresh_changes=fresh_changes
         )
     _recount(FunnelCount.objects.all(), OpenCount.objects.all(), SourceCount.objects.all(),
-             Opportunity.objects.all())  # fmt: skip
+             WonCount.objects.all(), Opportunity.objects.all())  # fmt: skip
     StayCount.objects.all().delete()
     _insert(StayCount, STAY_FIELDS, _stay_rows(StageChange.objects.all()))
     OwnerStayCount.objects.all().delete()
     _insert(OwnerStayCount, OWNER_STAY_FIELDS, _owner_stay_rows(StageChange.objects.all()))
     OpenDelta.objects.all().delete()
     fill_deltas(hour_of(timezone.now()) - DELTA_DAYS * 24)
-    SummaryState.objects.filter(pk=STATE_ID).update(last_change_id=newest)
+    SummaryState.objects.filter(pk=STATE_ID).update(
+        last_change_id=newest, won_time_zone=won_time_zone()
+    )
 
 
-def _recount(funnel_rows, open_rows, source_rows, opportunities) -> None:
-    """Replace these FunnelCount, OpenCount and SourceCount rows by a recount of
-    ``opportunities`` (the same slice of the summaries); the caller keeps the writers out
-    (_lock_writers)."""
+def _recount(funnel_rows, open_rows, source_rows, won_rows, opportunities) -> None:
+    """Replace these FunnelCount, OpenCount, SourceCount and WonCount rows by a recount
+    of ``opportunities`` (the same slice of the summaries); the caller keeps the writers
+    out (_lock_writers)."""
     funnel_rows.delete()
     open_rows.delete()
     source_rows.delete()
+    won_rows.delete()
     _insert(FunnelCount, COUNT_FIELDS, _count_rows(opportunities))
     _insert(OpenCount, OPEN_FIELDS, _open_rows(opportunities))
     _insert(SourceCount, SOURCE_FIELDS, _source_rows(opportunities))
+    _insert(WonCount, WON_FIELDS, _won_rows(opportunities))
 
 
 @transaction.atomic
 def recount_owners(owner_ids) -> None:
-    """Recount the FunnelCount, OpenCount and SourceCount rows of these owners from their
-    opportunities (after their deals changed hands in bulk: a hand-over)."""
+    """Recount the FunnelCount, OpenCount, SourceCount and WonCount rows of these owners
+    from their opportunities (after their deals changed hands in bulk: a hand-over)."""
     keys = sorted({o or 0 for o in owner_ids})
     if not keys:
         return
@@ -650,6 +744,7 @@ def recount_owners(owner_ids) -> None:
         FunnelCount.objects.filter(owner_key__in=keys),
         OpenCount.objects.filter(owner_key__in=keys),
         SourceCount.objects.filter(owner_key__in=keys),
+        WonCount.objects.filter(owner_key__in=keys),
         Opportunity.objects.filter(owned),
     )
     OpenDelta.objects.filter(owner_key__in=keys).delete()
@@ -669,6 +764,7 @@ def recount_pipeline(pipeline_id: int) -> None:
         FunnelCount.objects.filter(pipeline_id=pipeline_id),
         OpenCount.objects.filter(pipeline_id=pipeline_id),
         SourceCount.objects.filter(pipeline_id=pipeline_id),
+        WonCount.objects.filter(pipeline_id=pipeline_id),
         Opportunity.objects.filter(pipeline_id=pipeline_id),
     )
 
@@ -685,6 +781,7 @@ def _subtract(opportunities) -> None:
     _upsert(FunnelCount, COUNT_KEYS, COUNT_VALUES, _count_rows(opportunities, -1))
     _upsert(OpenCount, OPEN_KEYS, OPEN_VALUES, _open_rows(opportunities, -1))
     _upsert(SourceCount, SOURCE_KEYS, SOURCE_VALUES, _source_rows(opportunities, -1))
+    _upsert(WonCount, WON_KEYS, WON_VALUES, _won_rows(opportunities, -1))
     changes = StageChange.objects.filter(opportunity__in=opportunities.values("pk"))
     _upsert(StayCount, STAY_KEYS, STAY_VALUES, _stay_rows(changes, -1))
     _upsert(OwnerStayCount, OWNER_STAY_KEYS, STAY_VALUES, _owner_stay_rows(changes, -1))
@@ -824,6 +921,50 @@ def owner_stays(owner_ids, stage_ids) -> dict[int, dict]:
             [*owners, *ids],
         )
         return _histogram(cursor.fetchall())
+
+
+@transaction.atomic
+def account_changed(account_id: int, before: tuple, after: tuple) -> None:
+    """An account's (region id, industry) went from ``before`` to ``after`` (the account
+    services, with its row locked): its won deals' WonCount rows move from the old
+    region's and industry's keys to the new ones'. One GROUP BY of its won deals."""
+    moves = [(dimension, "" if old is None else str(old), "" if new is None else str(new))
+             for dimension, old, new in zip(("region", "industry"), before, after, strict=True)
+             if ("" if old is None else str(old)) != ("" if new is None else str(new))]  # fmt: skip
+    if not moves:
+        return
+    rows = (
+        Opportunity.objects.filter(account_id=account_id, status=Status.WON,
+                                   closed_at__isnull=False)
+        .order_by()
+        .annotate(month=month_expression())
+        .values_list("pipeline_id", "owner_id", "month")
+        .annotate(n=Count("pk"), c=Sum(Cents("amount")))
+    )  # fmt: skip
+    deltas: dict[tuple, list[int]] = {}
+    for pipeline, owner, month, n, c in rows:
+        for dimension, old, new in moves:
+            for value, sign in ((old, -1), (new, 1)):
+                entry = deltas.setdefault((pipeline, dimension, int(month), owner or 0, value),
+                                          [0, 0])  # fmt: skip
+                entry[0] += sign * n
+                entry[1] += sign * int(c or 0)
+    _upsert(WonCount, WON_KEYS, WON_VALUES, [(*k, *d) for k, d in deltas.items() if any(d)])
+
+
+def won_breakdown(pipeline_id: int, owner_ids, dimension: str, first_month: int,
+                  end_month: int, *, by_owner: bool = False) -> list[tuple]:  # fmt: skip
+    """Won deals of a pipeline (optionally of a set of owners) in the months
+    [first_month, end_month) per value of a WonCount dimension: rows (key, n, cents), or
+    with ``by_owner`` (owner_key, n, cents) — each owner's won deals (summed over the
+    dimension's values, which every won deal has exactly one of)."""
+    qs = WonCount.objects.filter(pipeline_id=pipeline_id, dimension=dimension,
+                                 month__gte=first_month, month__lt=end_month)  # fmt: skip
+    if owner_ids is not None:
+        qs = qs.filter(owner_key__in=[o or 0 for o in owner_ids])
+    group = "owner_key" if by_owner else "key"
+    rows = qs.values_list(group).annotate(n=Sum("count"), c=Sum("amount_cents")).order_by()
+    return [(key, int(n), int(c)) for key, n, c in rows if n]
 
 
 def source_counts(pipeline_id: int, owner_ids=None) -> list[dict]:
