@@ -60,7 +60,7 @@ def measure(args) -> None:
     from loudou.pipeline.models import Pipeline
 
     if args.every:
-        _every(args.runs)
+        _every(args.runs, args.only)
         return
     admin = User.objects.get(username="admin")
     pipeline = Pipeline.objects.get(template="dcba")
@@ -125,12 +125,14 @@ def measure(args) -> None:
     print("RESULT " + json.dumps(results), flush=True)
 
 
-def _every(runs: int) -> None:
+def _every(runs: int, only: str | None = None) -> None:
     """Every report the analytics pages and API serve (funnel, per rep, forecast,
-    reverse, lead conversion by source, the quarter's breakdown by each dimension, the
-    dashboard's headline) as the admin, the first manager and the first rep: median wall
-    and CPU of this process, and on PostgreSQL the server backend's CPU (parallel
-    workers' not included), each over ``runs`` calls after one warm-up."""
+    reverse, lead conversion by source, the quarter's and last year's breakdown by each
+    dimension, the dashboard's headline) as the admin, the first manager and the first
+    rep: median wall and CPU of this process, and on PostgreSQL the server backend's CPU
+    (parallel workers' not included), each over ``runs`` calls after one warm-up.
+    ``only``: a regular expression that "report, viewer" must match."""
+    import re
     import statistics
     import time
 
@@ -146,6 +148,7 @@ def _every(runs: int) -> None:
 
     pipeline = Pipeline.objects.get(template="dcba")
     quarter = containing("quarter", timezone.localdate())
+    last_year = containing("year", timezone.localdate()).previous()
     viewers = [("admin", User.objects.get(username="admin")),
                ("manager", User.objects.filter(role="manager").order_by("pk").first()),
                ("rep", User.objects.filter(role="rep").order_by("pk").first())]  # fmt: skip
@@ -161,9 +164,14 @@ def _every(runs: int) -> None:
             **{f"breakdown {dim}": (lambda scope=scope, dim=dim:
                                     reports.breakdown_report(scope, dim, quarter))
                for dim in reports.DIMENSIONS},
+            **{f"breakdown {dim} (year)": (lambda scope=scope, dim=dim:
+                                           reports.breakdown_report(scope, dim, last_year))
+               for dim in reports.DIMENSIONS},
             "dashboard": lambda user=user: dashboard_summary(user),
         }  # fmt: skip
         for name, fn in todo.items():
+            if only and not re.search(only, f"{name}, {who}"):
+                continue
             fn()
             wall, cpu, server = [], [], []
             for _ in range(runs):
@@ -189,6 +197,8 @@ def main(argv=None) -> int:
     parser.add_argument("--every", action="store_true",
                         help="every report as the admin, a manager and a rep, with the "
                         "PostgreSQL server's CPU")  # fmt: skip
+    parser.add_argument("--only", help="with --every: only the reports whose 'report, viewer' "
+                        "matches this regular expression")  # fmt: skip
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--existing", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -201,6 +211,7 @@ def main(argv=None) -> int:
         child = ["--child", "--existing", "--runs", str(args.runs)]
         child += ["--no-backtest"] if args.no_backtest else []
         child += ["--every"] if args.every else []
+        child += ["--only", args.only] if args.only else []
         return run_child("bench.reports", args.url, child)
     status = 0
     for size in args.opportunities:

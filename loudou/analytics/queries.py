@@ -8,7 +8,8 @@ the cent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -66,6 +67,42 @@ class Scope:
     team: Team | None = None
     owner_id: int | None = None
     product_line_id: int | None = None
+    # what the scope read inside remembering() (None: outside, nothing kept)
+    _memo: dict | None = field(default=None, init=False, repr=False, compare=False)
+
+    @contextmanager
+    def remembering(self):
+        """Within the block the scope keeps what it reads about itself (owner_set, the
+        pipeline's stages; see remember): the parts of one report ask once instead of
+        each again. Outside it nothing is kept, so a scope reused after a change reads
+        afresh."""
+        if self._memo is not None:  # an outer block keeps them already
+            yield self
+            return
+        self._memo = {}
+        try:
+            yield self
+        finally:
+            self._memo = None
+
+    def remember(self, key, compute):
+        """compute(), once per ``key`` inside remembering()."""
+        memo = self._memo
+        if memo is None:
+            return compute()
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
+
+    def open_stages(self) -> list:
+        """The pipeline's open stages in order (remembered)."""
+        return self.remember("open_stages", lambda: list(self.pipeline.open_stages()))
+
+    def stage_ids(self) -> list[int]:
+        """The ids of every stage of the pipeline, archived too (remembered)."""
+        return self.remember(
+            "stage_ids", lambda: list(self.pipeline.stages.values_list("pk", flat=True))
+        )
 
     def opportunities(self):
         """The user's visible opportunities in the scope: the same rows as
@@ -119,7 +156,10 @@ class Scope:
         None (every owner of the pipeline) or a list of owner ids, and ``extra`` the
         opportunities the viewer sees besides those owners' (shared with them), or None.
         ``team=True`` describes team_opportunities(). Exactly the opportunities of
-        opportunities() / team_opportunities()."""
+        opportunities() / team_opportunities(). Remembered inside remembering()."""
+        return self.remember(("owner_set", team), lambda: self._owner_set(team=team))
+
+    def _owner_set(self, *, team: bool):
         from loudou.org.models import User
 
         user = self.user
@@ -134,7 +174,8 @@ class Scope:
             owners = set(User.objects.filter(team_id=user.team_id).values_list("pk", flat=True))
         else:
             owners, shared = viewer_ids(user)
-            extra = Opportunity.objects.filter(pk__in=shared).exclude(owner_id__in=owners)
+            if shared:  # none shared by name: no extra part at all
+                extra = Opportunity.objects.filter(pk__in=shared).exclude(owner_id__in=owners)
         if self.team is not None:
             in_team = set(
                 User.objects.filter(team__path__startswith=self.team.path).values_list(
@@ -330,11 +371,11 @@ def scope_stays(scope: Scope) -> dict[int, dict]:
     for a team's or rep's scope from the per-owner OwnerStayCount (plus the few deals
     shared with the viewer, read from their history), else from the history."""
     if scope.is_whole_pipeline():
-        return summaries.stays(scope.pipeline.stages.values_list("pk", flat=True))
+        return summaries.stays(scope.stage_ids())
     owners, extra = scope.owner_set()
     if not scope.summarisable() or owners is None:
         return stay_histograms(scope.opportunities())
-    result = summaries.owner_stays(owners, scope.pipeline.stages.values_list("pk", flat=True))
+    result = summaries.owner_stays(owners, scope.stage_ids())
     if extra is not None:
         for stage_id, theirs in stay_histograms(extra).items():
             stage = result.setdefault(stage_id, {"count": 0, "seconds": 0, "hours": {}})
@@ -437,7 +478,7 @@ def open_at(scope: Scope, moment: datetime, *, stages, current: dict) -> dict | 
     changes since the moment. None when the summaries cannot answer (a date or product
     line filter, or a moment before the deltas' horizon): then use state_at."""
     hour = summaries.hour_of(moment)
-    if not scope.summarisable() or hour + 1 < summaries.delta_horizon():
+    if not scope.summarisable() or hour + 1 < scope.remember("horizon", summaries.delta_horizon):
         return None
     boundary = summaries.hour_start(hour + 1)
     owners, extra = scope.owner_set()
@@ -649,6 +690,62 @@ def breakdown(qs, dimension: str, period: Period) -> list[dict]:
     )
     return [{"key": r["key"] or "", "count": r["n"], "amount": cents_to_decimal(r["cents"])}
             for r in rows]  # fmt: skip
+
+
+def month_span(period: Period) -> tuple[int, int] | None:
+    """The months [first, end) (year × 100 + month) that make up ``period`` when it is
+    whole months in the time zone of the maintained WonCount (a month, quarter or year
+    in the company's time zone); None otherwise (a week)."""
+    if period.start.day != 1 or period.end.day != 1:
+        return None
+    from django.utils import timezone
+
+    if timezone.get_current_timezone_name() != summaries.won_time_zone():
+        return None
+    return (period.start.year * 100 + period.start.month,
+            period.end.year * 100 + period.end.month)  # fmt: skip
+
+
+def scope_breakdown(scope: Scope, dimension: str, period: Period) -> list[dict]:
+    """breakdown(scope.opportunities(), dimension, period), read from the maintained
+    WonCount rows when the scope allows (Scope.summarisable) and the period is whole
+    months (month_span): the cost follows the owners, months and values, not the won
+    deals (no account looked up per deal). Team and rep add up each owner's rows and
+    name them by the owner's team or username now; region and product line keys are
+    ids, named now. The few deals shared with the viewer are read as before."""
+    span = month_span(period)
+    if span is None or not scope.summarisable():
+        return breakdown(scope.opportunities(), dimension, period)
+    from loudou.org.models import Region, User
+    from loudou.pipeline.models import ProductLine
+
+    owners, extra = scope.owner_set()
+    pipeline = scope.pipeline.pk
+    if dimension in ("team", "rep"):
+        rows = summaries.won_breakdown(pipeline, owners, "source", *span, by_owner=True)
+        field = "team__name" if dimension == "team" else "username"
+        names = dict(User.objects.filter(pk__in=[o for o, _n, _c in rows if o])
+                     .values_list("pk", field).order_by())  # fmt: skip
+        rows = [(names.get(owner), n, c) for owner, n, c in rows]
+    else:
+        rows = summaries.won_breakdown(pipeline, owners, dimension, *span)
+        named = {"region": Region, "product_line": ProductLine}.get(dimension)
+        if named is not None:
+            names = dict(named.objects.filter(pk__in=[int(k) for k, _n, _c in rows if k])
+                         .values_list("pk", "name").order_by())  # fmt: skip
+            rows = [(names.get(int(key)) if key else None, n, c) for key, n, c in rows]
+    merged: dict[str, list[int]] = {}
+    for key, n, c in rows:
+        entry = merged.setdefault(key or "", [0, 0])
+        entry[0] += n
+        entry[1] += c
+    if extra is not None:
+        for r in breakdown(extra, dimension, period):
+            entry = merged.setdefault(r["key"], [0, 0])
+            entry[0] += r["count"]
+            entry[1] += int(r["amount"] * 100)
+    return [{"key": key, "count": n, "amount": cents_to_decimal(c)}
+            for key, (n, c) in sorted(merged.items()) if n]  # fmt: skip
 
 
 def open_amount_groups(qs) -> list[dict]:

@@ -5,6 +5,7 @@ they print, return and show the same numbers.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -25,6 +26,18 @@ from .queries import Scope
 ZERO = Decimal("0.00")
 
 
+def _remembering(report):
+    """Run ``report(scope, …)`` inside scope.remembering(): its parts read the owner set
+    and the pipeline's stages once."""
+
+    @functools.wraps(report)
+    def wrapper(scope, *args, **kwargs):
+        with scope.remembering():
+            return report(scope, *args, **kwargs)
+
+    return wrapper
+
+
 def _f(value) -> float | None:
     return None if value is None else float(value)
 
@@ -34,7 +47,7 @@ def _money(value) -> str:
 
 
 def _stages(scope: Scope):
-    return list(scope.pipeline.open_stages())
+    return scope.open_stages()
 
 
 def _pipeline_stage_ids(scope: Scope):
@@ -42,7 +55,7 @@ def _pipeline_stage_ids(scope: Scope):
     else None: see queries.stay_histograms."""
     if not scope.is_whole_pipeline():
         return None
-    return scope.pipeline.stages.values_list("pk", flat=True)
+    return scope.stage_ids()
 
 
 def stage_stats(scope: Scope, qs=None, *, rows=None) -> list[fm.StageStats]:
@@ -83,6 +96,7 @@ def _days(seconds: int, count: int) -> float | None:
     return round(seconds / count / 86400, 1) if count else None
 
 
+@_remembering
 def funnel_report(scope: Scope, *, stays: bool = True) -> dict:
     """Counts by furthest stage, conversion with n and Wilson interval, win rate from each
     stage, open and weighted amounts, and time in stage (DOMAIN §8). ``stays=False``
@@ -172,6 +186,7 @@ def _rep_funnels(scope: Scope):
     return stages, names, team, funnels
 
 
+@_remembering
 def rep_weak_steps(scope: Scope) -> dict:
     """For each rep row of reps_report: the names of their weak steps in pipeline order
     (the dashboard's alerts, without the rest of the per-rep report)."""
@@ -181,6 +196,7 @@ def rep_weak_steps(scope: Scope) -> dict:
             for owner_id, (_won, _stats, weak) in funnels.items()}  # fmt: skip
 
 
+@_remembering
 def reps_report(scope: Scope) -> dict:
     """Each rep's conversion per stage against the team's pooled rate, with the weak
     steps flagged (DOMAIN §8 rep vs team) and the shape of their open funnel."""
@@ -307,7 +323,7 @@ def _forecast_at(scope: Scope, qs, stats, moment: datetime, period: Period, *,
     rates = win_rates(scope, stats)
     done = completed_revenue(scope, qs, start, moment, won=won)
     if stage_ids is None:
-        stage_ids = list(scope.pipeline.stages.values_list("pk", flat=True))
+        stage_ids = scope.stage_ids()
     state = None
     if current is not None:  # from the maintained deltas when they can answer
         state = queries.open_at(scope, moment, stages=stage_ids, current=current)
@@ -320,6 +336,7 @@ def _forecast_at(scope: Scope, qs, stats, moment: datetime, period: Period, *,
     return {**done, **result}
 
 
+@_remembering
 def forecast_report(
     scope: Scope,
     period: Period,
@@ -345,7 +362,7 @@ def forecast_report(
     stats = stage_stats(scope, rows=counts)
     groups = queries.scope_open_groups(scope)  # the open deals, read once
     open_now = queries.open_by_stage_from_groups(groups)
-    stage_ids = list(scope.pipeline.stages.values_list("pk", flat=True))
+    stage_ids = scope.stage_ids()
     week_ago = as_of - timedelta(days=7)
     won_now, won_before = queries.won_amounts_until(qs, period.bounds()[0], [as_of, week_ago])
     current = _forecast_at(scope, qs, stats, as_of, period, current=open_now,
@@ -471,6 +488,7 @@ def _velocity(counts, stats) -> str | None:
     return None if value is None else _money(value)
 
 
+@_remembering
 def reverse_report(
     scope: Scope,
     target: Decimal | None = None,
@@ -624,20 +642,21 @@ def _growth(now: Decimal, before: Decimal) -> float | None:
     return float((now - before) / before)
 
 
+@_remembering
 def breakdown_report(scope: Scope, dimension: str, period: Period) -> dict:
     """Won amount and count per region, industry, product line, source, team or rep in
     ``period``, with growth against the period before (month-on-month for a month,
     quarter-on-quarter for a quarter …) and against the same period a year earlier."""
     if dimension not in DIMENSIONS:
         raise ValueError(f"unknown dimension {dimension!r} (use {', '.join(DIMENSIONS)})")
-    qs = scope.opportunities()
+    summaries.ensure_fresh()  # catch up with a bulk load first, if one happened
     previous, year_ago = period.previous(), period.year_before()
     read: dict[tuple, dict] = {}  # a year's period before is also its year ago: read once
 
     def rows_of(p: Period) -> dict:
         key = p.bounds()
-        if key not in read:
-            read[key] = {r["key"]: r for r in queries.breakdown(qs, dimension, p)}
+        if key not in read:  # whole months from WonCount (queries.scope_breakdown)
+            read[key] = {r["key"]: r for r in queries.scope_breakdown(scope, dimension, p)}
         return read[key]
 
     now_rows, before_rows, year_rows = rows_of(period), rows_of(previous), rows_of(year_ago)
