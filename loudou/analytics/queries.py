@@ -835,6 +835,89 @@ def leads_by_source(leads, pipeline: Pipeline) -> dict[str, dict]:
     }  # fmt: skip
 
 
+def lead_set(scope: Scope):
+    """The scope's visible leads as the lead counts see them: ``(owners, pools,
+    extra)``: ``owners`` None (every lead) or the owner ids whose leads count, ``pools``
+    the public pools whose pooled leads count, ``extra`` the leads shared with the viewer
+    besides those (a queryset) or None. Exactly the leads of scope.leads() when the scope
+    is summarisable."""
+    from loudou.leads.models import Lead, PublicPool
+    from loudou.org.models import User
+
+    user = scope.user
+    if user is None or not user.is_authenticated or not user.is_active:
+        return [], [], None
+    extra = None
+    if getattr(user, "sees_everything", False):
+        owners, pools = None, []
+    else:
+        owners, _shared = viewer_ids(user)
+        pools = list(PublicPool.objects.visible_to(user).values_list("pk", flat=True))
+        through = Lead.shared_with.through
+        shared = list(through.objects.filter(user=user).values_list("lead_id", flat=True))
+        extra = (
+            Lead.objects.filter(pk__in=shared).exclude(owner_id__in=owners).exclude(pool_id__in=pools)
+            if shared else None
+        )  # fmt: skip
+    if scope.team is not None:  # a team's leads: owned by its people, none pooled
+        in_team = set(
+            User.objects.filter(team__path__startswith=scope.team.path).values_list("pk", flat=True)
+        )
+        owners, pools = (in_team if owners is None else set(owners) & in_team), []
+        if extra is not None:
+            extra = extra.filter(owner__team__path__startswith=scope.team.path)
+    if scope.owner_id is not None:
+        owners = {scope.owner_id} if owners is None else set(owners) & {scope.owner_id}
+        pools = []
+        if extra is not None:
+            extra = extra.filter(owner_id=scope.owner_id)
+    return (None if owners is None else sorted(owners)), pools, extra
+
+
+def scope_leads(scope: Scope) -> dict[str, dict]:
+    """leads_by_source(scope.leads(), scope.pipeline), read from the maintained lead
+    counts (leads.summaries) when the scope allows (Scope.summarisable) plus the few
+    leads shared with the viewer: then the cost follows the number of owners, pools and
+    sources, not of leads."""
+    from loudou.leads import summaries as lead_summaries
+    from loudou.leads.choices import LeadStatus
+
+    if not scope.summarisable():
+        return leads_by_source(scope.leads(), scope.pipeline)
+    owners, pools, extra = lead_set(scope)
+    result: dict[str, dict] = {}
+
+    def entry(source):
+        names = ("leads", "converted", "disqualified", "into_pipeline", "won", "won_cents")
+        return result.setdefault(source or "", dict.fromkeys(names, 0))
+
+    for r in lead_summaries.lead_counts(owners, pools):
+        e = entry(r["source"])
+        e["leads"] += r["n"]
+        if r["status"] == LeadStatus.CONVERTED:
+            e["converted"] += r["n"]
+        elif r["status"] == LeadStatus.DISQUALIFIED:
+            e["disqualified"] += r["n"]
+    for r in lead_summaries.deal_counts(scope.pipeline.pk, owners, pools):
+        e = entry(r["source"])
+        e["into_pipeline"] += r["n"]
+        if r["status"] == Status.WON:
+            e["won"] += r["n"]
+            e["won_cents"] += r["cents"]
+    if extra is not None:
+        for source, row in leads_by_source(extra, scope.pipeline).items():
+            e = entry(source)
+            for name in ("leads", "converted", "disqualified", "into_pipeline", "won"):
+                e[name] += row[name]
+            e["won_cents"] += int(row["won_amount"] * 100)
+    return {
+        key: {"leads": v["leads"], "converted": v["converted"],
+              "disqualified": v["disqualified"], "into_pipeline": v["into_pipeline"],
+              "won": v["won"], "won_amount": cents_to_decimal(v["won_cents"])}
+        for key, v in result.items() if v["leads"]
+    }  # fmt: skip
+
+
 def scope_sources(scope: Scope) -> dict[str, dict]:
     """opportunities_by_source(scope.opportunities()), read from the maintained
     SourceCount rows when the scope allows (Scope.summarisable) plus the few deals shared

@@ -736,7 +736,7 @@ def leads_report(scope: Scope) -> dict:
     from loudou.customers.choices import Source
 
     stable_at = settings.LOUDOU_STABLE_THRESHOLD
-    lead_rows = queries.leads_by_source(scope.leads(), scope.pipeline)
+    lead_rows = queries.scope_leads(scope)
     opp_rows = queries.scope_sources(scope)
     no_leads = {"leads": 0, "converted": 0, "disqualified": 0, "into_pipeline": 0, "won": 0,
                 "won_amount": ZERO}  # fmt: skip

@@ -298,13 +298,17 @@ def undo(job: ImportJob, *, actor) -> ImportJob:
         raise Conflict(
             _("Cannot undo: other records now depend on what this import created (%s).") % names
         ) from None
-    for entry in reversed(job.updated_objects or []):
-        model = apps.get_model(entry["model"])
-        values = {}
-        for attname, raw in entry["before"].items():
-            f = next(f for f in model._meta.concrete_fields if f.attname == attname)
-            values[attname] = None if raw is None else f.to_python(raw)
-        model.objects.filter(pk=entry["pk"]).update(**values)
+    from loudou.leads.summaries import moving_ids
+
+    leads = [e["pk"] for e in job.updated_objects or [] if e["model"] == "leads.lead"]
+    with moving_ids(leads):  # restored leads move between the lead counts' rows
+        for entry in reversed(job.updated_objects or []):
+            model = apps.get_model(entry["model"])
+            values = {}
+            for attname, raw in entry["before"].items():
+                f = next(f for f in model._meta.concrete_fields if f.attname == attname)
+                values[attname] = None if raw is None else f.to_python(raw)
+            model.objects.filter(pk=entry["pk"]).update(**values)
     refresh_account_grades(accounts)  # the accounts that keep other deals
     _after_undo(contracts, subjects)
     restored = [e["pk"] for e in job.updated_objects or [] if e["model"] == "pipeline.opportunity"]

@@ -13,6 +13,7 @@ import os
 from django.utils.translation import gettext as _
 
 from loudou.customers.models import Account, Contact
+from loudou.leads import summaries as lead_counts
 from loudou.leads.choices import LeadStatus, PoolEventKind
 from loudou.leads.models import Lead, PoolEvent, PublicPool
 from loudou.leads.normalize import normalize_company as _normalize_company
@@ -632,7 +633,10 @@ class LeadImporter(Importer):
             events.append((event_id, pk, pool, owned))
         # Updates first: with a background writer, a statement after the COPYs would wait
         # for them.
-        self.update_existing(Lead, updates)
+        with lead_counts.moving_ids(updates):  # the lead counts (leads.summaries)
+            self.update_existing(Lead, updates)
+        lead_counts.add_keys((i[1], i[3], data.get("source"), LeadStatus.NEW)
+                             for i, data in zip(inserts, new, strict=True))  # fmt: skip
         bulk.insert_tuples(Lead, LEAD_COLUMNS + given, inserts, adapted=LEAD_ADAPTED,
                            constants=constants, writer=self.writer)  # fmt: skip
         bulk.insert_tuples(PoolEvent, EVENT_COLUMNS, events, adapted=("at",), constants={

@@ -277,7 +277,9 @@ def assign_many(leads, *, actor=None) -> list[Decision]:
 def _write(batch: list[tuple], *, now, actor_id) -> None:
     """Move the leads of ``batch`` (id, owner, pool, reason) and write their history."""
     from django.db import connection
+    from django.db.models.expressions import RawSQL
 
+    from . import summaries
     from .models import PoolEvent
 
     quote = connection.ops.quote_name
@@ -308,14 +310,16 @@ def _write(batch: list[tuple], *, now, actor_id) -> None:
         # Correlated look-ups in the batch's primary key: portable to every SQLite and
         # PostgreSQL version (no UPDATE ... FROM).
         pick = f"(SELECT b.%s FROM {BATCH} b WHERE b.id = {lead_table}.id)"
-        cursor.execute(
-            f"UPDATE {lead_table} SET owner_id = {pick % 'owner_id'}, "
-            f"pool_id = {pick % 'pool_id'}, "
-            f"owned_since = CASE WHEN {pick % 'owner_id'} IS NULL THEN NULL ELSE %s END, "
-            f"version = version + 1, updated_at = %s "
-            f"WHERE id IN (SELECT id FROM {BATCH})",
-            [at, at],
-        )
+        batch_leads = Lead.objects.filter(pk__in=RawSQL(f"SELECT id FROM {BATCH}", ()))
+        with summaries.moving(batch_leads):  # the lead counts: out, then in as moved
+            cursor.execute(
+                f"UPDATE {lead_table} SET owner_id = {pick % 'owner_id'}, "
+                f"pool_id = {pick % 'pool_id'}, "
+                f"owned_since = CASE WHEN {pick % 'owner_id'} IS NULL THEN NULL ELSE %s END, "
+                f"version = version + 1, updated_at = %s "
+                f"WHERE id IN (SELECT id FROM {BATCH})",
+                [at, at],
+            )
         cursor.execute(
             f"INSERT INTO {event_table} (lead_id, kind, pool_id, owner_id, by_id, at, reason) "
             f"SELECT id, %s, pool_id, owner_id, %s, %s, reason FROM {BATCH}",

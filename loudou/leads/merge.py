@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from loudou.core.exceptions import Conflict, NotPermitted, ValidationFailed
 from loudou.customers.models import Account, Contact
 
+from . import summaries
 from .choices import OPEN_STATUSES, LeadStatus, PoolEventKind
 from .models import Lead, MergeRecord, PoolEvent
 from .normalize import normalize_company, normalize_email, normalize_phone
@@ -170,6 +171,7 @@ def merge(model_name: str, keep_id: int, lose_id: int, *, actor, take=()) -> Mer
                     code="merge_conflict",
                 )
         data = json.loads(serializers.serialize("json", [lose]))[0]
+        before = summaries.snapshot(keep) if model is Lead else None
         for name in take:
             setattr(keep, fields[name].attname, getattr(lose, fields[name].attname))
         _refresh_keys(keep)
@@ -177,6 +179,8 @@ def merge(model_name: str, keep_id: int, lose_id: int, *, actor, take=()) -> Mer
         if hasattr(keep, "version"):
             keep.version += 1
         keep.save()
+        if model is Lead:  # the loser leaves the counts with its row (pre_delete)
+            summaries.apply(before, summaries.snapshot(keep))
         now = timezone.now()
         record = MergeRecord.objects.create(
             model=model._meta.label_lower, kept_id=keep.pk, merged_id=lose.pk,

@@ -572,3 +572,57 @@ class MergeRecord(models.Model):
 
     def __str__(self):
         return f"{self.model} {self.merged_id} → {self.kept_id}"
+
+
+# --- maintained counts (leads/summaries.py) ----------------------------------------------
+
+
+class LeadCount(models.Model):
+    """Leads per (owner, pool, source, status): how many. Derived, never a source of
+    truth: kept by the leads' services in the same transaction as the lead's change,
+    rebuilt by ``loudou report rebuild`` (leads.summaries.rebuild). Lead conversion by
+    source reads the leads' side from it (0 stands for no owner / no pool)."""
+
+    owner_key = models.PositiveBigIntegerField()  # the owner's id, 0 for none
+    pool_key = models.PositiveBigIntegerField()  # the pool's id, 0 for none
+    source = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=20, choices=LeadStatus.choices)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner_key", "pool_key", "source", "status"], name="lead_count_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.owner_key}/{self.pool_key}/{self.source}/{self.status}"
+
+
+class LeadDealCount(models.Model):
+    """Converted leads per (the lead's owner, pool and source; the deal's pipeline and
+    status): how many, and their deals' summed amount (cents). Kept by the leads'
+    services (a lead that converts, changes hands or goes) and by the opportunity
+    services (a deal won, lost, reopened, re-priced, moved to another pipeline or
+    deleted), rebuilt with the pipeline summaries. Lead conversion by source reads "into
+    this pipeline", "won" and the won amount from it."""
+
+    owner_key = models.PositiveBigIntegerField()
+    pool_key = models.PositiveBigIntegerField()
+    source = models.CharField(max_length=20, blank=True)
+    pipeline = models.ForeignKey("pipeline.Pipeline", on_delete=models.CASCADE, related_name="+")
+    deal_status = models.CharField(max_length=5)
+    count = models.BigIntegerField(default=0)
+    amount_cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner_key", "pool_key", "source", "pipeline", "deal_status"],
+                name="lead_deal_count_key",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.owner_key}/{self.pool_key}/{self.source}/{self.pipeline_id}"

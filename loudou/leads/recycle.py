@@ -529,7 +529,14 @@ def _recycle_range(rule, outcome, now, reason, tag: int) -> None:
     if not rule.for_accounts:
         changes.update(owned_since=None, released_by=None, released_at=now,
                        recycle_warned_at=None)  # fmt: skip
-    outcome.recycled += model._base_manager.filter(pk__in=_batch_ids(tag, 1)).update(**changes)
+    moving = model._base_manager.filter(pk__in=_batch_ids(tag, 1))
+    if rule.for_accounts:
+        outcome.recycled += moving.update(**changes)
+        return
+    from . import summaries
+
+    with summaries.moving_to(moving, None, pool.pk):  # the lead counts, one GROUP BY
+        outcome.recycled += moving.update(**changes)
 
 
 def _notify_owners(rule, outcome, now) -> None:

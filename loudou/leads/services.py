@@ -27,7 +27,7 @@ from loudou.core.exceptions import Conflict, NotPermitted, ValidationFailed
 from loudou.core.services import check_version
 from loudou.org.models import User, assignable_owners
 
-from . import assignment
+from . import assignment, summaries
 from .choices import OPEN_STATUSES, ClaimRefusal, LeadStatus, PoolEventKind
 from .dedupe import Duplicates, find_duplicates, keys_of
 from .models import Lead, PoolEvent, PublicPool
@@ -117,6 +117,7 @@ def create_lead(
     lead.owner, lead.pool = owner, pool
     lead.owned_since = timezone.now() if owner else None
     lead.save()
+    summaries.apply(None, summaries.snapshot(lead))
     if shared_with:
         lead.shared_with.set(shared_with)
     kind = PoolEventKind.ASSIGN if rule_name else PoolEventKind.CREATE
@@ -132,6 +133,7 @@ def update_lead(lead: Lead, *, actor, version=None, shared_with=None, **data) ->
     locked = _lock(lead, version)
     if not locked.is_open:
         raise Conflict(_("A converted or disqualified lead cannot be edited."), code="closed")
+    before = summaries.snapshot(locked)
     if locked.pool_id and not actor.sees_everything:
         # A pooled lead is shared by everyone who may claim it: claim it to work on it.
         raise NotPermitted(_("Claim this lead from the pool before editing it."))
@@ -139,6 +141,7 @@ def update_lead(lead: Lead, *, actor, version=None, shared_with=None, **data) ->
     locked.full_clean(exclude=["region", "product_interest", "owner", "pool", "created_by"])
     locked.version += 1
     locked.save()
+    summaries.apply(before, summaries.snapshot(locked))
     if shared_with is not None:
         locked.shared_with.set(shared_with)
     return locked
@@ -224,9 +227,15 @@ def _claim(model, pk, *, rep, owned, taken, blocked, daily, too_many, owned_sinc
         changes = {"owner": rep, "pool": None, "version": F("version") + 1, "updated_at": now}
         if owned_since:
             changes["owned_since"] = now
+        before = None
+        if model is Lead:  # the lead counts need it as the UPDATE finds it: locked
+            row = Lead.objects.select_for_update().filter(pk=pk).first()
+            before = row and summaries.snapshot(row)
         won = model.objects.filter(pk=pk, owner__isnull=True, pool__isnull=False).update(**changes)
         if won != 1:
             _refuse(taken, ClaimRefusal.TAKEN)
+        if model is Lead:
+            summaries.apply(before, summaries.snapshot(Lead.objects.get(pk=pk)))
         record = {"lead" if model is Lead else "account": current}
         PoolEvent.objects.create(**record, kind=PoolEventKind.CLAIM, by=rep, pool=pool, owner=rep,
                                  at=now)  # fmt: skip
@@ -285,6 +294,7 @@ def release_lead(lead: Lead, *, rep, reason: str, pool: PublicPool | None = None
     if target is None:
         raise ValidationFailed(_("Choose the pool to release the lead into."), field="pool")
     now = timezone.now()
+    before = summaries.snapshot(locked)
     previous = locked.owner
     locked.last_owner = previous
     locked.owner = None
@@ -295,6 +305,7 @@ def release_lead(lead: Lead, *, rep, reason: str, pool: PublicPool | None = None
     locked.claim_blocked_until = now + timedelta(days=target.reclaim_block_days)
     _save(locked, ["last_owner", "owner", "pool", "owned_since", "released_by",
                    "released_at", "claim_blocked_until"])  # fmt: skip
+    summaries.apply(before, summaries.snapshot(locked))
     _event(locked, PoolEventKind.RELEASE, by=rep, pool=target, owner=None, reason=reason, at=now)
     return locked
 
@@ -318,11 +329,13 @@ def assign_lead(lead: Lead, *, actor, to=None, pool=None, reason="") -> Lead:
         to, pool = decision.owner, decision.pool
         reason = reason or decision.rule.name
     now = timezone.now()
+    before = summaries.snapshot(locked)
     if locked.owner_id and to is None:
         locked.last_owner = locked.owner
     locked.owner, locked.pool = to, pool
     locked.owned_since = now if to else None
     _save(locked, ["owner", "pool", "owned_since", "last_owner"])
+    summaries.apply(before, summaries.snapshot(locked))
     event = _event(locked, PoolEventKind.ASSIGN, by=actor, pool=pool, owner=to, reason=reason,
                    at=now)  # fmt: skip
     _notify_receiver(locked, actor=actor, event=event)
@@ -339,9 +352,11 @@ def disqualify_lead(lead: Lead, *, actor, reason: str, version=None) -> Lead:
     locked = _lock(lead, version)
     if not locked.is_open:
         raise Conflict(_("This lead is already closed."), code="closed")
+    before = summaries.snapshot(locked)
     locked.status = LeadStatus.DISQUALIFIED
     locked.disqualified_reason = reason[:200]
     _save(locked, ["status", "disqualified_reason"])
+    summaries.apply(before, summaries.snapshot(locked))
     _event(locked, PoolEventKind.DISQUALIFY, by=actor, pool=locked.pool, owner=locked.owner,
            reason=reason)  # fmt: skip
     return locked
@@ -401,6 +416,7 @@ def convert_lead(
         raise ValidationFailed(_("Choose a pipeline for the opportunity."), field="pipeline")
     owner = locked.owner
     collaborators = list(locked.shared_with.all())
+    before = summaries.snapshot(locked)
     if account is None:
         account = customers.create_account(
             actor=actor, owner=owner, name=locked.company or locked.name,
@@ -432,6 +448,7 @@ def convert_lead(
     locked.converted_at = now
     _save(locked, ["status", "converted_account", "converted_contact",
                    "converted_opportunity", "converted_at"])  # fmt: skip
+    summaries.apply(before, summaries.snapshot(locked))
     _event(locked, PoolEventKind.CONVERT, by=actor, owner=owner, at=now)
     return locked
 
@@ -575,7 +592,11 @@ def move_for_handover(records, *, from_user, to=None, pool=None, by=None, now=No
         changes["owner"] = to
         if is_lead:
             changes.update(owned_since=now, recycle_warned_at=None)
-    return records.update(**changes)
+    if not is_lead:
+        return records.update(**changes)
+    target = (None, pool.pk) if pool is not None else (to.pk, None)
+    with summaries.moving_to(records, *target):
+        return records.update(**changes)
 
 
 # --- pools -------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear
 from django.utils import timezone
 
+from loudou.core import hooks
 from loudou.core.db import Cents
 
 from .choices import ChangeKind, StageKind, Status
@@ -260,6 +261,7 @@ def apply(before: tuple | None, after: tuple | None, *, stay=None, change_id=Non
     _apply_deltas(before, after, change_id)
     if change_id is not None:
         _advance(change_id)
+    hooks.emit("deal_summarised", None, before=before, after=after)  # leads.summaries
 
 
 def _apply_owner_stays(before, after, stay) -> None:
@@ -713,6 +715,7 @@ def rebuild_summaries(opportunity_ids=None, *, fresh_changes=()) -> None:
     SummaryState.objects.filter(pk=STATE_ID).update(
         last_change_id=newest, won_time_zone=won_time_zone()
     )
+    hooks.emit("summaries_rebuilt", None)  # leads.summaries recounts the lead counts
 
 
 def _recount(funnel_rows, open_rows, source_rows, won_rows, opportunities) -> None:
