@@ -192,7 +192,7 @@ class PytestProcess:
         self.results = workdir / f"results-{label.split()[0].lower()}.json"
         self.results.unlink(missing_ok=True)
         env = {**os.environ, **env_extra, RESULTS_ENV: str(self.results)}
-        command = [sys.executable, "-m", "pytest", "-p", "tests.runner", "--durations=10", *args]
+        command = [sys.executable, "-m", "pytest", "-p", "tests.runner", "--durations=30", *args]
         if log is None:
             banner(f"pytest on {label}")
             say("$ " + " ".join(command))

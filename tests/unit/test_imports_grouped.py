@@ -301,12 +301,13 @@ def child(step, folder, *args, wait=True):
 
 
 @pytest.mark.parametrize("mode", ["all", "skip"])
-def test_sigkill_half_way_with_grouped_history(tmp_path, mode):
+def test_sigkill_half_way_with_grouped_history(tmp_path, mode, sqlite_copy):
     """Killed in its third batch of ten deals while reading a grouped history beside the
     deal file: all-or-nothing leaves no deal and no stage change; skip-bad-rows leaves
     exactly the two committed batches, each deal with its whole history (created + two
     moves), the job stopped after row 21, and resuming imports the other 30 deals with
     theirs, without duplicates."""
+    sqlite_copy(tmp_path / "db.sqlite3")
     process = child("start", tmp_path, mode, wait=False)
     try:
         assert process.stdout.readline().strip() == "READY"

@@ -93,10 +93,11 @@ def kill_in_third_batch(folder, mode):
 
 
 @pytest.mark.parametrize("mode", ["all", "skip"])
-def test_sigkill_half_way(tmp_path, mode):
+def test_sigkill_half_way(tmp_path, mode, sqlite_copy):
     """Killed in its third batch of ten: all-or-nothing leaves no lead; skip-bad-rows
     leaves exactly the two committed batches, the job records row 21 (header is row 1)
     as where it stopped, and resuming imports the other 30 without duplicates."""
+    sqlite_copy(tmp_path / "db.sqlite3")
     kill_in_third_batch(tmp_path, mode)
     state = child("inspect", tmp_path)
     if mode == "all":
