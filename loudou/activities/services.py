@@ -53,6 +53,15 @@ def default_purpose(*, lead=None, account=None, opportunity=None) -> str:
 
 
 def _visible(model, obj, actor) -> bool:
+    # An active user always sees what they own (VisibleQuerySet.visible_to): the usual
+    # case, a rep logging on their own record, needs no query.
+    if (
+        obj.pk is not None
+        and getattr(obj, "owner_id", None) == actor.pk
+        and actor.is_authenticated
+        and actor.is_active
+    ):
+        return True
     return model.objects.visible_to(actor).filter(pk=obj.pk).exists()
 
 

@@ -138,6 +138,21 @@ def test_no_subject_is_refused(org):
     assert refused(ValidationFailed, org.east_rep).code == "no_subject"
 
 
+def test_own_subject_is_checked_without_a_query_and_refused_once_deactivated(
+    org, rep_subjects, django_assert_num_queries
+):
+    """A rep's own account passes the visibility check with no query (the owner always
+    sees it); the same rep once deactivated is refused like anyone who cannot see it."""
+    rep = org.east_rep
+    with django_assert_num_queries(0):
+        links = services._resolve_links(rep, {"account": rep_subjects.account})
+    assert links["account"] == rep_subjects.account
+    rep.is_active = False
+    with pytest.raises(ValidationFailed) as info:
+        services._resolve_links(rep, {"account": rep_subjects.account})
+    assert (info.value.field, info.value.code) == ("account", "unknown_subject")
+
+
 def test_subject_out_of_scope_is_refused(org, rep_subjects):
     """A rep cannot log on another team's account or opportunity (422 on the field)."""
     err = refused(ValidationFailed, org.south_rep, account=rep_subjects.account)
