@@ -3,13 +3,15 @@ bulk-write fast path (many-row INSERTs, id allocation) shared by imports and the
 generator."""
 
 import sqlite3
+import threading
+from bisect import bisect_right
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from itertools import chain
 from operator import itemgetter
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import NOT_PROVIDED, BigIntegerField, Func
 
 
@@ -62,12 +64,13 @@ def _plan(model, with_pk: bool):
     return _PLANS[key]
 
 
-def insert_rows(model, rows: list[dict]) -> None:
+def insert_rows(model, rows: list[dict], *, checks=None) -> None:
     """INSERT ``rows`` (dicts of attnames) in one statement batch: one executemany on
     SQLite, COPY on PostgreSQL (the ORM's bulk_create spends most of its time building
     model instances). A column a row leaves out gets the field's default; if the first
     row has no primary key, the database assigns them all. Builds the tuples
-    :func:`insert_tuples` writes (each distinct datetime adapted once)."""
+    :func:`insert_tuples` writes (each distinct datetime adapted once); ``checks`` as
+    there."""
     if not rows:
         return
     pk_name = model._meta.pk.attname
@@ -89,7 +92,7 @@ def insert_rows(model, rows: list[dict]) -> None:
                     done = memo[key] = (adapt(value), value)
                 record[i] = done[0]
         values.append(record)
-    insert_tuples(model, names, values, adapted=names)
+    insert_tuples(model, names, values, adapted=names, checks=checks)
 
 
 # (table, pk column) → the name of the sequence behind it (PostgreSQL); the same in every
@@ -133,7 +136,9 @@ def datetime_param():
     return connection.ops.adapt_datetimefield_value
 
 
-def insert_tuples(model, columns, rows, *, adapted=(), constants=None, writer=None) -> None:
+def insert_tuples(
+    model, columns, rows, *, adapted=(), constants=None, writer=None, checks=None
+) -> None:
     """INSERT ``rows`` given as tuples of the values of ``columns`` (attnames), in that
     order — the path :func:`insert_rows` takes too; called directly for loads of many
     rows: no dict per row, no per-value lookups. A concrete field ``columns`` leaves out
@@ -150,7 +155,10 @@ def insert_tuples(model, columns, rows, *, adapted=(), constants=None, writer=No
     the table's AUTOINCREMENT counter) per few hundred rows instead of one per row. On
     PostgreSQL the rows are COPYed (in binary when their types allow, see
     ``_binary_types``); with a :class:`CopyWriter` as ``writer``, in its thread: the call
-    returns at once and ``rows`` must not change until ``writer.wait()``."""
+    returns at once and ``rows`` must not change until ``writer.wait()``. With a
+    :class:`ForeignKeyChecks` as ``checks`` (and the database role allowed), the rows'
+    foreign keys are checked and locked per call instead of by the row-by-row triggers:
+    the rows they point to must exist when the call runs (not only at COMMIT)."""
     if not rows:
         return
     meta = model._meta
@@ -207,11 +215,12 @@ def insert_tuples(model, columns, rows, *, adapted=(), constants=None, writer=No
     if not sqlite:
         types = _binary_types(fields, values)
         sql = f"COPY {table} ({names}) FROM STDIN" + (" (FORMAT BINARY)" if types else "")
+        checked = checks.prepare(model, fields) if checks is not None else None
         if writer is not None:
-            writer.submit(sql, types, values)
+            writer.submit(sql, types, values, checked)
             return
-        with connection.cursor() as cursor:
-            _copy(cursor.cursor, sql, types, values)
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            _write_copy(cursor.cursor, sql, types, values, checked)
         return
     with connection.cursor() as cursor:
         _sqlite_insert(cursor, f"INSERT INTO {table} ({names}) VALUES ", len(fields),
@@ -226,6 +235,10 @@ def insert_tuples(model, columns, rows, *, adapted=(), constants=None, writer=No
 def _is_int(kind):
     return issubclass(kind, int) and not issubclass(kind, bool)
 
+
+# The range of each integer type: binary COPY writes the low bytes of a larger value
+# (2**31 into an integer column is stored as -2**31) where the text form is refused.
+_INT_RANGE = {20: 2**63, 23: 2**31, 21: 2**15}
 
 _BINARY = {
     "bigint": (20, _is_int),
@@ -277,6 +290,11 @@ def _binary_types(fields, values) -> list[int] | None:
         if oid == 1184 and seen:
             if any(v is not None and v.utcoffset() is None for v in map(itemgetter(i), values)):
                 return None
+        elif oid in _INT_RANGE and seen:
+            column = [v for v in map(itemgetter(i), values) if v is not None]
+            bound = _INT_RANGE[oid]
+            if min(column) < -bound or max(column) >= bound:  # the server refuses it as text
+                return None
     return [oid for oid, _accepts in kinds]
 
 
@@ -286,6 +304,16 @@ def _copy(cursor, sql: str, types, values) -> None:
             copy.set_types(types)
         for record in values:
             copy.write_row(record)
+
+
+def _write_copy(cursor, sql: str, types, values, checked) -> None:
+    """The COPY of ``values`` on the driver's ``cursor``; with ``checked`` (a
+    :meth:`ForeignKeyChecks.prepare` answer), its foreign keys checked per batch and the
+    COPY run without triggers."""
+    if checked is None:
+        _copy(cursor, sql, types, values)
+    else:
+        checked.run(cursor, values, lambda: _copy(cursor, sql, types, values))
 
 
 class CopyWriter:
@@ -317,13 +345,29 @@ class CopyWriter:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copy-writer")
         self._pending: list = []
+        self._failed = False
+        # A COPY with ForeignKeyChecks is several statements (checks, replica mode on,
+        # COPY, back to origin): the caller's statements (through Django's cursor) wait
+        # until the whole of it is done, never run in its replica window unchecked.
+        self._window = threading.Lock()
+        connection.execute_wrappers.append(self._outside_window)
 
-    def submit(self, sql: str, types, values) -> None:
-        self._pending.append(self._pool.submit(self._run, sql, types, values))
+    def _outside_window(self, execute, sql, params, many, context):
+        with self._window:
+            return execute(sql, params, many, context)
 
-    def _run(self, sql, types, values) -> None:
-        with self._raw.cursor() as cursor:
-            _copy(cursor, sql, types, values)
+    def submit(self, sql: str, types, values, checked=None) -> None:
+        self._pending.append(self._pool.submit(self._run, sql, types, values, checked))
+
+    def _run(self, sql, types, values, checked) -> None:
+        if self._failed:  # an earlier COPY failed: the load is lost, write nothing more
+            raise DatabaseError("not written: an earlier COPY of this load failed")
+        try:
+            with self._window, self._raw.cursor() as cursor:
+                _write_copy(cursor, sql, types, values, checked)
+        except BaseException:
+            self._failed = True
+            raise
 
     def wait(self) -> None:
         pending, self._pending = self._pending, []
@@ -334,6 +378,8 @@ class CopyWriter:
     def close(self, *, failed: bool = False) -> None:
         """Wait for the last COPY and stop the thread; ``failed``: the load is ending on
         an error already (the transaction rolls back), so a COPY's own error is dropped."""
+        if failed:  # the COPYs not yet started are not run (the transaction is lost)
+            self._failed = True
         try:
             self.wait()
         except Exception:
@@ -345,6 +391,244 @@ class CopyWriter:
                     cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         finally:
             self._pool.shutdown()
+            if self._outside_window in connection.execute_wrappers:
+                connection.execute_wrappers.remove(self._outside_window)
+
+
+class ForeignKeyChecks:
+    """PostgreSQL: the foreign keys of bulk-loaded rows checked once per batch instead of
+    once per row (see docs/imports.md, "Foreign keys checked per batch").
+
+    A foreign key is a pair of triggers: for each inserted row, one runs
+    ``SELECT 1 FROM ONLY <referenced table> x WHERE <key> = $1 FOR KEY SHARE OF x`` (and
+    raises ForeignKeyViolation when nothing is found) — also for a NULL key, which it then
+    lets pass. A million imported leads and their pool events fired 15 million of them: over
+    half the import's server time. Here, for each COPY (:func:`insert_tuples` with
+    ``checks=``), every foreign-key column of the model (from its ``_meta``: a new key is
+    covered without a change here) has its distinct non-NULL values of the batch looked up
+    and locked by the very same statement, one per column and batch
+    (``… WHERE <key> = ANY(%s) FOR KEY SHARE OF x``); a value not found raises the error the
+    trigger raises, before a row is written. The COPY then runs with
+    ``SET LOCAL session_replication_role = replica`` (no trigger fires) and the setting is
+    put back right after it, so every other statement of the transaction is checked by
+    its triggers as before.
+
+    Left out of the lookups: the primary keys of the rows these COPYs wrote in the same
+    transaction (no other transaction can see, so delete, them before COMMIT; the caller
+    does not delete them itself) — a batch's pool events point at the leads the COPY
+    before wrote, a deal's history at its deal. A new transaction (another server
+    transaction id) or the end of a savepoint they were written in forgets them.
+
+    Taken only where it is as safe as the triggers: on PostgreSQL, inside a transaction,
+    when the database role may set ``session_replication_role`` (a superuser, or on
+    PostgreSQL 15+ ``GRANT SET ON PARAMETER session_replication_role TO <role>``; tried
+    once in a savepoint), and for a table whose only INSERT triggers are the foreign-key
+    checks of the model's own keys — a trigger or a deferrable unique constraint (a
+    trigger too) added to the table later makes its COPYs take the triggers' path again.
+    Elsewhere :meth:`prepare` answers None and the COPY runs as before."""
+
+    # Id ranges remembered per table; past this, forgotten (memory stays flat).
+    MEMO_LIMIT = 100_000
+
+    def __init__(self):
+        self._permitted: bool | None = None
+        self._plans: dict = {}  # model → its foreign keys, or None (not eligible)
+        self._xid = None
+        self._memo: dict = {}  # savepoint tag → {(table, pk column): id ranges written}
+        self._lock = threading.Lock()  # the writer's thread and the caller's
+        self.fast = 0  # COPYs written this way
+        self.checked = 0  # values looked up and locked
+
+    @property
+    def permitted(self) -> bool:
+        """Whether the database role may set session_replication_role (asked once, inside
+        a transaction, in a savepoint that takes the setting back)."""
+        if self._permitted is None:
+            self._permitted = self._detect()
+        return self._permitted
+
+    def _detect(self) -> bool:
+        from psycopg.errors import InsufficientPrivilege
+
+        sid = connection.savepoint()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT current_setting('session_replication_role')")
+                if cursor.fetchone()[0] != "origin":  # set otherwise on purpose: keep out
+                    return False
+                cursor.execute("SET LOCAL session_replication_role = replica")
+        except DatabaseError as error:
+            if isinstance(error.__cause__, InsufficientPrivilege):
+                return False
+            raise
+        finally:
+            connection.savepoint_rollback(sid)  # the SET with it
+            connection.savepoint_commit(sid)
+        return True
+
+    def prepare(self, model, fields):
+        """What :func:`_write_copy` needs to check a COPY of ``fields`` (in that column
+        order) of ``model`` itself and run it without triggers, or None: the triggers'
+        path (not PostgreSQL, no transaction, not permitted, the table not eligible)."""
+        if connection.vendor != "postgresql" or not connection.in_atomic_block:
+            return None
+        if not self.permitted:
+            return None
+        plan = self._plans.get(model, False)
+        if plan is False:
+            plan = self._plans[model] = self._plan(model)
+        if plan is None:
+            return None
+        position = {f.attname: i for i, f in enumerate(fields)}
+        columns = []
+        for key in plan["keys"]:
+            i = position.get(key["attname"])
+            if i is None:
+                if key["db_default"]:  # the database fills it in: not ours to check
+                    return None
+                continue  # left out: NULL
+            columns.append((i, key))
+        pk = position.get(model._meta.pk.attname)
+        return _CheckedCopy(self, columns, pk, plan, tuple(connection.savepoint_ids))
+
+    def _plan(self, model) -> dict | None:
+        """``model``'s foreign keys (column, referenced table and column, the check
+        statement, the constraint's name), or None when its table has an INSERT trigger
+        that replica mode would skip other than the checks of those very keys."""
+        meta = model._meta
+        quote = connection.ops.quote_name
+        keys = []
+        for f in meta.concrete_fields:
+            if not (f.is_relation and (f.many_to_one or f.one_to_one) and f.db_constraint):
+                continue
+            target = f.target_field
+            table, column = target.model._meta.db_table, target.column
+            kind = target.rel_db_type(connection).split("(", 1)[0]
+            keys.append({
+                "attname": f.attname, "column": f.column, "target": (table, column),
+                "db_default": f.db_default is not NOT_PROVIDED,
+                "sql": f"SELECT {quote(column)} FROM ONLY {quote(table)} x "
+                       f"WHERE {quote(column)} = ANY(%s::{kind}[]) FOR KEY SHARE OF x",
+            })  # fmt: skip
+        with connection.cursor() as cursor:
+            # Every trigger that fires on INSERT and is not ALWAYS (those fire in replica
+            # mode too); for a foreign-key check, its one column and what it points to.
+            cursor.execute(
+                "SELECT t.tgenabled = 'O' AND t.tgfoid = '\"RI_FKey_check_ins\"'::regproc "
+                "AND c.contype = 'f' AND cardinality(c.conkey) = 1, c.conname, a.attname, "
+                "c.confrelid::regclass::text, fa.attname "
+                "FROM pg_trigger t "
+                "LEFT JOIN pg_constraint c ON c.oid = t.tgconstraint "
+                "LEFT JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
+                "LEFT JOIN pg_attribute fa "
+                "ON fa.attrelid = c.confrelid AND fa.attnum = c.confkey[1] "
+                "WHERE t.tgrelid = %s::regclass AND t.tgtype & 4 <> 0 "
+                "AND t.tgenabled NOT IN ('D', 'A')",
+                [quote(meta.db_table)],
+            )
+            triggers = cursor.fetchall()
+            cursor.execute("SELECT t, t::regclass::text FROM unnest(%s::text[]) AS t",
+                           [sorted({quote(key["target"][0]) for key in keys})])  # fmt: skip
+            shown = dict(cursor.fetchall())  # "table" → as pg_constraint's regclass shows it
+        by_column = {key["column"]: key for key in keys}
+        for is_key_check, name, column, ref_table, ref_column in triggers:
+            key = by_column.get(column)
+            if (
+                not is_key_check
+                or key is None
+                or (ref_table, ref_column) != (shown[quote(key["target"][0])], key["target"][1])
+            ):
+                return None
+            key["constraint"] = name
+        for key in keys:  # a key the database does not declare: checked all the same
+            key.setdefault("constraint", f"{meta.db_table}_{key['column']}_fk")
+        return {"keys": keys, "self": (meta.db_table, meta.pk.column), "table": meta.db_table}
+
+    def _known(self, xid, tag) -> list:
+        """The id ranges remembered that hold at savepoint ``tag`` of transaction ``xid``."""
+        if xid != self._xid:
+            self._xid, self._memo = xid, {}
+        for old in [t for t in self._memo if t != tag[: len(t)]]:
+            del self._memo[old]  # its savepoint is gone (rolled back or released)
+        return list(self._memo.values())
+
+    def _written(self, tag, target, ids) -> None:
+        ranges = self._memo.setdefault(tag, {}).setdefault(target, [])
+        if len(ranges) > self.MEMO_LIMIT:
+            ranges.clear()
+        _merge_ranges(ranges, ids)
+
+
+class _CheckedCopy:
+    """One COPY's foreign-key checks (ForeignKeyChecks.prepare), run where the COPY runs."""
+
+    def __init__(self, checks, columns, pk, plan, tag):
+        self.checks, self.columns, self.pk, self.tag = checks, columns, pk, tag
+        self.target, self.table = plan["self"], plan["table"]
+
+    def run(self, cursor, values, copy) -> None:
+        from psycopg.errors import ForeignKeyViolation
+        from psycopg.pq import TransactionStatus
+
+        checks = self.checks
+        with checks._lock:
+            cursor.execute("SELECT pg_current_xact_id()::text")
+            known = checks._known(cursor.fetchone()[0], self.tag)
+            for i, key in self.columns:
+                target = key["target"]
+                wanted = set(map(itemgetter(i), values))
+                wanted.discard(None)
+                for memo in known:
+                    ranges = memo.get(target)
+                    if ranges and wanted:
+                        wanted = {v for v in wanted if not _in_ranges(ranges, v)}
+                if not wanted:
+                    continue
+                cursor.execute(key["sql"], [sorted(wanted)])
+                found = {row[0] for row in cursor.fetchall()}
+                checks.checked += len(wanted)
+                missing = wanted - found
+                if missing:
+                    value = next(row[i] for row in values if row[i] in missing)
+                    raise ForeignKeyViolation(
+                        f'insert or update on table "{self.table}" violates '
+                        f'foreign key constraint "{key["constraint"]}"\n'
+                        f"DETAIL:  Key ({key['column']})=({value}) is not present in table "
+                        f'"{target[0]}".'
+                    )
+            cursor.execute("SET LOCAL session_replication_role = replica")
+            try:
+                copy()
+            finally:
+                if cursor.connection.info.transaction_status == TransactionStatus.INTRANS:
+                    cursor.execute("SET LOCAL session_replication_role = origin")
+            checks.fast += 1
+            if self.pk is not None:
+                checks._written(self.tag, self.target, map(itemgetter(self.pk), values))
+
+
+def _merge_ranges(ranges: list, ids) -> None:
+    """Add ``ids`` to ``ranges`` (sorted, disjoint inclusive [first, last] lists)."""
+    for pk in sorted(ids):
+        if ranges and ranges[-1][0] <= pk <= ranges[-1][1] + 1:
+            ranges[-1][1] = max(ranges[-1][1], pk)
+        elif ranges and pk < ranges[-1][0]:  # out of order: merge the whole list again
+            ranges.append([pk, pk])
+            ranges.sort()
+            merged = [ranges[0]]
+            for first, last in ranges[1:]:
+                if first <= merged[-1][1] + 1:
+                    merged[-1][1] = max(merged[-1][1], last)
+                else:
+                    merged.append([first, last])
+            ranges[:] = merged
+        else:
+            ranges.append([pk, pk])
+
+
+def _in_ranges(ranges, pk) -> bool:
+    i = bisect_right(ranges, [pk, float("inf")]) - 1
+    return i >= 0 and ranges[i][0] <= pk <= ranges[i][1]
 
 
 # Rows per multi-row INSERT on SQLite: past a few hundred values per statement the

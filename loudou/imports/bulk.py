@@ -22,6 +22,7 @@ from django.db import connection
 
 from loudou.core.db import (
     CopyWriter,
+    ForeignKeyChecks,
     _sqlite_datetime,
     allocate_ids,
     datetime_param,
@@ -30,7 +31,7 @@ from loudou.core.db import (
 )
 
 __all__ = [
-    "CopyWriter", "add_ranges", "allocate_ids", "analyze", "datetime_param",
+    "CopyWriter", "ForeignKeyChecks", "add_ranges", "allocate_ids", "analyze", "datetime_param",
     "deferred_indexes", "ids_in", "in_ranges", "no_jit",
     "insert_rows", "insert_tuples", "lookup", "micros", "micros_param",
 ]  # fmt: skip

@@ -86,6 +86,7 @@ class Importer:
         self.seen: dict = {}  # duplicate keys met earlier in this file → id
         self.updated: set[int] = set()  # existing records this file updated already
         self._plans: dict = {}
+        self.checks = None  # bulk.ForeignKeyChecks of this run (PostgreSQL)
 
     @property
     def mode(self) -> str:
@@ -110,6 +111,8 @@ class Importer:
         self.writer, self._due = None, False
         if one_transaction and bulk.connection.vendor == "postgresql":
             bulk.no_jit()
+        if bulk.connection.vendor == "postgresql":  # foreign keys checked per batch
+            self.checks = bulk.ForeignKeyChecks()  # (where the database role may)
         if self.background_copy and one_transaction and bulk.connection.vendor == "postgresql":
             self.writer = bulk.CopyWriter()
         failed = True
@@ -368,7 +371,7 @@ class AccountImporter(Importer):
             }))  # fmt: skip
         for external, key in deferred:  # duplicates: their ids are known now
             self.ctx.account_external[external] = existing.get(key) or seen[key]
-        bulk.insert_rows(Account, inserts)
+        bulk.insert_rows(Account, inserts, checks=self.checks)
         self.ctx.record_created(Account, ids)
         self.count("new", len(ids))
         self.update_existing(Account, updates)
@@ -459,7 +462,7 @@ class ContactImporter(Importer):
                 if self.seen.get(key) == PENDING:
                     self.seen[key] = pk
             inserts.append(self.stamp({"id": pk, "version": 1, **data}))
-        bulk.insert_rows(Contact, inserts)
+        bulk.insert_rows(Contact, inserts, checks=self.checks)
         self.ctx.record_created(Contact, ids)
         self.count("new", len(ids))
         self.update_existing(Contact, updates)
@@ -638,10 +641,11 @@ class LeadImporter(Importer):
         lead_counts.add_keys((i[1], i[3], data.get("source"), LeadStatus.NEW)
                              for i, data in zip(inserts, new, strict=True))  # fmt: skip
         bulk.insert_tuples(Lead, LEAD_COLUMNS + given, inserts, adapted=LEAD_ADAPTED,
-                           constants=constants, writer=self.writer)  # fmt: skip
+                           constants=constants, writer=self.writer,
+                           checks=self.checks)  # fmt: skip
         bulk.insert_tuples(PoolEvent, EVENT_COLUMNS, events, adapted=("at",), constants={
             "kind": PoolEventKind.CREATE, "by_id": actor, "at": now, "reason": ""},
-            writer=self.writer)  # fmt: skip
+            writer=self.writer, checks=self.checks)  # fmt: skip
         self.ctx.record_created(Lead, ids)
         self.ctx.record_created(PoolEvent, event_ids)
         self.count("new", len(ids))

@@ -625,7 +625,7 @@ class OpportunityImporter(Importer):
             rows.append({"id": pk, "name": name, "name_key": normalize_company(name),
                          "owner_id": owner, "created_by_id": actor, "created_at": now,
                          "updated_at": now, "version": 1})  # fmt: skip
-        bulk.insert_rows(Account, rows)
+        bulk.insert_rows(Account, rows, checks=self.checks)
         self.ctx.record_created(Account, ids)
         self.count("accounts_new", len(ids))
         for _number, data in parsed:
@@ -767,11 +767,13 @@ class OpportunityImporter(Importer):
             for change in history:
                 changes.append((next_id(), pk, *change))
         bulk.insert_tuples(
-            Opportunity, self.opp_columns, rows, adapted=OPP_ADAPTED, constants=self.opp_constants
-        )
+            Opportunity, self.opp_columns, rows, adapted=OPP_ADAPTED, constants=self.opp_constants,
+            checks=self.checks,
+        )  # fmt: skip
         bulk.insert_tuples(
-            StageChange, CHANGE_COLUMNS, changes, adapted=("changed_at",), constants={"note": ""}
-        )
+            StageChange, CHANGE_COLUMNS, changes, adapted=("changed_at",), constants={"note": ""},
+            checks=self.checks,
+        )  # fmt: skip
         self.ctx.record_created(Opportunity, ids)
         self.ctx.record_created(StageChange, change_ids)
         bulk.add_ranges(self.fresh_changes, change_ids)
