@@ -215,7 +215,8 @@ def decide_one(lead_fields) -> Decision:
     return decision
 
 
-FACT_FIELDS = ("pk", "region_id", "industry", "source", "product_interest_id")
+FACT_FIELDS = ("pk", "region_id", "industry", "source", "product_interest_id",
+               "converted_opportunity_id")  # fmt: skip
 BATCH = "loudou_assign_batch"
 
 
@@ -247,7 +248,8 @@ def assign_many(leads, *, actor=None) -> list[Decision]:
     counts: dict[int, int] = {}
     matching: dict[tuple, list] = {}
     actor_id = getattr(actor, "pk", None)
-    for pk, region_id, industry, source, product_id in rows:
+    with_deals = any(row[-1] for row in rows)  # the lead counts: any converted lead?
+    for pk, region_id, industry, source, product_id, _deal in rows:
         key = (region_id, industry, source, product_id)
         rules = matching.get(key)
         if rules is None:
@@ -262,7 +264,7 @@ def assign_many(leads, *, actor=None) -> list[Decision]:
             if owner_id is not None and owner_id != actor_id:
                 counts[owner_id] = counts.get(owner_id, 0) + 1
     if batch:
-        _write(batch, now=now, actor_id=actor_id)
+        _write(batch, now=now, actor_id=actor_id, with_deals=with_deals)
     if objects is not None:
         for lead, decision in zip(objects, decisions, strict=True):
             if decision.decided:
@@ -274,10 +276,10 @@ def assign_many(leads, *, actor=None) -> list[Decision]:
     return decisions
 
 
-def _write(batch: list[tuple], *, now, actor_id) -> None:
-    """Move the leads of ``batch`` (id, owner, pool, reason) and write their history."""
+def _write(batch: list[tuple], *, now, actor_id, with_deals: bool = True) -> None:
+    """Move the leads of ``batch`` (id, owner, pool, reason) and write their history
+    (``with_deals=False``: none of them was converted into a deal)."""
     from django.db import connection
-    from django.db.models.expressions import RawSQL
 
     from . import summaries
     from .models import PoolEvent
@@ -310,16 +312,16 @@ def _write(batch: list[tuple], *, now, actor_id) -> None:
         # Correlated look-ups in the batch's primary key: portable to every SQLite and
         # PostgreSQL version (no UPDATE ... FROM).
         pick = f"(SELECT b.%s FROM {BATCH} b WHERE b.id = {lead_table}.id)"
-        batch_leads = Lead.objects.filter(pk__in=RawSQL(f"SELECT id FROM {BATCH}", ()))
-        with summaries.moving(batch_leads):  # the lead counts: out, then in as moved
-            cursor.execute(
-                f"UPDATE {lead_table} SET owner_id = {pick % 'owner_id'}, "
-                f"pool_id = {pick % 'pool_id'}, "
-                f"owned_since = CASE WHEN {pick % 'owner_id'} IS NULL THEN NULL ELSE %s END, "
-                f"version = version + 1, updated_at = %s "
-                f"WHERE id IN (SELECT id FROM {BATCH})",
-                [at, at],
-            )
+        # the lead counts: the batch's leads move to their new owner and pool
+        summaries.move_to_batch(BATCH, deals=with_deals)
+        cursor.execute(
+            f"UPDATE {lead_table} SET owner_id = {pick % 'owner_id'}, "
+            f"pool_id = {pick % 'pool_id'}, "
+            f"owned_since = CASE WHEN {pick % 'owner_id'} IS NULL THEN NULL ELSE %s END, "
+            f"version = version + 1, updated_at = %s "
+            f"WHERE id IN (SELECT id FROM {BATCH})",
+            [at, at],
+        )
         cursor.execute(
             f"INSERT INTO {event_table} (lead_id, kind, pool_id, owner_id, by_id, at, reason) "
             f"SELECT id, %s, pool_id, owner_id, %s, %s, reason FROM {BATCH}",

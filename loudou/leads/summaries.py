@@ -43,9 +43,6 @@ LEAD_KEYS = ["owner_key", "pool_key", "source", "status"]
 LEAD_VALUES = ["count"]
 DEAL_KEYS = ["owner_key", "pool_key", "source", "pipeline", "deal_status"]
 DEAL_VALUES = ["count", "amount_cents"]
-LEAD_FIELDS = ["owner_key", "pool_key", "source", "status", "count"]
-DEAL_FIELDS = ["owner_key", "pool_key", "source", "pipeline_id", "deal_status", "count",
-               "amount_cents"]  # fmt: skip
 CHUNK = 5_000
 
 
@@ -167,6 +164,46 @@ def moving_ids(ids):
     return around()
 
 
+def move_to_batch(table: str, *, deals: bool = True) -> None:
+    """Before an UPDATE that gives each lead of the batch table ``table`` (id, owner_id,
+    pool_id) that owner and pool: its rows move from the old keys to the new, one
+    INSERT … SELECT … ON CONFLICT per table, whatever the number of leads (``deals=False``:
+    none of them points at a deal, LeadDealCount is left alone)."""
+    from loudou.pipeline.models import Opportunity
+
+    q = connection.ops.quote_name
+    leads = q(Lead._meta.db_table)
+    both = (
+        "SELECT COALESCE(l.owner_id, 0) AS o, COALESCE(l.pool_id, 0) AS p, "
+        "COALESCE(l.source, '') AS s, {extra} -1 AS n, {money_old} AS c FROM {leads} l "
+        "JOIN {table} b ON b.id = l.id {join} UNION ALL "
+        "SELECT COALESCE(b.owner_id, 0), COALESCE(b.pool_id, 0), COALESCE(l.source, ''), "
+        "{extra} 1, {money_new} FROM {leads} l JOIN {table} b ON b.id = l.id {join}"
+    )
+    targets = [(LeadCount, "l.status AS st,", "", "0", "0", ["st"], "count")]
+    if deals:
+        cents = ("(d.amount * 100)::bigint" if connection.vendor == "postgresql"
+                 else "CAST(ROUND(d.amount * 100) AS BIGINT)")  # fmt: skip
+        join = f"JOIN {q(Opportunity._meta.db_table)} d ON d.id = l.converted_opportunity_id"
+        targets.append((LeadDealCount, "d.pipeline_id AS pl, d.status AS ds,", join,
+                        f"-{cents}", cents, ["pl", "ds"], "count, amount_cents"))  # fmt: skip
+    with connection.cursor() as cursor:
+        for model, extra, join, old, new, keys, values in targets:
+            inner = both.format(extra=extra, money_old=old, money_new=new, leads=leads,
+                                table=table, join=join)  # fmt: skip
+            columns = [model._meta.get_field(f).column for f in
+                       (LEAD_KEYS if model is LeadCount else DEAL_KEYS)]  # fmt: skip
+            sums = "SUM(n)" + (", SUM(c)" if model is LeadDealCount else "")
+            update = ", ".join(f"{v} = {q(model._meta.db_table)}.{v} + excluded.{v}"
+                               for v in values.split(", "))  # fmt: skip
+            cursor.execute(
+                f"INSERT INTO {q(model._meta.db_table)} ({', '.join(columns)}, {values}) "
+                f"SELECT o, p, s, {', '.join(keys)}, {sums} FROM ({inner}) t WHERE true "
+                f"GROUP BY o, p, s, {', '.join(keys)} "
+                f"ON CONFLICT ({', '.join(columns)}) DO UPDATE SET {update}"
+            )
+
+
 def add_keys(keys) -> None:
     """Add new leads given by their keys (owner id, pool id, source, status), e.g. an
     import's batch whose rows another connection may still be writing."""
@@ -186,20 +223,32 @@ def _lock_writers() -> None:
                            "IN EXCLUSIVE MODE")  # fmt: skip
 
 
-def _insert(model, fields, rows) -> None:
-    model.objects.bulk_create(
-        [model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=2000
-    )
-
-
 @transaction.atomic
 def rebuild() -> None:
-    """Recount both tables from the leads and their deals."""
+    """Recount both tables from the leads and their deals: two INSERT … SELECT … GROUP BY,
+    in the database."""
+    from loudou.pipeline.models import Opportunity
+
     _lock_writers()
     LeadCount.objects.all().delete()
     LeadDealCount.objects.all().delete()
-    _insert(LeadCount, LEAD_FIELDS, _lead_rows(Lead.objects.all()))
-    _insert(LeadDealCount, DEAL_FIELDS, _deal_rows(Lead.objects.all()))
+    q = connection.ops.quote_name
+    leads, opps = q(Lead._meta.db_table), q(Opportunity._meta.db_table)
+    cents = ("(o.amount * 100)::bigint" if connection.vendor == "postgresql"
+             else "CAST(ROUND(o.amount * 100) AS BIGINT)")  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {q(LeadCount._meta.db_table)} (owner_key, pool_key, source, status, "
+            "count) SELECT COALESCE(owner_id, 0), COALESCE(pool_id, 0), COALESCE(source, ''), "
+            f"status, COUNT(*) FROM {leads} GROUP BY 1, 2, 3, 4"
+        )
+        cursor.execute(
+            f"INSERT INTO {q(LeadDealCount._meta.db_table)} (owner_key, pool_key, source, "
+            "pipeline_id, deal_status, count, amount_cents) SELECT COALESCE(l.owner_id, 0), "
+            "COALESCE(l.pool_id, 0), COALESCE(l.source, ''), o.pipeline_id, o.status, "
+            f"COUNT(*), SUM({cents}) FROM {leads} l JOIN {opps} o "
+            "ON o.id = l.converted_opportunity_id GROUP BY 1, 2, 3, 4, 5"
+        )
 
 
 def on_summaries_rebuilt(_obj=None, **context) -> None:

@@ -271,3 +271,136 @@ def _refresh_grades() -> None:
         if stage.code in {"D", "C", "B", "A"}:
             holders = Opportunity.objects.filter(status="open", stage=stage).values("account_id")
             Account.objects.filter(pk__in=holders).update(grade=stage.code)
+
+
+LEAD_OPEN = [("new", 0.45), ("contacted", 0.35), ("qualified", 0.2)]
+DISQUALIFIED_REASONS = ["无预算", "需求不匹配", "联系不上", "已选竞品", "重复线索"]
+
+
+@dataclass
+class GeneratedLeads:
+    leads: int
+    converted: int
+    pooled: int
+    pools: int
+
+
+def _lead_pools():
+    """The public pools leads may wait in: the existing ones, or two new ones (one open
+    to every region, one to the first regional department)."""
+    from loudou.leads.models import PublicPool
+
+    pools = list(PublicPool.objects.filter(is_active=True).order_by("pk"))
+    if pools:
+        return pools
+    anywhere = PublicPool.objects.create(name="全国公海", daily_claim_limit=20, max_owned=200)
+    regional = PublicPool.objects.create(name="华东公海", daily_claim_limit=20, max_owned=200)
+    top = Region.objects.filter(parent__isnull=True).order_by("pk").first()
+    if top is not None:
+        regional.regions.set([top])
+    return [anywhere, regional]
+
+
+def generate_leads(
+    *, leads: int, seed: int = 1, years: int = 3, now=None, converted_share: float = 0.3,
+    pooled_share: float = 0.1, progress=None,
+) -> GeneratedLeads:  # fmt: skip
+    """Add ``leads`` leads to the data set in the database (its reps, accounts and
+    opportunities): ``converted_share`` of them converted into an opportunity of their
+    owner (the deal's source and product line, created up to a month before it, linked
+    to its account, a new contact and the deal, as leads.services.convert_lead leaves
+    them), ``pooled_share`` waiting in a public pool (two are created if there are none),
+    the rest owned by a rep (each rep a share of their own) — new, contacted, qualified or
+    disqualified — created over ``years`` years. Bulk inserts; then the lead counts are
+    rebuilt. Same seed and data set, same leads."""
+    from loudou.customers.models import Contact
+    from loudou.leads import summaries
+    from loudou.leads.models import Lead
+
+    rng = random.Random(f"leads-{seed}")  # its own stream: the opportunities stay the same
+    now = now or timezone.now()
+    reps = list(User.objects.filter(role=Role.REP).order_by("pk").values_list("pk", flat=True))
+    if not reps or leads <= 0:
+        return GeneratedLeads(0, 0, 0, 0)
+    weights = [rng.uniform(0.5, 1.5) for _ in reps]
+    with transaction.atomic():
+        pools = _lead_pools()
+    products = list(ProductLine.objects.order_by("pk").values_list("pk", flat=True))
+    deals = list(
+        Opportunity.objects.order_by("pk").values_list(
+            "pk", "owner_id", "source", "account_id", "created_at", "product_line_id"
+        )
+    )
+    converted = sorted(rng.sample(range(len(deals)), min(len(deals), int(leads * converted_share))))
+    conv_at = set(rng.sample(range(leads), len(converted)))  # which lead numbers convert
+    span = timedelta(days=365 * years).total_seconds()
+    next_lead, next_contact = _next_id(Lead), _next_id(Contact)
+    counts = {"converted": 0, "pooled": 0}
+    lead_batch, contact_batch = [], []
+
+    def flush():
+        with transaction.atomic():
+            insert_rows(Contact, contact_batch)
+            insert_rows(Lead, lead_batch)
+        lead_batch.clear()
+        contact_batch.clear()
+
+    deal_iter = iter(converted)
+    for i in range(leads):
+        pk = next_lead + i
+        mobile = f"139{pk:08d}"
+        company = f"线索客户{pk:08d}有限公司"  # its company_key: without 有限公司 (normalize)
+        row = dict(
+            id=pk, name=f"线索{pk:08d}", company=company, title="", mobile=mobile, phone="",
+            email="", wechat="", industry=rng.choice(INDUSTRIES), disqualified_reason="",
+            notes="", mobile_key=mobile, email_key="", company_key=f"线索客户{pk:08d}",
+            version=1,
+        )  # fmt: skip
+        if i in conv_at:
+            deal_pk, owner, source, account, created, product = deals[next(deal_iter)]
+            contact = next_contact + counts["converted"]
+            contact_batch.append(dict(
+                id=contact, account_id=account, name=row["name"], title="", mobile=mobile,
+                phone="", email="", wechat="", notes="", mobile_key=mobile, email_key="",
+                version=1, created_at=created, updated_at=created,
+            ))  # fmt: skip
+            row.update(
+                owner_id=owner, pool_id=None, source=source or "", product_interest_id=product,
+                status="converted", converted_account_id=account, converted_contact_id=contact,
+                converted_opportunity_id=deal_pk, converted_at=created,
+                created_at=created - timedelta(days=rng.uniform(0, 30)), updated_at=created,
+                created_by_id=owner,
+            )  # fmt: skip
+            row["owned_since"] = row["created_at"]
+            counts["converted"] += 1
+        else:
+            created = now - timedelta(seconds=span * rng.random() ** 1.3)
+            row.update(source=rng.choice(SOURCES), created_at=created, updated_at=created,
+                       product_interest_id=rng.choice(products) if products else None)  # fmt: skip
+            if rng.random() < pooled_share / (1 - converted_share):
+                status = rng.choice(["new", "contacted"])
+                row.update(owner_id=None, pool_id=rng.choice(pools).pk, owned_since=None,
+                           status=status, released_at=created)  # fmt: skip
+                counts["pooled"] += 1
+            else:
+                owner = rng.choices(reps, weights)[0]
+                status = "disqualified"
+                if rng.random() >= 0.35:
+                    status = rng.choices([s for s, _w in LEAD_OPEN], [w for _s, w in LEAD_OPEN])[0]
+                row.update(owner_id=owner, pool_id=None, status=status, owned_since=created,
+                           created_by_id=owner)  # fmt: skip
+                if status == "disqualified":
+                    row["disqualified_reason"] = rng.choice(DISQUALIFIED_REASONS)
+        lead_batch.append(row)
+        if len(lead_batch) >= BATCH:
+            flush()
+            if progress:
+                progress(i + 1, leads)
+    flush()
+    _reset_sequences(Lead, Contact)
+    summaries.rebuild()
+    with connection.cursor() as cursor:  # the planner's statistics of the tables written
+        for model in (Lead, Contact, summaries.LeadCount, summaries.LeadDealCount):
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+    return GeneratedLeads(leads=leads, converted=counts["converted"], pooled=counts["pooled"],
+                          pools=len(pools))  # fmt: skip

@@ -60,10 +60,10 @@ def recounted() -> tuple[dict, dict]:
 
 
 def _pools(org):
-    east = services.create_pool(actor=org.admin, name="华东公海", daily_claim_limit=100,
-                                max_owned=100, reclaim_block_days=0, regions=[org.east_region])  # fmt: skip
-    anywhere = services.create_pool(actor=org.admin, name="全国公海", daily_claim_limit=100,
-                                    max_owned=100, reclaim_block_days=0)  # fmt: skip
+    limits = {"daily_claim_limit": 100, "max_owned": 100, "reclaim_block_days": 0}
+    east = services.create_pool(actor=org.admin, name="华东公海", regions=[org.east_region],
+                                **limits)  # fmt: skip
+    anywhere = services.create_pool(actor=org.admin, name="全国公海", **limits)
     return [east, anywhere]
 
 
@@ -73,8 +73,9 @@ def _play(org, reason, steps, pipeline, pools) -> None:  # noqa: F811
     leads: list[int] = []
     for action, which, arg in steps:
         if action in ("create", "pooled") or not leads:
-            fields = {"name": f"L{len(leads)}", "company": f"公司{len(leads)}",
-                      "mobile": f"139{len(leads):08d}", "source": SOURCES[(arg + which) % 4]}  # fmt: skip
+            n = len(leads)
+            fields = {"name": f"L{n}", "company": f"公司{n}", "mobile": f"139{n:08d}",
+                      "source": SOURCES[(arg + which) % 4]}  # fmt: skip
             if action == "pooled":
                 lead, _dups = services.create_lead(actor=org.admin, pool=pools[arg % 2], **fields)
             else:
