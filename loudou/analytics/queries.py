@@ -386,6 +386,20 @@ def scope_stays(scope: Scope) -> dict[int, dict]:
     return result
 
 
+def scope_stay_rows(scope: Scope) -> list[tuple] | None:
+    """scope_stays(scope) as plain rows (stage, hour, count) in (stage, hour) order
+    (summaries.stay_rows), when the summaries alone answer (the whole pipeline, or a set
+    of owners with no deal shared by name); None otherwise (then use scope_stays)."""
+    if scope.is_whole_pipeline():
+        return summaries.stay_rows(scope.stage_ids())
+    if not scope.summarisable():
+        return None
+    owners, extra = scope.owner_set()
+    if owners is None or extra is not None:
+        return None
+    return summaries.stay_rows(scope.stage_ids(), owners)
+
+
 def state_at(qs, moment: datetime, *, stages=None, current=None, whole: bool = False) -> dict:
     """The open pipeline as it stood at ``moment``: count and amount per stage.
 
@@ -494,17 +508,27 @@ def open_at(scope: Scope, moment: datetime, *, stages, current: dict) -> dict | 
     for row in summaries.open_changes(scope.pipeline.pk, owners, hour):
         add(row["stage_id"], row["n"], row["cents"], -1)
     stages = list(stages)
-    changed = StageChange.objects.filter(
-        changed_at__gt=moment, changed_at__lt=boundary, to_stage_id__in=stages
-    ).values("opportunity_id")
-    partial = Opportunity.objects.filter(pipeline=scope.pipeline, pk__in=changed).order_by()
-    if owners is not None:
-        partial = partial.filter(owner_id__in=owners)
-    for (stage_id, n, cents), sign in [
-        *((r, 1) for r in _stood_at(partial, moment, stages)),
-        *((r, -1) for r in _stood_at(partial, boundary, stages, inclusive=True)),
-    ]:
-        add(stage_id, n, cents, sign)
+    # the deals changed in the rest of the moment's hour (a few; none for "now"), read
+    # first: when there are none, their two corrections need no statement
+    changed = sorted(set(
+        StageChange.objects.filter(
+            changed_at__gt=moment, changed_at__lt=boundary, to_stage_id__in=stages
+        ).values_list("opportunity_id", flat=True)
+    ))  # fmt: skip
+    if changed and owners is not None:  # of them, the owners' (often none for a team)
+        changed = list(
+            Opportunity.objects.filter(pk__in=changed, owner_id__in=owners)
+            .values_list("pk", flat=True)
+            .order_by()
+        )
+    if changed:
+        partial = Opportunity.objects.filter(pipeline=scope.pipeline, pk__in=changed).order_by()
+        # each of them changed after the moment: none is "untouched since" it
+        for (stage_id, n, cents), sign in [
+            *((r, 1) for r in _stood_at(partial, moment, stages, touched_only=True)),
+            *((r, -1) for r in _stood_at(partial, boundary, stages, inclusive=True)),
+        ]:
+            add(stage_id, n, cents, sign)
     if extra is not None:
         for stage_id, n, cents in _stood_at(extra, moment, stages):
             add(stage_id, n, cents)
@@ -518,12 +542,14 @@ def open_at(scope: Scope, moment: datetime, *, stages, current: dict) -> dict | 
                      for k, (n, c) in totals.items() if n}}  # fmt: skip
 
 
-def _stood_at(deals, moment: datetime, stages, *, inclusive: bool = False) -> list[tuple]:
+def _stood_at(deals, moment: datetime, stages, *, inclusive: bool = False,
+              touched_only: bool = False) -> list[tuple]:  # fmt: skip
     """Where the opportunities of ``deals`` (a few) stood at ``moment`` as state_at reads
     the history, per stage (stage, count, cents): each one's first change after the
     moment (``inclusive``: at or after) among the pipeline's ``stages`` — where it stood
     before that change (an open stage, not its creation) — or, untouched since, its open
-    stage now. One indexed lookup per deal."""
+    stage now (``touched_only``: the caller knows every one of them changed since: that
+    part is not read). One indexed lookup per deal."""
     after = "changed_at__gte" if inclusive else "changed_at__gt"
     first = Subquery(
         StageChange.objects.filter(opportunity=OuterRef("pk"), to_stage_id__in=stages,
@@ -546,6 +572,8 @@ def _stood_at(deals, moment: datetime, stages, *, inclusive: bool = False) -> li
         .annotate(n=Count("pk"), cents=Sum(Cents("amount")))
         .order_by()
     )
+    if touched_only:
+        return [(r["from_stage_id"], r["n"], r["cents"]) for r in touched]
     return [(r["from_stage_id"], r["n"], r["cents"]) for r in touched] + [
         (r["stage_id"], r["n"], r["cents"]) for r in untouched
     ]

@@ -430,12 +430,28 @@ def _stay_samples(stays: dict, stages) -> list:
     samples = []
     for stage in stages:
         hours = sorted(stays.get(stage.pk, {}).get("hours", {}).items())
-        total = sum(count for _hour, count in hours)
-        scale = min(1.0, 5000 / total) if total else 1.0
-        middles = (np.array([hour for hour, _c in hours], dtype=np.float64) + 0.5) / 24
-        counts = np.array([count for _h, count in hours], dtype=np.float64)
-        repeats = np.maximum(1, np.round(counts * scale)).astype(np.int64)
-        samples.append(np.repeat(middles, repeats))
+        hour_array = np.array([hour for hour, _c in hours], dtype=np.float64)
+        samples.append(_samples_of(hour_array, np.array([c for _h, c in hours], dtype=np.int64)))
+    return samples
+
+
+def _samples_of(hours, counts):
+    """One stage's samples from its hours (ascending) and their counts (_stay_samples)."""
+    total = int(counts.sum())
+    scale = min(1.0, 5000 / total) if total else 1.0
+    middles = (hours.astype(np.float64) + 0.5) / 24
+    repeats = np.maximum(1, np.round(counts.astype(np.float64) * scale)).astype(np.int64)
+    return np.repeat(middles, repeats)
+
+
+def _stay_samples_from_rows(rows, stages) -> list:
+    """_stay_samples from plain histogram rows (stage, hour, count) in (stage, hour)
+    order (queries.scope_stay_rows): the same samples, no dictionaries."""
+    table = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    samples = []
+    for stage in stages:
+        mine = table[table[:, 0] == stage.pk]
+        samples.append(_samples_of(mine[:, 1], mine[:, 2]))
     return samples
 
 
@@ -452,11 +468,16 @@ def _monte_carlo(scope, qs, stats, as_of, period, completed, runs, *, stays_befo
     }
     _start, end = period.bounds()
     days_left = max((end - as_of).total_seconds() / 86400, 0.0)
-    if stays_before is None:
-        stays = queries.scope_stays(scope)
+    rows = queries.scope_stay_rows(scope) if stays_before is None else None
+    if rows is not None:  # the summaries' rows as they are: no dictionaries built
+        samples = _stay_samples_from_rows(rows, stages)
     else:
-        stays = queries.stay_histograms(qs, before=stays_before, stages=_pipeline_stage_ids(scope))
-    samples = _stay_samples(stays, stages)
+        if stays_before is None:
+            stays = queries.scope_stays(scope)
+        else:
+            stays = queries.stay_histograms(qs, before=stays_before,
+                                            stages=_pipeline_stage_ids(scope))  # fmt: skip
+        samples = _stay_samples(stays, stages)
     close = {
         s.pk: montecarlo.close_within(samples, index[s.pk], days_left, seed=index[s.pk])
         for s in stages
