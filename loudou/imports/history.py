@@ -52,7 +52,10 @@ class Rebuilt:
     def stays_seconds(self) -> int:
         """Σ stay_seconds of the changes (those without a stay count 0): what
         Opportunity.stays_seconds holds for this history (pipeline.summaries)."""
-        return sum(s for c in self.changes if (s := c.stay_seconds) is not None)
+        return sum(
+            s for c in self.changes
+            if (s := c[6] if type(c) is tuple else c.stay_seconds) is not None
+        )  # fmt: skip
 
 
 def _stay_seconds(at: datetime, entered: datetime) -> int:
@@ -86,6 +89,7 @@ def rebuild(
     first_open: StageInfo,
     won_stage: StageInfo,
     lost_stage: StageInfo,
+    raw: bool = False,
 ) -> Rebuilt:
     """The history of one opportunity.
 
@@ -94,6 +98,9 @@ def rebuild(
     the file does not say. ``closed_at``: when a won/lost deal closed (None: the last
     event's time). The moments are datetimes, or all of them integer microseconds since
     the epoch (what the import passes: no datetime object per change; the same answers).
+    ``raw``: the changes as plain tuples in :class:`Change`'s field order (kind,
+    from_stage, to_stage, at, probability, amount, stay_seconds) — the import's path, no
+    object per change; else as Change objects.
     """
     stay_of = _stay_micros if type(created_at) is int else _stay_seconds
     if len(events) > 1:
@@ -107,8 +114,8 @@ def rebuild(
     append = changes.append
     # The first event is the creation when it enters the start stage.
     skip = bool(events) and _same(events[0][1], start)
-    append(Change("created", None, start, start_at, start.probability,
-                  events[0][2] if skip else None))  # fmt: skip
+    append(("created", None, start, start_at, start.probability,
+            events[0][2] if skip else None, None))  # fmt: skip
     cur, entered, status, furthest = start, start_at, OPEN, start
     closed = None
     # The steps of the services, written out inline (one call per deal, not per change).
@@ -119,15 +126,15 @@ def rebuild(
         kind = stage.kind
         if kind == OPEN:
             if status != OPEN:  # reopened into this stage
-                append(Change("reopened", won_stage if status == WON else lost_stage, stage,
-                              at, stage.probability, amount, None))  # fmt: skip
+                append(("reopened", won_stage if status == WON else lost_stage, stage,
+                        at, stage.probability, amount, None))  # fmt: skip
                 cur, entered = stage, at
                 if stage.position > furthest.position:
                     furthest = stage
                 status, closed = OPEN, None
             elif not _same(stage, cur):  # moved
-                append(Change("moved", cur, stage, at, stage.probability, amount,
-                              stay_of(at, entered)))  # fmt: skip
+                append(("moved", cur, stage, at, stage.probability, amount,
+                        stay_of(at, entered)))  # fmt: skip
                 cur, entered = stage, at
                 if stage.position > furthest.position:
                     furthest = stage
@@ -136,13 +143,13 @@ def rebuild(
             if status == kind:
                 continue
             # closed the other way: reopened into the stage it was closed from first
-            append(Change("reopened", won_stage if status == WON else lost_stage, cur, at,
-                          cur.probability, amount, None))  # fmt: skip
+            append(("reopened", won_stage if status == WON else lost_stage, cur, at,
+                    cur.probability, amount, None))  # fmt: skip
             entered = at
             status, closed = OPEN, None
         won = kind == WON
-        append(Change(kind, cur, won_stage if won else lost_stage, at,
-                      _HUNDRED if won else _ZERO, amount, stay_of(at, entered)))  # fmt: skip
+        append((kind, cur, won_stage if won else lost_stage, at,
+                _HUNDRED if won else _ZERO, amount, stay_of(at, entered)))  # fmt: skip
         status, closed = kind, at
         if won:
             entered = at
@@ -150,8 +157,8 @@ def rebuild(
     def move_to(stage, at, amount, kind="moved"):
         nonlocal cur, entered, furthest
         stay = stay_of(at, entered) if kind == "moved" else None
-        append(Change(kind, cur if kind == "moved" else _terminal(), stage, at,
-                      stage.probability, amount, stay))  # fmt: skip
+        append((kind, cur if kind == "moved" else _terminal(), stage, at,
+                stage.probability, amount, stay))  # fmt: skip
         cur, entered = stage, at
         if stage.position > furthest.position:
             furthest = stage
@@ -162,8 +169,8 @@ def rebuild(
     def close(kind, at, amount):
         nonlocal status, closed, entered
         stage = won_stage if kind == WON else lost_stage
-        append(Change(kind, cur, stage, at, _HUNDRED if kind == WON else _ZERO, amount,
-                      stay_of(at, entered)))  # fmt: skip
+        append((kind, cur, stage, at, _HUNDRED if kind == WON else _ZERO, amount,
+                stay_of(at, entered)))  # fmt: skip
         status, closed = kind, at
         if kind == WON:
             entered = at
@@ -174,7 +181,7 @@ def rebuild(
         status, closed = OPEN, None
 
     # Reconcile with the state the opportunity file gives.
-    last = changes[-1].at
+    last = changes[-1][3]
     if final_status == OPEN:
         if status != OPEN:
             reopen(final_stage if final_stage is not None else cur, last, None)
@@ -191,4 +198,6 @@ def rebuild(
     out.stage = won_stage if status == WON else cur
     out.furthest, out.status = furthest, status
     out.stage_entered_at, out.closed_at = entered, closed
+    if not raw:
+        out.changes = [Change(*change) for change in changes]
     return out

@@ -357,6 +357,14 @@ class OpportunityImporter(Importer):
                 entry.won += won
                 entry.lost += lost
 
+        percent, flag = self.parsers["probability"], self.parsers["is_won"]
+        status_of = self.parsers["status"]
+        # A row's pipeline: the one the import was given, else its pipeline cell, else
+        # the default.
+        default = self.default_pipeline
+        i_pipeline = None if ctx.options.pipeline else cols.get("pipeline")
+        i_stage = cols["stage"]
+
         def read_deals(history):
             nonlocal counter, rows
             seen.clear()
@@ -365,21 +373,20 @@ class OpportunityImporter(Importer):
             i_ext = cols.get("external_id") if history is not None else None
             for _number, cells in first_pass.rows:
                 rows += 1
-                pname = self._pipeline_name(cells)
-                sname = text(cells[cols["stage"]])
+                pname = default if i_pipeline is None else text(cells[i_pipeline]) or default
+                sname = text(cells[i_stage])
                 if i_ext is not None:
                     ext = text(cells[i_ext])
                     if ext:  # where the deal's history counts: its pipeline if it has a stage
                         history.deal(ext, pname if many_pipelines and sname else None)
                 if not sname:
                     continue
-                try:
-                    prob = parse_percent(cells[cols["probability"]]) if "probability" in cols \
+                try:  # (the second pass's memoized parsers: the cells repeat)
+                    prob = percent(cells[cols["probability"]]) if "probability" in cols \
                         else None  # fmt: skip
-                    closed = parse_bool(cells[cols["is_closed"]]) if "is_closed" in cols \
-                        else None  # fmt: skip
-                    won = parse_bool(cells[cols["is_won"]]) if "is_won" in cols else None
-                    status = parse_status(cells[cols["status"]]) if "status" in cols else None
+                    closed = flag(cells[cols["is_closed"]]) if "is_closed" in cols else None
+                    won = flag(cells[cols["is_won"]]) if "is_won" in cols else None
+                    status = status_of(cells[cols["status"]]) if "status" in cols else None
                 except BadValue:
                     prob = closed = won = status = None  # reported in the second pass
                 if closed or status in (Status.WON, Status.LOST):
@@ -423,6 +430,7 @@ class OpportunityImporter(Importer):
             ctx.job.total_rows = rows
         self.pipelines = {name: self._pipeline(name, stages) for name, stages in seen.items()}
         self.account_cache: dict[str, int] = {}
+        self.company_keys: dict[str, str] = {}
         self.batch_history: dict[str, list] = {}
         self.micros_param = bulk.micros_param()
         self.dates: dict = {}
@@ -446,11 +454,6 @@ class OpportunityImporter(Importer):
         self.opp_constants = constants
         self.opp_columns = tuple(OPP_COLUMNS[i] for i in keep)
         self.opp_pick = itemgetter(*keep)
-
-    def _pipeline_name(self, cells) -> str:
-        if self.ctx.options.pipeline or "pipeline" not in self.cols:
-            return self.default_pipeline
-        return text(cells[self.cols["pipeline"]]) or self.default_pipeline
 
     def _pipeline(self, name: str, stages: dict[str, StageSeen]) -> PipelineMap:
         existing = (
@@ -596,6 +599,9 @@ class OpportunityImporter(Importer):
     def _resolve_accounts(self, parsed) -> None:
         """Find or create (in bulk) each row's account by its normalised name."""
         wanted = {}
+        normal = self.company_keys  # name → normalize_company(name), per distinct name
+        if len(normal) > ACCOUNT_CACHE:  # bounded: memory stays flat
+            normal.clear()
         for number, data in parsed:
             external = data.pop("account_external_id", "")
             name = data.pop("account", "") or data.pop("company", "")
@@ -607,7 +613,10 @@ class OpportunityImporter(Importer):
                     else _("required")  # fmt: skip
                 self.reader.bad(number, "account", reason)
                 continue
-            key = normalize_company(name) or name
+            key = normal.get(name)
+            if key is None:
+                key = normal[name] = normalize_company(name)
+            key = key or name
             data["_account_key"] = key
             wanted.setdefault(key, (name, data["owner_id"]))
         if len(self.account_cache) > ACCOUNT_CACHE:  # bounded: memory stays flat
@@ -622,10 +631,10 @@ class OpportunityImporter(Importer):
         for pk, key in zip(ids, new, strict=True):
             name, owner = wanted[key]
             self.account_cache[key] = pk
-            rows.append({"id": pk, "name": name, "name_key": normalize_company(name),
+            rows.append({"id": pk, "name": name, "name_key": normal[name],
                          "owner_id": owner, "created_by_id": actor, "created_at": now,
                          "updated_at": now, "version": 1})  # fmt: skip
-        bulk.insert_rows(Account, rows, checks=self.checks)
+        bulk.insert_rows(Account, rows)
         self.ctx.record_created(Account, ids)
         self.count("accounts_new", len(ids))
         for _number, data in parsed:
@@ -687,7 +696,7 @@ class OpportunityImporter(Importer):
         result = rebuild(
             created_at=created, events=events, final_status=status, final_stage=final_stage,
             closed_at=closed, first_open=pmap.first_open, won_stage=pmap.won,
-            lost_stage=pmap.lost,
+            lost_stage=pmap.lost, raw=True,
         )  # fmt: skip
         amount = data.get("amount") or Decimal("0.00")
         probability_given = data.get("probability")
@@ -708,39 +717,44 @@ class OpportunityImporter(Importer):
             if given and given.casefold() not in self.reasons:
                 lost_note = given
         owner = data["owner_id"]
-        changes = result.changes
-        # Each moment once, in the form the database takes (the deal's own times are
-        # those of its changes); each number once (decimal_param).
-        param = self.micros_param
-        params = {c.at: param(c.at) for c in changes}
-        first, last = changes[0].at, changes[-1].at
-        entered, closed_at = result.stage_entered_at, result.closed_at
         number, known = self.decimal_param, self.known_decimals
         amount = number(amount)
         probability = known.get(id(probability)) or number(probability)
+        stage = result.stage
+        # The StageChange rows from the rebuild's plain tuples (Change's field order):
+        # each moment once, in the form the database takes (the deal's own times are
+        # those of its changes); each number once (decimal_param); the stays summed.
+        param = self.micros_param
+        params = {}
+        rows = []
+        stays = 0
+        for kind, from_stage, to_stage, at, prob, change_amount, stay in result.changes:
+            moment = params.get(at)
+            if moment is None:
+                moment = params[at] = param(at)
+            if stay is not None:
+                stays += stay
+            rows.append((
+                kind, None if from_stage is None else from_stage.pk, to_stage.pk, moment, owner,
+                amount if change_amount is None else number(change_amount),
+                probability if manual and kind in ("created", "moved") and to_stage == stage
+                else known.get(id(prob)) or number(prob),
+                stay,
+            ))  # fmt: skip
+        first, last = rows[0][3], rows[-1][3]
+        first_at, last_at = result.changes[0][3], result.changes[-1][3]
+        entered, closed_at = result.stage_entered_at, result.closed_at
         opp = (
             data["name"], data["account_id"], owner, pmap.pipeline.pk,
-            result.stage.pk, result.furthest.pk, result.status, amount,
+            stage.pk, result.furthest.pk, result.status, amount,
             data.get("currency") or self.currency, probability, manual,
             self._date(data.get("expected_close_date")), data.get("source", ""),
             data.get("next_step", ""), data.get("description", ""), lost_reason, lost_note,
             params.get(entered) or param(entered),
             None if closed_at is None else params.get(closed_at) or param(closed_at),
-            params[first], params[last if last >= first else first],
-            result.stays_seconds,  # what the summaries' refresh would set (Σ of the rows')
+            first, last if last_at >= first_at else first,
+            stays,  # what the summaries' refresh would set (Σ of the rows')
         )  # fmt: skip
-        stage = result.stage
-        rows = [
-            (
-                c.kind, c.from_stage.pk if c.from_stage else None, c.to_stage.pk,
-                params[c.at], owner, amount if c.amount is None else number(c.amount),
-                probability if manual and c.kind in ("created", "moved")
-                and c.to_stage == stage
-                else known.get(id(c.probability)) or number(c.probability),
-                c.stay_seconds,
-            )
-            for c in changes
-        ]  # fmt: skip
         return opp, rows
 
     def _date(self, day):
@@ -767,13 +781,11 @@ class OpportunityImporter(Importer):
             for change in history:
                 changes.append((next_id(), pk, *change))
         bulk.insert_tuples(
-            Opportunity, self.opp_columns, rows, adapted=OPP_ADAPTED, constants=self.opp_constants,
-            checks=self.checks,
-        )  # fmt: skip
+            Opportunity, self.opp_columns, rows, adapted=OPP_ADAPTED, constants=self.opp_constants
+        )
         bulk.insert_tuples(
-            StageChange, CHANGE_COLUMNS, changes, adapted=("changed_at",), constants={"note": ""},
-            checks=self.checks,
-        )  # fmt: skip
+            StageChange, CHANGE_COLUMNS, changes, adapted=("changed_at",), constants={"note": ""}
+        )
         self.ctx.record_created(Opportunity, ids)
         self.ctx.record_created(StageChange, change_ids)
         bulk.add_ranges(self.fresh_changes, change_ids)

@@ -181,10 +181,6 @@ def _order(opp: str) -> tuple[int, str]:
     return (len(opp), opp)
 
 
-def _at(event):
-    return event[0]
-
-
 class GroupedHistory:
     """A history file grouped by deal, in the order of the deal file's ids (the usual
     export order: Salesforce's OpportunityHistory sorted by OpportunityId, a native
@@ -220,10 +216,12 @@ class GroupedHistory:
         return self.rows > 0
 
     def _pull(self):
-        """The next deal's events as (order key, opp, [(at, row among the valid ones,
-        stage, amount)…] in time order, ties in file order), counting the rows and
-        summing the probabilities; None at the end; NotGrouped when the deal does not
-        come after the one before it (its rows apart, or the deals out of order)."""
+        """The next deal's events as (order key, opp, [(at, stage, amount)…] in time
+        order, ties in file order, the row among the valid ones before its first, each
+        event's row or None when they are in file order: row before + 1, + 2…),
+        counting the rows and summing the probabilities; None at the end; NotGrouped
+        when the deal does not come after the one before it (its rows apart, or the
+        deals out of order)."""
         event = self._next
         if event is None:
             return None
@@ -235,6 +233,7 @@ class GroupedHistory:
         events, events_in, names = [], self._events, self._names
         at, ordered = event[1], True
         rows, probs = self.rows, self.probs
+        base = rows
         while event is not None and event[0] == opp:
             rows += 1
             stage = event[2]
@@ -245,17 +244,20 @@ class GroupedHistory:
             if event[1] < at:
                 ordered = False
             at = event[1]
-            events.append((at, rows, names.setdefault(stage, stage), event[3]))
+            events.append((at, names.setdefault(stage, stage), event[3]))
             event = next(events_in, None)
         self.rows = rows
-        if not ordered:
-            events.sort(key=_at)  # by time, ties in file order (a stable sort)
+        rows_of = None
+        if not ordered:  # by time, ties in file order (a stable sort)
+            order = sorted(range(len(events)), key=[e[0] for e in events].__getitem__)
+            rows_of = [base + 1 + i for i in order]
+            events = [events[i] for i in order]
         self._next = event
-        return key, opp, events
+        return key, opp, events, base, rows_of
 
     def _keep(self, group) -> None:
         """Write ``group``'s events on for the batches (a block at a time)."""
-        self._block.append((group[0], group[1], [(e[0], e[2], e[3]) for e in group[2]]))
+        self._block.append(group[:3])
         if len(self._block) >= GROUPS_PER_BLOCK:
             pickle.dump(self._block, self._file, pickle.HIGHEST_PROTOCOL)
             self._block = []
@@ -281,10 +283,10 @@ class GroupedHistory:
         self._last_deal = key
         group = self._group
         while group is not None and group[0] < key:  # a deal the deal file does not list
-            self._positions(group[2], self.default)
+            self._positions(group, self.default)
             group = self._pull()
         if group is not None and group[0] == key:
-            self._positions(group[2], pipeline or self.default)
+            self._positions(group, pipeline or self.default)
             self._keep(group)
             group = self._pull()
         self._group = group
@@ -293,7 +295,7 @@ class GroupedHistory:
         """The deal file is read: the rest of the history counts in the default pipeline."""
         group = self._group
         while group is not None:
-            self._positions(group[2], self.default)
+            self._positions(group, self.default)
             group = self._pull()
         self._group = self._events = self._next = None
         if self._block:
@@ -301,11 +303,13 @@ class GroupedHistory:
             self._block = []
         self._file.seek(0)
 
-    def _positions(self, events, pipeline: str) -> None:
+    def _positions(self, group, pipeline: str) -> None:
         stages = self.found.get(pipeline)
         if stages is None:
             stages = self.found[pipeline] = {}
-        for position, (_at, row, stage, _amount) in enumerate(events):
+        _key, _opp, events, base, rows_of = group
+        for position, (_at, stage, _amount) in enumerate(events):
+            row = base + 1 + position if rows_of is None else rows_of[position]
             entry = stages.get(stage)
             if entry is None:
                 stages[stage] = [position, row]
