@@ -299,9 +299,12 @@ def undo(job: ImportJob, *, actor) -> ImportJob:
             _("Cannot undo: other records now depend on what this import created (%s).") % names
         ) from None
     from loudou.leads.summaries import moving_ids
+    from loudou.pipeline.summaries import accounts_moving
 
     leads = [e["pk"] for e in job.updated_objects or [] if e["model"] == "leads.lead"]
-    with moving_ids(leads):  # restored leads move between the lead counts' rows
+    edited = [e["pk"] for e in job.updated_objects or [] if e["model"] == "customers.account"]
+    # restored leads move between the lead counts' rows, accounts' won deals in WonCount
+    with moving_ids(leads), accounts_moving(edited):
         for entry in reversed(job.updated_objects or []):
             model = apps.get_model(entry["model"])
             values = {}

@@ -18,6 +18,7 @@ from loudou.leads.choices import LeadStatus, PoolEventKind
 from loudou.leads.models import Lead, PoolEvent, PublicPool
 from loudou.leads.normalize import normalize_company as _normalize_company
 from loudou.leads.normalize import normalize_email, normalize_phone
+from loudou.pipeline import summaries
 
 from . import bulk
 from .engine import (
@@ -374,7 +375,8 @@ class AccountImporter(Importer):
         bulk.insert_rows(Account, inserts, checks=self.checks)
         self.ctx.record_created(Account, ids)
         self.count("new", len(ids))
-        self.update_existing(Account, updates)
+        with summaries.accounts_moving(updates):  # their won deals' WonCount rows follow
+            self.update_existing(Account, updates)
 
 
 # --- contacts -------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
@@ -621,23 +622,35 @@ def _source_rows(opportunities, sign: int = 1) -> list[tuple]:
 
 def _won_rows(opportunities, sign: int = 1) -> list[tuple]:
     """WonCount rows (pipeline, dimension, month, owner, key, count, cents) of these
-    opportunities' won ones, one GROUP BY per dimension; ``sign=-1`` for their removal."""
-    won = (
+    opportunities' won ones, from one GROUP BY by every dimension at once, each dimension's
+    rows summed from its groups; ``sign=-1`` for their removal. (One pass, each deal's
+    month computed once: on SQLite the month in the company's time zone is a Python
+    function per row, and one GROUP BY per dimension made 4 s of an import of 100,000
+    deals.)"""
+    rows = (
         opportunities.filter(status=Status.WON, closed_at__isnull=False)
         .order_by()
         .annotate(month=month_expression())
+        .values_list("pipeline_id", "owner_id", "month", *WON_DIMENSIONS.values())
+        .annotate(n=Count("pk"), c=Sum(Cents("amount")))
     )
-    merged: dict[tuple, list[int]] = {}  # a NULL owner, region or product line: 0 / ""
-    for dimension, field in WON_DIMENSIONS.items():
-        rows = won.values_list("pipeline_id", "owner_id", "month", field).annotate(
-            n=Count("pk"), c=Sum(Cents("amount"))
-        )
-        for pipeline, owner, month, value, n, c in rows:
-            key = (pipeline, dimension, int(month), owner or 0, "" if value is None else str(value))
-            entry = merged.setdefault(key, [0, 0])
-            entry[0] += sign * n
-            entry[1] += sign * int(c or 0)
-    return [(*key, n, c) for key, (n, c) in merged.items()]
+    # per dimension, in WON_DIMENSIONS' order; a NULL owner, region or product line: 0 / ""
+    merged: dict[str, dict[tuple, list[int]]] = {dimension: {} for dimension in WON_DIMENSIONS}
+    dimensions = [merged[dimension] for dimension in WON_DIMENSIONS]
+    for pipeline, owner, month, *values, n, c in rows:
+        head = (pipeline, int(month), owner or 0)
+        n, c = sign * n, sign * int(c or 0)
+        for into, value in zip(dimensions, values, strict=True):
+            key = (*head, "" if value is None else str(value))
+            entry = into.get(key)
+            if entry is None:
+                into[key] = [n, c]
+            else:
+                entry[0] += n
+                entry[1] += c
+    return [(pipeline, dimension, month, owner, value, n, c)
+            for dimension, entries in merged.items()
+            for (pipeline, month, owner, value), (n, c) in entries.items()]  # fmt: skip
 
 
 def _stay_rows(changes, sign: int = 1) -> list[tuple]:
@@ -957,33 +970,70 @@ def owner_stays(owner_ids, stage_ids) -> dict[int, dict]:
         return _histogram(cursor.fetchall())
 
 
-@transaction.atomic
 def account_changed(account_id: int, before: tuple, after: tuple) -> None:
     """An account's (region id, industry) went from ``before`` to ``after`` (the account
     services, with its row locked): its won deals' WonCount rows move from the old
-    region's and industry's keys to the new ones'. One GROUP BY of its won deals."""
-    moves = [(dimension, "" if old is None else str(old), "" if new is None else str(new))
-             for dimension, old, new in zip(("region", "industry"), before, after, strict=True)
-             if ("" if old is None else str(old)) != ("" if new is None else str(new))]  # fmt: skip
+    region's and industry's keys to the new ones' (accounts_changed)."""
+    accounts_changed({account_id: (before, after)})
+
+
+def _text_key(value) -> str:
+    return "" if value is None else str(value)
+
+
+@transaction.atomic
+def accounts_changed(changes: dict[int, tuple[tuple, tuple]]) -> None:
+    """Accounts' (region id, industry) went from ``before`` to ``after`` (``changes``:
+    {account id: (before, after)}): their won deals' WonCount rows move from the old
+    region's and industry's keys to the new ones'. One GROUP BY of their won deals."""
+    moves = {}
+    for account_id, (before, after) in changes.items():
+        moved = [(dimension, _text_key(old), _text_key(new))
+                 for dimension, old, new in zip(("region", "industry"), before, after,
+                                                strict=True)
+                 if _text_key(old) != _text_key(new)]  # fmt: skip
+        if moved:
+            moves[account_id] = moved
     if not moves:
         return
     rows = (
-        Opportunity.objects.filter(account_id=account_id, status=Status.WON,
+        Opportunity.objects.filter(account_id__in=sorted(moves), status=Status.WON,
                                    closed_at__isnull=False)
         .order_by()
         .annotate(month=month_expression())
-        .values_list("pipeline_id", "owner_id", "month")
+        .values_list("account_id", "pipeline_id", "owner_id", "month")
         .annotate(n=Count("pk"), c=Sum(Cents("amount")))
     )  # fmt: skip
     deltas: dict[tuple, list[int]] = {}
-    for pipeline, owner, month, n, c in rows:
-        for dimension, old, new in moves:
+    for account_id, pipeline, owner, month, n, c in rows:
+        for dimension, old, new in moves[account_id]:
             for value, sign in ((old, -1), (new, 1)):
                 entry = deltas.setdefault((pipeline, dimension, int(month), owner or 0, value),
                                           [0, 0])  # fmt: skip
                 entry[0] += sign * n
                 entry[1] += sign * int(c or 0)
     _upsert(WonCount, WON_KEYS, WON_VALUES, [(*k, *d) for k, d in deltas.items() if any(d)])
+
+
+@contextmanager
+def accounts_moving(account_ids):
+    """Around a bulk write of these accounts past the account services (an import's
+    update, its undo) that may change their region or industry: their won deals'
+    WonCount rows follow (accounts_changed for those whose values changed)."""
+    from loudou.customers.models import Account
+
+    ids = sorted(set(account_ids))
+
+    def keys() -> dict:
+        rows = Account.objects.filter(pk__in=ids).values_list("pk", "region_id", "industry")
+        return {pk: (region, industry) for pk, region, industry in rows}
+
+    before = keys() if ids else {}
+    yield
+    if ids:
+        after = keys()
+        accounts_changed({pk: (old, after[pk]) for pk, old in before.items()
+                          if pk in after and after[pk] != old})  # fmt: skip
 
 
 def won_breakdown(pipeline_id: int, owner_ids, dimension: str, first_month: int,

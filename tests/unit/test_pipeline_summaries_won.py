@@ -208,3 +208,32 @@ def test_another_time_zone_makes_the_next_report_recount(org, reason, settings):
     assert {r.month for r in WonCount.objects.exclude(count=0)} == {202603}
     assert SummaryState.objects.get().won_time_zone == "UTC"
     assert won_maintained() == won_recomputed()
+
+
+def test_an_account_import_and_its_undo_move_the_won_deals(org, reason, tmp_path):  # noqa: F811
+    """An account import in update mode that changes an account's industry (a bulk
+    write past the account services) moves its won deals' WonCount rows to the new
+    industry, and the import's undo moves them back."""
+    from loudou.imports.services import undo
+
+    from .test_imports_jobs import media, run, write  # noqa: F401 (media: a fixture)
+
+    pipeline = services.create_pipeline_from_template("dcba", checklist_mode="advisory")
+    account = create_account(actor=org.east_rep, name="ACME Co., Ltd.", industry="old")
+    opp = services.create_opportunity(actor=org.east_rep, pipeline=pipeline, account=account,
+                                      name="x", amount=Decimal("99.00"))  # fmt: skip
+    services.win_opportunity(opp, actor=org.east_rep)
+
+    def industries() -> dict:
+        rows = WonCount.objects.filter(dimension="industry").exclude(count=0)
+        return {r.key: (r.count, r.amount_cents) for r in rows}
+
+    path = write(tmp_path / "a.csv", ["客户名称", "客户行业"],
+                 [{"客户名称": "acme inc", "客户行业": "new"}])  # fmt: skip
+    job = run(org.admin, "accounts", path, on_duplicate="update")
+    assert job.counts["updated"] == 1, job.errors
+    assert industries() == {"new": (1, 9900)}
+    assert won_maintained() == won_recomputed()
+    undo(job, actor=org.admin)
+    assert industries() == {"old": (1, 9900)}
+    assert won_maintained() == won_recomputed()
