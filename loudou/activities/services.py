@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from loudou.core.exceptions import NotPermitted, ValidationFailed
 from loudou.core.hooks import emit
+from loudou.core.models import sees
 from loudou.core.services import check_version
 from loudou.customers.models import Account, Contact
 from loudou.leads.models import Lead
@@ -53,16 +54,7 @@ def default_purpose(*, lead=None, account=None, opportunity=None) -> str:
 
 
 def _visible(model, obj, actor) -> bool:
-    # An active user always sees what they own (VisibleQuerySet.visible_to): the usual
-    # case, a rep logging on their own record, needs no query.
-    if (
-        obj.pk is not None
-        and getattr(obj, "owner_id", None) == actor.pk
-        and actor.is_authenticated
-        and actor.is_active
-    ):
-        return True
-    return model.objects.visible_to(actor).filter(pk=obj.pk).exists()
+    return isinstance(obj, model) and sees(actor, obj)
 
 
 def _resolve_links(actor, links: dict) -> dict:
@@ -71,7 +63,7 @@ def _resolve_links(actor, links: dict) -> dict:
         if obj is None:
             continue
         model = LINKS[name]
-        if not isinstance(obj, model) or not _visible(model, obj, actor):
+        if not _visible(model, obj, actor):
             raise ValidationFailed(
                 _("Choose a record you can see."), field=name, code="unknown_subject"
             )

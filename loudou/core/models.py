@@ -52,6 +52,28 @@ class VisibleQuerySet(models.QuerySet):
         return self.filter(scope)
 
 
+def sees(user, obj) -> bool:
+    """Whether ``type(obj).objects.visible_to(user)`` holds ``obj``. Every
+    VisibleQuerySet lets an active user see what they own (subclasses only add to it), so
+    the usual case — a user's own record, or a record whose owned parent is at hand
+    without a query (a contact's cached account) — needs no query; anything else asks
+    the database."""
+    if obj.pk is None or user is None or not user.is_authenticated or not user.is_active:
+        return False
+    owned = obj
+    parent = getattr(type(obj), "visible_through", None)
+    if parent is not None:
+        field = type(obj)._meta.get_field(parent)
+        owned = getattr(obj, parent) if field.is_cached(obj) else None
+    if (
+        owned is not None
+        and isinstance(type(owned)._default_manager.all(), VisibleQuerySet)
+        and getattr(owned, "owner_id", None) == user.pk
+    ):
+        return True
+    return type(obj)._default_manager.visible_to(user).filter(pk=obj.pk).exists()
+
+
 class OwnedModel(TimeStampedModel):
     """A record with an owner (the responsible rep) and people it is shared with.
 

@@ -159,6 +159,8 @@ class Contact(TimeStampedModel, VersionedModel):
     email_key = models.CharField(max_length=254, blank=True, db_index=True, editable=False)
 
     objects = ContactQuerySet.as_manager()
+    # Visible exactly when its account is (core.models.sees reads the cached account).
+    visible_through = "account"
 
     class Meta:
         verbose_name = _("contact")

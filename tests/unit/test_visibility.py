@@ -146,3 +146,35 @@ class TestColleagues:
         """A deactivated user may look up nobody."""
         org.east_mgr.is_active = False
         assert self.usernames(org.east_mgr) == []
+
+
+def test_sees_agrees_with_visible_to_and_skips_the_query_for_own_records(
+    org, accounts, django_assert_num_queries
+):
+    """core.models.sees(user, obj) answers exactly what visible_to(user) holds, for
+    every user (deactivated and anonymous included), every account and a contact of each
+    (its account cached or not, shared or not); a user's own account, and a contact
+    whose own account is at hand, take no query."""
+    from loudou.core.models import sees
+
+    accounts["south_rep"].shared_with.add(org.east_rep)
+    contacts = [
+        create_contact(actor=org.admin, account=a, name=f"c{a.pk}") for a in accounts.values()
+    ]
+    users = [*(getattr(org, n) for n in ("admin", "east_mgr", "east_rep", "east_rep2", "sub_rep",
+                                         "south_mgr", "south_rep")), AnonymousUser()]  # fmt: skip
+    gone = create_user("gone", role=Role.REP, team=org.east)
+    gone.is_active = False
+    users.append(gone)
+    for user in users:
+        for model, rows in ((Account, list(accounts.values())), (Contact, contacts)):
+            seen = set(model.objects.visible_to(user).values_list("pk", flat=True))
+            for row in rows:
+                fresh = model.objects.get(pk=row.pk)  # a contact without its account cached
+                assert sees(user, fresh) == (row.pk in seen), (user, row)
+                assert sees(user, row) == (row.pk in seen), (user, row)
+    rep = org.east_rep
+    own_contact = Contact.objects.select_related("account").get(account=accounts["east_rep"])
+    with django_assert_num_queries(0):
+        assert sees(rep, accounts["east_rep"])
+        assert sees(rep, own_contact)

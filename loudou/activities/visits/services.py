@@ -23,8 +23,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loudou.core.exceptions import Conflict, NotPermitted, ValidationFailed
+from loudou.core.models import sees
 from loudou.core.services import check_version
-from loudou.customers.models import Account
 from loudou.org.models import assignable_owners
 from loudou.tasks import services as task_services
 
@@ -62,7 +62,7 @@ def _check_owner(actor, owner, account) -> None:
         raise ValidationFailed(
             _("You may plan visits only for yourself or your team."), field="owner"
         )
-    if not Account.objects.visible_to(owner).filter(pk=account.pk).exists():
+    if not sees(owner, account):
         raise ValidationFailed(
             _("%(name)s cannot see this account.") % {"name": owner}, field="owner"
         )
