@@ -395,6 +395,9 @@ class CopyWriter:
                 connection.execute_wrappers.remove(self._outside_window)
 
 
+_INTEGER_KEYS = {"AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField"}
+
+
 class ForeignKeyChecks:
     """PostgreSQL: the foreign keys of bulk-loaded rows checked once per batch instead of
     once per row (see docs/imports.md, "Foreign keys checked per batch").
@@ -489,6 +492,8 @@ class ForeignKeyChecks:
                 continue  # left out: NULL
             columns.append((i, key))
         pk = position.get(model._meta.pk.attname)
+        if model._meta.pk.get_internal_type() not in _INTEGER_KEYS:
+            pk = None  # written ids remembered as integer ranges only
         return _CheckedCopy(self, columns, pk, plan, tuple(connection.savepoint_ids))
 
     def _plan(self, model) -> dict | None:
@@ -581,7 +586,11 @@ class _CheckedCopy:
                 for memo in known:
                     ranges = memo.get(target)
                     if ranges and wanted:
-                        wanted = {v for v in wanted if not _in_ranges(ranges, v)}
+                        at = _range_of(ranges, min(wanted))
+                        if at >= 0 and at == _range_of(ranges, max(wanted)):
+                            wanted = set()  # all in one range (a batch's own leads)
+                        else:
+                            wanted = {v for v in wanted if not _in_ranges(ranges, v)}
                 if not wanted:
                     continue
                 cursor.execute(key["sql"], [sorted(wanted)])
@@ -626,9 +635,17 @@ def _merge_ranges(ranges: list, ids) -> None:
             ranges.append([pk, pk])
 
 
+INF = float("inf")
+
+
+def _range_of(ranges, pk) -> int:
+    """The index of the range of ``ranges`` that holds ``pk``, or -1."""
+    i = bisect_right(ranges, [pk, INF]) - 1
+    return i if i >= 0 and ranges[i][0] <= pk <= ranges[i][1] else -1
+
+
 def _in_ranges(ranges, pk) -> bool:
-    i = bisect_right(ranges, [pk, float("inf")]) - 1
-    return i >= 0 and ranges[i][0] <= pk <= ranges[i][1]
+    return _range_of(ranges, pk) >= 0
 
 
 # Rows per multi-row INSERT on SQLite: past a few hundred values per statement the
