@@ -177,6 +177,9 @@ REPORT_ARGS = [
     ["funnel", "--pipeline", "D/C/B/A grades"],
     ["reps", "--pipeline", "D/C/B/A grades"],
     ["reverse", "--pipeline", "Classic funnel", "--target", "2000000", "--period", "2026Q2"],
+    ["leads", "--pipeline", "D/C/B/A grades"],
+    ["breakdown", "--pipeline", "D/C/B/A grades", "--by", "region", "--period", "2025"],
+    ["breakdown", "--pipeline", "Classic funnel", "--by", "industry", "--period", "2026Q1"],
 ]
 
 
@@ -230,6 +233,9 @@ def test_same_report_on_sqlite_and_this_database(db, tmp_path, sqlite_copy):
     there = json.loads(out.stdout.strip().splitlines()[-1])
     assert _without_ids(here) == _without_ids(there), connection.vendor
     assert here[0]["won"] > 0 and here[0]["lost"] > 0
+    # Not vacuous: the generated leads and a year's and a quarter's won deals are in them.
+    assert here[3]["total"]["leads"] > 0 and here[3]["total"]["leads_won"] > 0
+    assert here[4]["rows"] and here[5]["rows"]
 
 
 def test_backtest_reports_band_hits(org, dcba):
