@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter
 
 OPEN, WON, LOST = "open", "won", "lost"
 
@@ -71,8 +72,7 @@ _HUNDRED, _ZERO = Decimal(100), Decimal(0)
 HUNDRED, ZERO = _HUNDRED, _ZERO
 
 
-def _first(event):
-    return event[0]
+_first = itemgetter(0)
 
 
 def _same(a: StageInfo, b: StageInfo) -> bool:
@@ -105,7 +105,11 @@ def rebuild(
     stay_of = _stay_micros if type(created_at) is int else _stay_seconds
     if len(events) > 1:
         events = sorted(events, key=_first)
-    start = next((e[1] for e in events if e[1].kind == OPEN), None)
+    start = None
+    for event in events:
+        if event[1].kind == OPEN:
+            start = event[1]
+            break
     if start is None:
         start = final_stage if final_stage is not None else first_open
     start_at = events[0][0] if events and events[0][0] < created_at else created_at
@@ -154,47 +158,49 @@ def rebuild(
         if won:
             entered = at
 
-    def move_to(stage, at, amount, kind="moved"):
-        nonlocal cur, entered, furthest
-        stay = stay_of(at, entered) if kind == "moved" else None
-        append((kind, cur if kind == "moved" else _terminal(), stage, at,
-                stage.probability, amount, stay))  # fmt: skip
-        cur, entered = stage, at
-        if stage.position > furthest.position:
-            furthest = stage
-
-    def _terminal():
-        return won_stage if status == WON else lost_stage
-
-    def close(kind, at, amount):
-        nonlocal status, closed, entered
-        stage = won_stage if kind == WON else lost_stage
-        append((kind, cur, stage, at, _HUNDRED if kind == WON else _ZERO, amount,
-                stay_of(at, entered)))  # fmt: skip
-        status, closed = kind, at
-        if kind == WON:
-            entered = at
-
-    def reopen(to, at, amount):
-        nonlocal status, closed
-        move_to(to, at, amount, kind="reopened")
-        status, closed = OPEN, None
-
-    # Reconcile with the state the opportunity file gives.
+    # Reconcile with the state the opportunity file gives (written out inline: no
+    # helper closures made per deal).
     last = changes[-1][3]
     if final_status == OPEN:
-        if status != OPEN:
-            reopen(final_stage if final_stage is not None else cur, last, None)
-        elif final_stage is not None and final_stage != cur:
-            move_to(final_stage, max(last, entered), None)
+        if status != OPEN:  # reopened into its stage
+            to = final_stage if final_stage is not None else cur
+            append(("reopened", won_stage if status == WON else lost_stage, to, last,
+                    to.probability, None, None))  # fmt: skip
+            cur, entered = to, last
+            if to.position > furthest.position:
+                furthest = to
+            status, closed = OPEN, None
+        elif final_stage is not None and final_stage != cur:  # moved to its stage
+            at = max(last, entered)
+            append(("moved", cur, final_stage, at, final_stage.probability, None,
+                    stay_of(at, entered)))  # fmt: skip
+            cur, entered = final_stage, at
+            if final_stage.position > furthest.position:
+                furthest = final_stage
     else:
         when = max(closed_at if closed_at is not None else last, entered)
-        if status != OPEN and status != final_status:
-            reopen(cur, when, None)
+        if status != OPEN and status != final_status:  # reopened, to be closed the other way
+            append(("reopened", won_stage if status == WON else lost_stage, cur, when,
+                    cur.probability, None, None))  # fmt: skip
+            entered = when
+            if cur.position > furthest.position:
+                furthest = cur
+            status, closed = OPEN, None
         if status == OPEN:
-            if final_stage is not None and final_stage != cur:
-                move_to(final_stage, max(last, entered), None)
-            close(final_status, max(when, entered), None)
+            if final_stage is not None and final_stage != cur:  # moved to its stage
+                at = max(last, entered)
+                append(("moved", cur, final_stage, at, final_stage.probability, None,
+                        stay_of(at, entered)))  # fmt: skip
+                cur, entered = final_stage, at
+                if final_stage.position > furthest.position:
+                    furthest = final_stage
+            at = max(when, entered)  # closed
+            won = final_status == WON
+            append((final_status, cur, won_stage if won else lost_stage, at,
+                    _HUNDRED if won else _ZERO, None, stay_of(at, entered)))  # fmt: skip
+            status, closed = final_status, at
+            if won:
+                entered = at
     out.stage = won_stage if status == WON else cur
     out.furthest, out.status = furthest, status
     out.stage_entered_at, out.closed_at = entered, closed
