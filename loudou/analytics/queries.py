@@ -749,19 +749,22 @@ def scope_breakdown(scope: Scope, dimension: str, period: Period) -> list[dict]:
 
     owners, extra = scope.owner_set()
     pipeline = scope.pipeline.pk
+    # the names of the people, regions and product lines (tables the size of the
+    # organisation, read whole: an IN list of every owner costs more), once per report
     if dimension in ("team", "rep"):
         rows = summaries.won_breakdown(pipeline, owners, "source", *span, by_owner=True)
         field = "team__name" if dimension == "team" else "username"
-        names = dict(User.objects.filter(pk__in=[o for o, _n, _c in rows if o])
-                     .values_list("pk", field).order_by())  # fmt: skip
+        names = scope.remember(("names", dimension), lambda: dict(
+            User.objects.values_list("pk", field).order_by()))  # fmt: skip
         rows = [(names.get(owner), n, c) for owner, n, c in rows]
     else:
         rows = summaries.won_breakdown(pipeline, owners, dimension, *span)
         named = {"region": Region, "product_line": ProductLine}.get(dimension)
         if named is not None:
-            names = dict(named.objects.filter(pk__in=[int(k) for k, _n, _c in rows if k])
-                         .values_list("pk", "name").order_by())  # fmt: skip
-            rows = [(names.get(int(key)) if key else None, n, c) for key, n, c in rows]
+            names = scope.remember(("names", dimension), lambda: {
+                str(pk): name for pk, name in named.objects.values_list("pk", "name").order_by()
+            })  # fmt: skip
+            rows = [(names.get(key) if key else None, n, c) for key, n, c in rows]
     merged: dict[str, list[int]] = {}
     for key, n, c in rows:
         entry = merged.setdefault(key or "", [0, 0])
