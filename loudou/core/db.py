@@ -572,41 +572,18 @@ class _CheckedCopy:
         self.target, self.table = plan["self"], plan["table"]
 
     def run(self, cursor, values, copy) -> None:
-        from psycopg.errors import ForeignKeyViolation
         from psycopg.pq import TransactionStatus
 
         checks = self.checks
         with checks._lock:
-            cursor.execute("SELECT pg_current_xact_id()::text")
-            known = checks._known(cursor.fetchone()[0], self.tag)
-            for i, key in self.columns:
-                target = key["target"]
-                wanted = set(map(itemgetter(i), values))
-                wanted.discard(None)
-                for memo in known:
-                    ranges = memo.get(target)
-                    if ranges and wanted:
-                        at = _range_of(ranges, min(wanted))
-                        if at >= 0 and at == _range_of(ranges, max(wanted)):
-                            wanted = set()  # all in one range (a batch's own leads)
-                        else:
-                            wanted = {v for v in wanted if not _in_ranges(ranges, v)}
-                if not wanted:
-                    continue
-                cursor.execute(key["sql"], [sorted(wanted)])
-                found = {row[0] for row in cursor.fetchall()}
-                checks.checked += len(wanted)
-                missing = wanted - found
-                if missing:
-                    value = next(row[i] for row in values if row[i] in missing)
-                    raise ForeignKeyViolation(
-                        f'insert or update on table "{self.table}" violates '
-                        f'foreign key constraint "{key["constraint"]}"\n'
-                        f"DETAIL:  Key ({key['column']})=({value}) is not present in table "
-                        f'"{target[0]}".'
-                    )
-            cursor.execute("SET LOCAL session_replication_role = replica")
+            # The transaction's id (are the rows remembered as written still ours?) and
+            # replica mode on, in one round trip: the lookups below are SELECTs, which no
+            # trigger concerns; the setting is back to origin when this ends, error or not.
+            cursor.execute("SELECT pg_current_xact_id()::text, "
+                           "set_config('session_replication_role', 'replica', true)")  # fmt: skip
             try:
+                known = checks._known(cursor.fetchone()[0], self.tag)
+                self._check(cursor, values, known)
                 copy()
             finally:
                 if cursor.connection.info.transaction_status == TransactionStatus.INTRANS:
@@ -615,24 +592,67 @@ class _CheckedCopy:
             if self.pk is not None:
                 checks._written(self.tag, self.target, map(itemgetter(self.pk), values))
 
+    def _check(self, cursor, values, known) -> None:
+        """Look up and lock (FOR KEY SHARE) each key column's distinct values not
+        remembered as written; raise the trigger's error for a value not found."""
+        from psycopg.errors import ForeignKeyViolation
+
+        checks = self.checks
+        for i, key in self.columns:
+            target = key["target"]
+            wanted = set(map(itemgetter(i), values))
+            wanted.discard(None)
+            for memo in known:
+                ranges = memo.get(target)
+                if ranges and wanted:
+                    at = _range_of(ranges, min(wanted))
+                    if at >= 0 and at == _range_of(ranges, max(wanted)):
+                        wanted = set()  # all in one range (a batch's own leads)
+                    else:
+                        wanted = {v for v in wanted if not _in_ranges(ranges, v)}
+            if not wanted:
+                continue
+            cursor.execute(key["sql"], [sorted(wanted)])
+            found = {row[0] for row in cursor.fetchall()}
+            checks.checked += len(wanted)
+            missing = wanted - found
+            if missing:
+                value = next(row[i] for row in values if row[i] in missing)
+                raise ForeignKeyViolation(
+                    f'insert or update on table "{self.table}" violates '
+                    f'foreign key constraint "{key["constraint"]}"\n'
+                    f"DETAIL:  Key ({key['column']})=({value}) is not present in table "
+                    f'"{target[0]}".'
+                )
+
 
 def _merge_ranges(ranges: list, ids) -> None:
-    """Add ``ids`` to ``ranges`` (sorted, disjoint inclusive [first, last] lists)."""
-    for pk in sorted(ids):
-        if ranges and ranges[-1][0] <= pk <= ranges[-1][1] + 1:
-            ranges[-1][1] = max(ranges[-1][1], pk)
-        elif ranges and pk < ranges[-1][0]:  # out of order: merge the whole list again
-            ranges.append([pk, pk])
-            ranges.sort()
-            merged = [ranges[0]]
-            for first, last in ranges[1:]:
-                if first <= merged[-1][1] + 1:
-                    merged[-1][1] = max(merged[-1][1], last)
-                else:
-                    merged.append([first, last])
-            ranges[:] = merged
+    """Add ``ids`` to ``ranges`` (sorted, disjoint inclusive [first, last] lists). A
+    batch's ids come from a sequence: usually one run, after the last range."""
+    ids = sorted(set(ids))
+    if not ids:
+        return
+    if ids[-1] - ids[0] + 1 == len(ids):
+        runs = [[ids[0], ids[-1]]]
+    else:
+        runs, start = [], ids[0]
+        for before, pk in zip(ids, ids[1:], strict=False):
+            if pk != before + 1:
+                runs.append([start, before])
+                start = pk
+        runs.append([start, ids[-1]])
+    if not ranges or runs[0][0] > ranges[-1][1] + 1:
+        ranges.extend(runs)
+        return
+    ranges.extend(runs)
+    ranges.sort()
+    merged = [ranges[0]]
+    for first, last in ranges[1:]:
+        if first <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], last)
         else:
-            ranges.append([pk, pk])
+            merged.append([first, last])
+    ranges[:] = merged
 
 
 INF = float("inf")
