@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from loudou.core.exceptions import Conflict, NotPermitted, ValidationFailed
 from loudou.customers.models import Account, Contact
+from loudou.pipeline import summaries as won_counts
 
 from . import summaries
 from .choices import OPEN_STATUSES, LeadStatus, PoolEventKind
@@ -175,10 +176,12 @@ def merge(model_name: str, keep_id: int, lose_id: int, *, actor, take=()) -> Mer
         for name in take:
             setattr(keep, fields[name].attname, getattr(lose, fields[name].attname))
         _refresh_keys(keep)
-        moved = _repoint(model, keep, lose)
-        if hasattr(keep, "version"):
-            keep.version += 1
-        keep.save()
+        # an account's won deals keep their breakdown rows (WonCount) in step
+        with won_counts.accounts_moving([keep.pk, lose.pk] if model is Account else []):
+            moved = _repoint(model, keep, lose)
+            if hasattr(keep, "version"):
+                keep.version += 1
+            keep.save()
         if model is Lead:  # the loser leaves the counts with its row (pre_delete)
             summaries.apply(before, summaries.snapshot(keep))
         now = timezone.now()

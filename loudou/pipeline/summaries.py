@@ -1017,23 +1017,27 @@ def accounts_changed(changes: dict[int, tuple[tuple, tuple]]) -> None:
 
 @contextmanager
 def accounts_moving(account_ids):
-    """Around a bulk write of these accounts past the account services (an import's
-    update, its undo) that may change their region or industry: their won deals'
-    WonCount rows follow (accounts_changed for those whose values changed)."""
-    from loudou.customers.models import Account
+    """Around a write past the account services that may change these accounts' region
+    or industry, or move deals between them (an import's update, its undo, a merge of
+    two accounts): their won deals' WonCount rows are read before and after (one GROUP
+    BY per dimension each time) and the difference applied."""
+    ids = sorted({int(pk) for pk in account_ids})
+    if not ids:
+        yield
+        return
 
-    ids = sorted(set(account_ids))
+    def rows() -> dict:
+        won = Opportunity.objects.filter(account_id__in=ids)
+        return {tuple(r[:5]): r[5:] for r in _won_rows(won)}
 
-    def keys() -> dict:
-        rows = Account.objects.filter(pk__in=ids).values_list("pk", "region_id", "industry")
-        return {pk: (region, industry) for pk, region, industry in rows}
-
-    before = keys() if ids else {}
+    before = rows()
     yield
-    if ids:
-        after = keys()
-        accounts_changed({pk: (old, after[pk]) for pk, old in before.items()
-                          if pk in after and after[pk] != old})  # fmt: skip
+    deltas = {key: [n, c] for key, (n, c) in rows().items()}
+    for key, (n, c) in before.items():
+        entry = deltas.setdefault(key, [0, 0])
+        entry[0] -= n
+        entry[1] -= c
+    _upsert(WonCount, WON_KEYS, WON_VALUES, [(*k, *d) for k, d in deltas.items() if any(d)])
 
 
 def won_breakdown(pipeline_id: int, owner_ids, dimension: str, first_month: int,

@@ -237,3 +237,28 @@ def test_an_account_import_and_its_undo_move_the_won_deals(org, reason, tmp_path
     undo(job, actor=org.admin)
     assert industries() == {"old": (1, 9900)}
     assert won_maintained() == won_recomputed()
+
+
+def test_merging_two_accounts_moves_their_won_deals(org, reason):  # noqa: F811
+    """Merging an account into another (its deals repointed, the region taken from the
+    removed one) moves both accounts' won deals to the kept account's new region and
+    industry in WonCount."""
+    from loudou.leads.merge import merge
+
+    pipeline = services.create_pipeline_from_template("dcba", checklist_mode="advisory")
+    keep = create_account(actor=org.east_rep, name="恒信", region=org.east_region,
+                          industry="制造")  # fmt: skip
+    lose = create_account(actor=org.east_rep, name="恒信集团", region=org.south_region,
+                          industry="零售")  # fmt: skip
+    for account, amount in ((keep, "10.00"), (lose, "20.00")):
+        opp = services.create_opportunity(
+            actor=org.east_rep, pipeline=pipeline, account=account, name=amount,
+            amount=Decimal(amount),
+        )  # fmt: skip
+        services.win_opportunity(opp, actor=org.east_rep)
+    merge("account", keep.pk, lose.pk, actor=org.admin, take=["region"])
+    grouped = WonCount.objects.exclude(count=0).filter(dimension__in=["region", "industry"])
+    rows = {(r.dimension, r.key): (r.count, r.amount_cents) for r in grouped}
+    south = str(org.south_region.pk)
+    assert rows == {("region", south): (2, 3000), ("industry", "制造"): (2, 3000)}
+    assert won_maintained() == won_recomputed()
