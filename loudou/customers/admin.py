@@ -17,6 +17,14 @@ class AccountAdmin(admin.ModelAdmin):
     raw_id_fields = ["owner", "created_by"]
     inlines = [ContactInline]
 
+    def save_model(self, request, obj, form, change):
+        """The admin writes past the account services: a region or industry edit moves
+        the account's won deals in the breakdowns' won counts too."""
+        from loudou.pipeline.summaries import accounts_moving
+
+        with accounts_moving([obj.pk] if obj.pk else []):
+            super().save_model(request, obj, form, change)
+
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):

@@ -262,3 +262,26 @@ def test_merging_two_accounts_moves_their_won_deals(org, reason):  # noqa: F811
     south = str(org.south_region.pk)
     assert rows == {("region", south): (2, 3000), ("industry", "制造"): (2, 3000)}
     assert won_maintained() == won_recomputed()
+
+
+def test_an_admin_edit_of_the_region_moves_the_won_deals(org, reason, rf):  # noqa: F811
+    """Saving an account in the Django admin (past the account services) with another
+    region moves its won deals to that region in WonCount."""
+    from django.contrib import admin
+
+    from loudou.customers.models import Account
+
+    pipeline = services.create_pipeline_from_template("dcba", checklist_mode="advisory")
+    account = create_account(actor=org.east_rep, name="恒信", region=org.east_region)
+    opp = services.create_opportunity(actor=org.east_rep, pipeline=pipeline, account=account,
+                                      name="x", amount=Decimal("5.00"))  # fmt: skip
+    services.win_opportunity(opp, actor=org.east_rep)
+    account.refresh_from_db()
+    account.region = org.south_region
+    request = rf.post("/admin/")
+    request.user = org.admin
+    with transaction.atomic():
+        admin.site._registry[Account].save_model(request, account, None, True)
+    rows = WonCount.objects.filter(dimension="region").exclude(count=0)
+    assert {r.key: r.count for r in rows} == {str(org.south_region.pk): 1}
+    assert won_maintained() == won_recomputed()
