@@ -400,7 +400,7 @@ _INTEGER_KEYS = {"AutoField", "BigAutoField", "SmallAutoField", "IntegerField", 
 
 class ForeignKeyChecks:
     """PostgreSQL: the foreign keys of bulk-loaded rows checked once per batch instead of
-    once per row (see docs/imports.md, "Foreign keys checked per batch").
+    once per row (see docs/import.md, "Foreign keys checked per batch").
 
     A foreign key is a pair of triggers: for each inserted row, one runs
     ``SELECT 1 FROM ONLY <referenced table> x WHERE <key> = $1 FOR KEY SHARE OF x`` (and
@@ -409,12 +409,13 @@ class ForeignKeyChecks:
     half the import's server time. Here, for each COPY (:func:`insert_tuples` with
     ``checks=``), every foreign-key column of the model (from its ``_meta``: a new key is
     covered without a change here) has its distinct non-NULL values of the batch looked up
-    and locked by the very same statement, one per column and batch
+    and locked the same way, one statement per column and batch
     (``… WHERE <key> = ANY(%s) FOR KEY SHARE OF x``); a value not found raises the error the
-    trigger raises, before a row is written. The COPY then runs with
-    ``SET LOCAL session_replication_role = replica`` (no trigger fires) and the setting is
-    put back right after it, so every other statement of the transaction is checked by
-    its triggers as before.
+    trigger raises, before a row is written. The lookups and the COPY run with
+    ``session_replication_role = replica`` (set locally: no trigger fires) and the
+    setting is put back to ``origin`` right after the COPY, so every other statement of
+    the transaction is checked by its triggers as before (with a :class:`CopyWriter`, the
+    caller's statements wait until it is back).
 
     Left out of the lookups: the primary keys of the rows these COPYs wrote in the same
     transaction (no other transaction can see, so delete, them before COMMIT; the caller
