@@ -12,7 +12,8 @@ How they stay equal to a recount of the leads:
   the difference in the same transaction (additive upserts, in key order).
 - Bulk moves (bulk assignment, the recycle sweep, a hand-over) take the moved leads'
   rows out before their UPDATE and put them back afterwards (:func:`moving`), one
-  GROUP BY each way, however many leads move.
+  GROUP BY each way, however many leads move; the leads are locked before they are
+  read (:func:`lock`), so a concurrent change of one of them or of its deal is not lost.
 - Deleting leads (one, a merge's loser, a queryset: an import's undo) takes them out in
   a ``pre_delete`` receiver (once per queryset).
 - A deal's change (won, lost, reopened, amount, pipeline) reaches LeadDealCount through
@@ -128,6 +129,18 @@ def _deal_rows(leads, sign: int = 1) -> list[tuple]:
     return [(*k, *v) for k, v in merged.items() if any(v)]
 
 
+def lock(leads) -> None:
+    """Lock ``leads`` (a queryset) before their rows are read for a bulk move. On
+    PostgreSQL another transaction may change one of them meanwhile — a single-lead
+    service, or a deal service moving a converted lead's LeadDealCount row
+    (:func:`on_deal_summarised` locks the same leads) — and the move would take out the
+    rows as they were and miss the other's change; locked first, the two go one after
+    the other and each reads what the other committed. SQLite's IMMEDIATE transactions
+    already run one writer at a time."""
+    if connection.vendor == "postgresql":
+        list(leads.order_by("pk").select_for_update().values_list("pk", flat=True))
+
+
 def add(leads, sign: int = 1) -> None:
     """Add (``sign=-1``: take out) a queryset of leads, as they are now."""
     _upsert(LeadCount, LEAD_KEYS, LEAD_VALUES, _lead_rows(leads, sign))
@@ -143,6 +156,7 @@ def moving(leads):
     """Around a bulk UPDATE of ``leads`` (a queryset that selects the same rows after the
     UPDATE as before: by ids or a batch table, not by the columns it changes): their rows
     go out before and come back, as updated, after."""
+    lock(leads)
     subtract(leads)
     yield
     add(leads)
@@ -156,6 +170,7 @@ def moving_ids(ids):
     def around():
         chunks = [Lead.objects.filter(pk__in=ids[i : i + CHUNK]) for i in range(0, len(ids), CHUNK)]
         for chunk in chunks:
+            lock(chunk)
             subtract(chunk)
         yield
         for chunk in chunks:
@@ -173,6 +188,10 @@ def move_to_batch(table: str, *, deals: bool = True) -> None:
 
     q = connection.ops.quote_name
     leads = q(Lead._meta.db_table)
+    if connection.vendor == "postgresql":  # see lock()
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT l.id FROM {leads} l JOIN {table} b ON b.id = l.id "
+                           "ORDER BY l.id FOR UPDATE OF l")  # fmt: skip
     both = (
         "SELECT COALESCE(l.owner_id, 0) AS o, COALESCE(l.pool_id, 0) AS p, "
         "COALESCE(l.source, '') AS s, {extra} -1 AS n, {money_old} AS c FROM {leads} l "
@@ -382,6 +401,7 @@ def moving_to(leads, owner_id, pool_id):
     """Around a bulk UPDATE that gives every lead of ``leads`` (a queryset, read before
     the UPDATE) the owner ``owner_id`` and pool ``pool_id``: one GROUP BY, its rows taken
     out under the old keys and added under the new."""
+    lock(leads)
     lead_rows = _lead_rows(leads)
     deal_rows = _deal_rows(leads)
     yield

@@ -223,8 +223,13 @@ def _change(locked, fields, before, kind, from_stage, to_stage, actor, when, not
 
 
 def _lock(opp: Opportunity, version) -> Opportunity:
+    # The deal's row only (OF self): a plain FOR UPDATE would lock its stage and pipeline
+    # rows too, and every other transaction that inserts a row pointing at that pipeline
+    # (its foreign-key check takes KEY SHARE on it) would wait for this one to end.
     locked = (
-        Opportunity.objects.select_for_update().select_related("stage", "pipeline").get(pk=opp.pk)
+        Opportunity.objects.select_for_update(of=("self",))
+        .select_related("stage", "pipeline")
+        .get(pk=opp.pk)
     )
     check_version(locked, version)
     return locked
@@ -503,6 +508,7 @@ def _grades(account_ids) -> dict[int, str]:
             | Q(status=Status.WON)
         )
         .values_list("account_id", "status", "stage__code")
+        .order_by()  # no default ordering: its columns would join the DISTINCT
         .distinct()
     )
     best: dict[int, str] = {}
