@@ -634,7 +634,7 @@ class OpportunityImporter(Importer):
             rows.append({"id": pk, "name": name, "name_key": normal[name],
                          "owner_id": owner, "created_by_id": actor, "created_at": now,
                          "updated_at": now, "version": 1})  # fmt: skip
-        bulk.insert_rows(Account, rows)
+        bulk.insert_rows(Account, rows, checks=self.checks)
         self.ctx.record_created(Account, ids)
         self.count("accounts_new", len(ids))
         for _number, data in parsed:
