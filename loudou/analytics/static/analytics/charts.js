@@ -56,11 +56,17 @@
   }
 
   function categoryAxis(names) {
+    // On a phone, more than four categories do not fit side by side: slant their names
+    // (cut at 80 px) instead of letting them run into each other.
+    var crowded = narrow() && names.length > 4;
     return {
       type: "category",
       data: names,
       axisTick: { alignWithLabel: true },
-      axisLabel: { interval: 0, width: narrow() ? 64 : 120, overflow: "break", fontSize: narrow() ? 11 : 12 },
+      axisLabel: {
+        interval: 0, rotate: crowded ? 40 : 0, width: crowded ? 80 : narrow() ? 64 : 120,
+        overflow: crowded ? "truncate" : "break", fontSize: narrow() ? 11 : 12,
+      },
     };
   }
 
