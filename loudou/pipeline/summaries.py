@@ -872,40 +872,24 @@ def _histogram(rows) -> dict[int, dict]:
     return result
 
 
-def stays(stage_ids) -> dict[int, dict]:
-    """The stay histogram of these stages, as analytics.queries.stay_histograms: one
-    plain read of their StayCount rows (thousands: no model instances)."""
-    ids = [int(i) for i in stage_ids]
-    if not ids:
-        return {}
-    table = _quote(StayCount._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT stage_id, hour, count, seconds FROM {table} WHERE stage_id IN "
-            f"({', '.join(['%s'] * len(ids))}) AND count <> 0 ORDER BY stage_id, hour",
-            ids,
-        )
-        return _histogram(cursor.fetchall())
-
-
-def stay_rows(stage_ids, owner_ids=None) -> list[tuple]:
-    """The stay histogram of these stages as plain rows (stage, hour, count) in (stage,
-    hour) order, counts not 0: of every deal (StayCount), or of the deals of these
-    owners (OwnerStayCount, summed by the database). What stays() / owner_stays() hold,
-    without building their dictionaries (the Monte Carlo needs only the counts)."""
+def _stay_read(stage_ids, owner_ids=None) -> list[tuple]:
+    """Rows (stage, hour, count, seconds) of these stages' stays in (stage, hour) order,
+    counts not 0: of every deal (StayCount), or of the deals of these owners (their
+    current owner; OwnerStayCount, summed by the database). One plain read (thousands of
+    rows: no model instances)."""
     ids = [int(i) for i in stage_ids]
     if not ids or (owner_ids is not None and not owner_ids):
         return []
     marks = ", ".join(["%s"] * len(ids))
     if owner_ids is None:
         table = _quote(StayCount._meta.db_table)
-        sql = (f"SELECT stage_id, hour, count FROM {table} WHERE stage_id IN ({marks}) "
-               "AND count <> 0 ORDER BY stage_id, hour")  # fmt: skip
+        sql = (f"SELECT stage_id, hour, count, seconds FROM {table} "
+               f"WHERE stage_id IN ({marks}) AND count <> 0 ORDER BY stage_id, hour")  # fmt: skip
         params = ids
     else:
         owners = sorted({int(o or 0) for o in owner_ids})
         table = _quote(OwnerStayCount._meta.db_table)
-        sql = (f"SELECT stage_id, hour, SUM(count) FROM {table} "
+        sql = (f"SELECT stage_id, hour, SUM(count), SUM(seconds) FROM {table} "
                f"WHERE owner_key IN ({', '.join(['%s'] * len(owners))}) "
                f"AND stage_id IN ({marks}) GROUP BY stage_id, hour "
                "HAVING SUM(count) <> 0 ORDER BY stage_id, hour")  # fmt: skip
@@ -913,6 +897,19 @@ def stay_rows(stage_ids, owner_ids=None) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def stays(stage_ids) -> dict[int, dict]:
+    """The stay histogram of these stages, as analytics.queries.stay_histograms."""
+    return _histogram(_stay_read(stage_ids))
+
+
+def stay_rows(stage_ids, owner_ids=None) -> list[tuple]:
+    """The stay histogram of these stages as plain rows (stage, hour, count) in (stage,
+    hour) order, counts not 0, of every deal or of these owners' deals: what stays() /
+    owner_stays() hold, without building their dictionaries (the Monte Carlo needs only
+    the counts)."""
+    return [row[:3] for row in _stay_read(stage_ids, owner_ids)]
 
 
 def open_groups(
@@ -954,20 +951,7 @@ def open_changes(pipeline_id: int, owner_ids, after_hour: int) -> list[dict]:
 def owner_stays(owner_ids, stage_ids) -> dict[int, dict]:
     """The stay histogram of these stages for the deals of these owners (their current
     owner), as analytics.queries.stay_histograms gives it for those deals."""
-    owners = sorted({int(o or 0) for o in owner_ids})
-    ids = [int(i) for i in stage_ids]
-    if not owners or not ids:
-        return {}
-    table = _quote(OwnerStayCount._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT stage_id, hour, SUM(count), SUM(seconds) FROM {table} "
-            f"WHERE owner_key IN ({', '.join(['%s'] * len(owners))}) "
-            f"AND stage_id IN ({', '.join(['%s'] * len(ids))}) "
-            "GROUP BY stage_id, hour ORDER BY stage_id, hour",
-            [*owners, *ids],
-        )
-        return _histogram(cursor.fetchall())
+    return _histogram(_stay_read(stage_ids, list(owner_ids)))
 
 
 def account_changed(account_id: int, before: tuple, after: tuple) -> None:
