@@ -6,6 +6,8 @@ raises a :class:`loudou.core.exceptions.ServiceError` to refuse. The pipeline mo
 does not import the rules module.
 """
 
+import threading
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -54,3 +56,26 @@ def emit(event: str, obj, **context) -> None:
     actor)."""
     for listener in list(_listeners.get(event, ())):
         listener(obj, **context)
+
+
+class QuerysetDeletions:
+    """For a ``pre_delete`` receiver that handles a queryset's deletion once, for all
+    its rows (Django sends the signal once per row, with the queryset as ``origin``):
+    ``first(origin, model)`` is True for a single row's deletion and for the first row of
+    a queryset of ``model``, False for its later rows. Each receiver keeps its own."""
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def first(self, origin, model) -> bool:
+        from django.db.models import QuerySet
+
+        if not (isinstance(origin, QuerySet) and origin.model is model):
+            return True
+        seen = getattr(self._local, "origins", None)
+        if seen is None:
+            seen = self._local.origins = weakref.WeakSet()
+        if origin in seen:
+            return False
+        seen.add(origin)
+        return True

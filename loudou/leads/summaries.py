@@ -27,14 +27,13 @@ How they stay equal to a recount of the leads:
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections import Counter
 from contextlib import contextmanager
 
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 
+from loudou.core import hooks
 from loudou.core.db import Cents
 from loudou.pipeline.summaries import _upsert, cents
 
@@ -317,23 +316,7 @@ def on_deal_summarised(_obj=None, *, before=None, after=None, **context) -> None
             [(*k, *v) for k, v in deltas.items() if any(v)])  # fmt: skip
 
 
-_handled = threading.local()
-
-
-def _once(origin, model) -> bool:
-    """True the first time a queryset deletion of ``model`` is seen (its pre_delete fires
-    once per row); False for its later rows."""
-    from django.db.models import QuerySet
-
-    if not (isinstance(origin, QuerySet) and origin.model is model):
-        return True
-    seen = getattr(_handled, "origins", None)
-    if seen is None:
-        seen = _handled.origins = weakref.WeakSet()
-    if origin in seen:
-        return False
-    seen.add(origin)
-    return True
+_deletions = hooks.QuerysetDeletions()
 
 
 def on_lead_deleted(sender, instance, origin=None, **kwargs) -> None:
@@ -342,7 +325,7 @@ def on_lead_deleted(sender, instance, origin=None, **kwargs) -> None:
     from django.db.models import QuerySet
 
     if isinstance(origin, QuerySet) and origin.model is Lead:
-        if _once(origin, Lead):
+        if _deletions.first(origin, Lead):
             subtract(origin)
         return
     apply(snapshot(instance), None)
@@ -356,7 +339,7 @@ def on_deal_deleted(sender, instance, origin=None, **kwargs) -> None:
     from loudou.pipeline.models import Opportunity
 
     if isinstance(origin, QuerySet) and origin.model is Opportunity:
-        if not _once(origin, Opportunity):
+        if not _deletions.first(origin, Opportunity):
             return
         deals = origin.order_by().values("pk")
     else:

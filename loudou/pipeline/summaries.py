@@ -43,8 +43,6 @@ How they stay equal to a recomputation from the history:
 
 from __future__ import annotations
 
-import threading
-import weakref
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -804,7 +802,7 @@ def _subtract(opportunities) -> None:
     _upsert(OpenDelta, DELTA_KEYS, DELTA_VALUES, _delta_rows(delta_horizon(), opportunities, -1))
 
 
-_handled = threading.local()
+_deletions = hooks.QuerysetDeletions()
 
 
 def on_opportunity_deleted(sender, instance, origin=None, **kwargs) -> None:
@@ -815,13 +813,8 @@ def on_opportunity_deleted(sender, instance, origin=None, **kwargs) -> None:
     from django.db.models import QuerySet
 
     batch = isinstance(origin, QuerySet) and origin.model is Opportunity
-    if batch:
-        seen = getattr(_handled, "origins", None)
-        if seen is None:
-            seen = _handled.origins = weakref.WeakSet()
-        if origin in seen:
-            return
-        seen.add(origin)
+    if not _deletions.first(origin, Opportunity):
+        return
     if not is_fresh():
         SummaryState.objects.filter(pk=STATE_ID).update(last_change_id=-1)
         return
