@@ -441,6 +441,7 @@ class ForeignKeyChecks:
         self._memo: dict = {}  # savepoint tag → {(table, pk column): id ranges written}
         self._lock = threading.Lock()  # the writer's thread and the caller's
         self.fast = 0  # COPYs written this way
+        self.fast_tables: dict[str, int] = {}  # table → its COPYs written this way
         self.checked = 0  # values looked up and locked
 
     @property
@@ -590,6 +591,7 @@ class _CheckedCopy:
                 if cursor.connection.info.transaction_status == TransactionStatus.INTRANS:
                     cursor.execute("SET LOCAL session_replication_role = origin")
             checks.fast += 1
+            checks.fast_tables[self.table] = checks.fast_tables.get(self.table, 0) + 1
             if self.pk is not None:
                 checks._written(self.tag, self.target, map(itemgetter(self.pk), values))
 

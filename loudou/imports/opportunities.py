@@ -781,11 +781,13 @@ class OpportunityImporter(Importer):
             for change in history:
                 changes.append((next_id(), pk, *change))
         bulk.insert_tuples(
-            Opportunity, self.opp_columns, rows, adapted=OPP_ADAPTED, constants=self.opp_constants
-        )
+            Opportunity, self.opp_columns, rows, adapted=OPP_ADAPTED, constants=self.opp_constants,
+            checks=self.checks,
+        )  # fmt: skip
         bulk.insert_tuples(
-            StageChange, CHANGE_COLUMNS, changes, adapted=("changed_at",), constants={"note": ""}
-        )
+            StageChange, CHANGE_COLUMNS, changes, adapted=("changed_at",), constants={"note": ""},
+            checks=self.checks,
+        )  # fmt: skip
         self.ctx.record_created(Opportunity, ids)
         self.ctx.record_created(StageChange, change_ids)
         bulk.add_ranges(self.fresh_changes, change_ids)
