@@ -64,13 +64,13 @@ def _plan(model, with_pk: bool):
     return _PLANS[key]
 
 
-def insert_rows(model, rows: list[dict], *, checks=None) -> None:
+def insert_rows(model, rows: list[dict], *, writer=None, checks=None) -> None:
     """INSERT ``rows`` (dicts of attnames) in one statement batch: one executemany on
     SQLite, COPY on PostgreSQL (the ORM's bulk_create spends most of its time building
     model instances). A column a row leaves out gets the field's default; if the first
     row has no primary key, the database assigns them all. Builds the tuples
-    :func:`insert_tuples` writes (each distinct datetime adapted once); ``checks`` as
-    there."""
+    :func:`insert_tuples` writes (each distinct datetime adapted once); ``writer`` and
+    ``checks`` as there."""
     if not rows:
         return
     pk_name = model._meta.pk.attname
@@ -92,7 +92,7 @@ def insert_rows(model, rows: list[dict], *, checks=None) -> None:
                     done = memo[key] = (adapt(value), value)
                 record[i] = done[0]
         values.append(record)
-    insert_tuples(model, names, values, adapted=names, checks=checks)
+    insert_tuples(model, names, values, adapted=names, writer=writer, checks=checks)
 
 
 # (table, pk column) → the name of the sequence behind it (PostgreSQL); the same in every

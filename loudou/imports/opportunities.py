@@ -163,6 +163,7 @@ class PipelineMap:
 
 class OpportunityImporter(Importer):
     kind, file = "opportunities", "opportunities"
+    background_copy = True
     parsers = {
         "external_id": lambda v: text(v)[:100], "name": _text(200), "account": _text(200),
         "account_external_id": lambda v: text(v)[:100], "company": _text(200),
@@ -558,6 +559,17 @@ class OpportunityImporter(Importer):
                 continue
             data["_entered"] = entered
             parsed.append((number, data))
+        # Each row's deal and history are built before the database is read: with the
+        # background writer (PostgreSQL) the previous batch's COPYs run meanwhile. A row's
+        # problems are reported only if it is written (a duplicate is counted, not
+        # checked), as when it was built after the duplicate lookup.
+        if self.history:
+            self.batch_history = self.history.take(d.get("external_id") for _n, d in parsed)
+        built = {}
+        for number, data in parsed:
+            problems = []
+            built[number] = (self._build(data, problems), problems)
+        self.sync()  # the lookups must see the earlier batches' rows
         self._resolve_accounts(parsed)
         keys = {d["account_id"] for _n, d in parsed if d.get("account_id")}
         existing = {}
@@ -565,8 +577,6 @@ class OpportunityImporter(Importer):
             bulk.lookup(Opportunity, ("id", "account_id", "name"), "account", keys)
         ):
             existing.setdefault((account_id, name.casefold()), pk)
-        if self.history:
-            self.batch_history = self.history.take(d.get("external_id") for _n, d in parsed)
         mode = self.mode
         created = ctx.created.get("pipeline.opportunity", [])
         opps, updates, seen = [], {}, {}
@@ -589,12 +599,16 @@ class OpportunityImporter(Importer):
                 else:
                     self.count("duplicate")
                 continue
-            built = self._build(number, data)
-            if built is not None:
+            deal, problems = built[number]
+            for name, reason in problems:
+                self.reader.bad(number, name, reason)
+            if deal is not None:
                 seen[key] = PENDING
-                opps.append((key, built))
-        self._write(opps)
+                opps.append((data["account_id"], deal))
+        # Updates first: with a background writer, a statement after the COPYs would wait
+        # for them.
         self.update_existing(Opportunity, updates)
+        self._write(opps)
 
     def _resolve_accounts(self, parsed) -> None:
         """Find or create (in bulk) each row's account by its normalised name."""
@@ -634,7 +648,7 @@ class OpportunityImporter(Importer):
             rows.append({"id": pk, "name": name, "name_key": normal[name],
                          "owner_id": owner, "created_by_id": actor, "created_at": now,
                          "updated_at": now, "version": 1})  # fmt: skip
-        bulk.insert_rows(Account, rows, checks=self.checks)
+        bulk.insert_rows(Account, rows, writer=self.writer, checks=self.checks)
         self.ctx.record_created(Account, ids)
         self.count("accounts_new", len(ids))
         for _number, data in parsed:
@@ -642,16 +656,18 @@ class OpportunityImporter(Importer):
             if key is not None:
                 data["account_id"] = self.account_cache[key]
 
-    def _build(self, number, data) -> tuple | None:
-        """The opportunity row and its history, or None (reported) when they cannot be."""
+    def _build(self, data, problems: list) -> tuple | None:
+        """The opportunity row (without its account) and its history, or None when they
+        cannot be: the reasons, (column, reason), go to ``problems``."""
         pname = data.get("pipeline") if not self.ctx.options.pipeline else None
         pmap = self.pipelines.get(pname or self.default_pipeline)
         if pmap is None:
             pmap = self.pipelines[self.default_pipeline]
         stage = pmap.stage(data["stage"])
         if stage is None:
-            self.reader.bad(number, "stage", _("no stage “%(stage)s” in pipeline “%(pipeline)s”")
-                            % {"stage": data["stage"], "pipeline": pmap.pipeline.name})  # fmt: skip
+            reason = _("no stage “%(stage)s” in pipeline “%(pipeline)s”") % {
+                "stage": data["stage"], "pipeline": pmap.pipeline.name}  # fmt: skip
+            problems.append(("stage", reason))
             return None
         if stage.kind != StageKind.OPEN:
             status = stage.kind
@@ -671,7 +687,7 @@ class OpportunityImporter(Importer):
         for at, sname, amount in history:
             info = stage_of(sname)
             if info is None:
-                self.reader.bad(number, "stage", _("history names unknown stage “%s”") % sname)
+                problems.append(("stage", _("history names unknown stage “%s”") % sname))
                 bad = True
                 continue
             events.append((at, info, None if amount is None else Decimal(amount)))
@@ -745,7 +761,7 @@ class OpportunityImporter(Importer):
         first_at, last_at = result.changes[0][3], result.changes[-1][3]
         entered, closed_at = result.stage_entered_at, result.closed_at
         opp = (
-            data["name"], data["account_id"], owner, pmap.pipeline.pk,
+            data["name"], owner, pmap.pipeline.pk,
             stage.pk, result.furthest.pk, result.status, amount,
             data.get("currency") or self.currency, probability, manual,
             self._date(data.get("expected_close_date")), data.get("source", ""),
@@ -775,18 +791,18 @@ class OpportunityImporter(Importer):
         rows, changes, touched = [], [], set()
         next_id = iter(change_ids).__next__
         pick = self.opp_pick
-        for pk, (_key, (opp, history)) in zip(ids, opps, strict=True):
-            rows.append(pick((pk, *opp)))
-            touched.add(opp[1])
+        for pk, (account, (opp, history)) in zip(ids, opps, strict=True):
+            rows.append(pick((pk, opp[0], account, *opp[1:])))
+            touched.add(account)
             for change in history:
                 changes.append((next_id(), pk, *change))
         bulk.insert_tuples(
             Opportunity, self.opp_columns, rows, adapted=OPP_ADAPTED, constants=self.opp_constants,
-            checks=self.checks,
+            writer=self.writer, checks=self.checks,
         )  # fmt: skip
         bulk.insert_tuples(
             StageChange, CHANGE_COLUMNS, changes, adapted=("changed_at",), constants={"note": ""},
-            checks=self.checks,
+            writer=self.writer, checks=self.checks,
         )  # fmt: skip
         self.ctx.record_created(Opportunity, ids)
         self.ctx.record_created(StageChange, change_ids)

@@ -401,3 +401,27 @@ def test_micros_parser_reads_what_parse_datetime_reads():
     for cell in cells * 2:  # the second time through the memos
         assert answer(parse, cell) == answer(reference, cell), cell
     assert parse("1970-01-01T00:00:00Z") == 0
+
+
+def test_a_duplicate_rows_history_is_not_checked_a_new_rows_is(org, tmp_path):
+    """Importing again: a row that duplicates a deal already in the database is counted
+    as a duplicate and its history is not checked (it is not written), while a new deal
+    whose history names a stage the pipeline lacks is refused with that reason. (Each
+    row's deal is built before the duplicate lookup — beside the previous batch's COPY on
+    PostgreSQL — and its problems count only if it is written.)"""
+    deals = [["O1", "商机1", "客户1", "1,000", "东区", "C 目标", "open",
+              "2024-01-02T09:00:00+08:00", ""]]  # fmt: skip
+    history = [["O1", "D 识别", "2024-01-02T09:00:00+08:00", 10],
+               ["O1", "C 目标", "2024-01-05T09:00:00+08:00", 25]]  # fmt: skip
+    first = run_import(org, tmp_path, deals, history, "first")
+    assert first.status == JobStatus.DONE, first.message
+    deals.append(["O2", "商机2", "客户1", "2,000", "东区", "C 目标", "open",
+                  "2024-01-03T09:00:00+08:00", ""])  # fmt: skip
+    history = [["O1", "X 未知", "2024-01-02T09:00:00+08:00", 10],
+               ["O2", "Y 未知", "2024-01-03T09:00:00+08:00", 10]]  # fmt: skip
+    again = run_import(org, tmp_path, deals, history, "again", skip_bad_rows=True)
+    assert again.status == JobStatus.DONE, again.message
+    assert again.counts.get("duplicate") == 1 and not again.counts.get("new")
+    assert [(e["row"], e["column"]) for e in again.errors] == [(3, "stage")]
+    assert "“Y 未知”" in again.errors[0]["reason"]
+    assert Opportunity.objects.count() == 1
