@@ -3,6 +3,8 @@ foreign-key checks: integers past their column's range are not wrapped by binary
 a COPY's error is Django's whichever thread ran it, and a failed COPY in the background
 writer stops the ones queued after it."""
 
+import sys
+
 import pytest
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
@@ -61,6 +63,7 @@ def test_a_failed_copy_in_the_writer_stops_the_ones_queued_after_it(org, monkeyp
         real(cursor, sql, types, values, checked)
 
     monkeypatch.setattr(db, "_write_copy", counting)
+    before = sys.getswitchinterval()
     now = timezone.now()
     columns = ("id", "name", "owner_id", "created_at", "updated_at")
     with pytest.raises(IntegrityError) as caught, transaction.atomic():
@@ -78,3 +81,20 @@ def test_a_failed_copy_in_the_writer_stops_the_ones_queued_after_it(org, monkeyp
     assert written == [2]
     assert Lead.objects.count() == 0
     assert connection.execute_wrappers == []  # the writer's guard is gone with it
+    assert sys.getswitchinterval() == before  # and the interpreter's switch interval is back
+
+
+def test_the_writer_shortens_the_switch_interval_while_it_runs(org):
+    """While a background writer exists the interpreter switches threads every
+    SWITCH_INTERVAL (the writer formats each row's COPY data with the GIL, and behind the
+    caller's parsing it waited up to 5 ms at a time); closing it, on success or failure,
+    gives back the interval it found."""
+    before = sys.getswitchinterval()
+    assert before != db.CopyWriter.SWITCH_INTERVAL
+    for failed in (False, True):
+        with transaction.atomic():
+            writer = db.CopyWriter()
+            during = sys.getswitchinterval()
+            writer.close(failed=failed)
+        assert during == pytest.approx(db.CopyWriter.SWITCH_INTERVAL)
+        assert sys.getswitchinterval() == before
