@@ -6,10 +6,12 @@ line and account edits, an account's region or industry edited through the accou
 services, deletions, a hand-over and a rebuild. Runs on SQLite and, in the PostgreSQL
 run, on PostgreSQL."""
 
+import copy
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
@@ -285,3 +287,42 @@ def test_an_admin_edit_of_the_region_moves_the_won_deals(org, reason, rf):  # no
     rows = WonCount.objects.filter(dimension="region").exclude(count=0)
     assert {r.key: r.count for r in rows} == {str(org.south_region.pk): 1}
     assert won_maintained() == won_recomputed()
+
+
+@pytest.mark.parametrize(
+    "zone",
+    ["Asia/Shanghai", "UTC", "Europe/Berlin", "America/Santiago", "Australia/Lord_Howe",
+     "Asia/Kathmandu", "America/St_Johns"],
+)  # fmt: skip
+def test_a_recount_puts_each_win_in_its_local_month_in_any_zone(org, reason, settings, zone):  # noqa: F811
+    """A rebuild's months (on SQLite a CASE over the UTC moments at which the company's
+    months begin, summaries._sqlite_months) are the months month_of gives each win, in
+    zones with whole-hour, half-hour and 45-minute offsets and with summer time — for wins
+    a microsecond, a minute, half an hour, an hour and two hours either side of each
+    month's start. Newfoundland set its clock back at 00:01 on 1 November 2009, so moments
+    after that month's start fall in October again: no clean edge, and the rebuild takes
+    month_expression there (the CASE is not used)."""
+    settings.TIME_ZONE = zone
+    tz = ZoneInfo(zone)
+    pipeline = services.create_pipeline_from_template("dcba", checklist_mode="advisory")
+    account = create_account(actor=org.east_rep, name="恒信")
+    edges = [datetime(year, month, 1, tzinfo=tz) for year, months in ((2009, range(9, 13)),
+             (2023, (1, 3, 4, 10, 11))) for month in months]  # fmt: skip
+    offsets = [timedelta(microseconds=1), timedelta(minutes=1), timedelta(minutes=30),
+               timedelta(hours=1), timedelta(hours=2)]  # fmt: skip
+    moments = [edge.astimezone(ZoneInfo("UTC")) + sign * offset for edge in edges
+               for offset in offsets for sign in (-1, 1)]  # fmt: skip
+    opp = services.create_opportunity(actor=org.east_rep, pipeline=pipeline, account=account,
+                                      name="模板", amount=Decimal("10.00"))  # fmt: skip
+    services.win_opportunity(opp, actor=org.east_rep)
+    won = Opportunity.objects.get(pk=opp.pk)
+    copies = []
+    for i, moment in enumerate(moments):
+        won.pk, won.name, won.closed_at = None, f"赢{i}", moment
+        copies.append(copy.copy(won))
+    Opportunity.objects.bulk_create(copies)
+    summaries.rebuild_summaries()
+    assert won_maintained() == won_recomputed()
+    assert len({month for (_p, _d, month, _o, _k) in won_recomputed()}) >= 8
+    cases = summaries._sqlite_months(Opportunity.objects.filter(status=Status.WON))
+    assert (cases is None) == (zone == "America/St_Johns")
