@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 import operator
 import os
+from collections import Counter
 
+from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
 from loudou.customers.models import Account, Contact
@@ -528,6 +530,10 @@ class LeadImporter(Importer):
     def before(self, table, mapping) -> None:
         self.pools = {}
         self.owners = {}
+        self.pending = None  # (rows, future answer of their lookups and ids)
+        self.recent: dict = {}  # key → id of the leads of the batch written last
+        self.spare_ids: tuple[list, list] = ([], [])  # lead ids, event ids
+        self.lead_counts: Counter = Counter()
         pool_id = self.ctx.options.pool
         self.default_pool = None
         if pool_id:
@@ -550,6 +556,28 @@ class LeadImporter(Importer):
         return {Lead: ["mobile_key", "email_key"], PoolEvent: []}
 
     def write_batch(self, batch) -> None:
+        rows = self._parse(batch)
+        if not self.pipelined:
+            # Earlier batches are in the database already (this transaction or
+            # committed): the lookup finds them as it finds older leads.
+            self.sync()
+            found = []
+            for column in ("mobile_key", "email_key"):
+                found.append(bulk.lookup(Lead, ("id", column), column, {d[column] for d in rows}))
+            self._write(rows, *found)
+            return
+        # Pipelined (PostgreSQL, background writer): this batch's lookups and ids are
+        # asked for now, in the writer's thread, behind the COPYs already handed to it;
+        # the batch before is written with the answers it asked for one batch ago. The
+        # caller never waits for a COPY before its lookups (the server inserts one batch
+        # while this thread parses the next and checks the one before), and the writer's
+        # queue holds at most one batch more than before.
+        asked = self._ask(rows)
+        self._write_pending()
+        self.pending = (rows, asked)
+
+    def _parse(self, batch) -> list[dict]:
+        """The batch's good rows, with their owner or pool and their duplicate keys."""
         rows = []
         default_pool = self.default_pool.pk if self.default_pool else None
         owners, resolve = self.owners, self.ctx.owners.resolve
@@ -584,14 +612,87 @@ class LeadImporter(Importer):
             data["email_key"] = email_key(data.get("email"))
             data["company_key"] = normalize_company(data.get("company"))
             rows.append(data)
-        # Earlier batches are in the database already (this transaction or committed):
-        # the lookup finds them as it finds older leads; ``seen`` covers this batch only.
-        self.sync()
-        existing = {}
+        return rows
+
+    @property
+    def pipelined(self) -> bool:
+        return self.writer is not None and bulk.connection.vendor == "postgresql"
+
+    @functools.cached_property
+    def probes(self) -> dict[str, str]:
+        """The lookup of leads by each key column (``bulk.lookup``'s statement)."""
+        quote = bulk.connection.ops.quote_name
+        table = quote(Lead._meta.db_table)
+        return {
+            column: bulk._probe_sql(
+                Lead, f"{quote('id')}, {quote(column)}", table, quote(column), column
+            )  # fmt: skip
+            for column in ("mobile_key", "email_key")
+        }
+
+    @functools.cached_property
+    def sequences(self) -> list[str]:
+        """The id sequences of the leads' and the events' tables."""
+        names = []
+        with bulk.connection.cursor() as cursor:
+            for model in (Lead, PoolEvent):
+                cursor.execute("SELECT pg_get_serial_sequence(%s, %s)",
+                               [model._meta.db_table, model._meta.pk.column])  # fmt: skip
+                names.append(cursor.fetchone()[0])
+        return names
+
+    def _ask(self, rows):
+        """The future answer of the batch's lookups (mobile, e-mail) and of as many
+        lead and event ids as it has rows, run in the writer's thread after the COPYs
+        handed to it so far."""
+        statements = []
         for column in ("mobile_key", "email_key"):
-            keys = {d[column] for d in rows}
-            for pk, key in bulk.lookup(Lead, ("id", column), column, keys):
-                existing.setdefault(key, pk)
+            keys = [k for k in {d[column] for d in rows} if k]
+            statements.append((self.probes[column], [keys]) if keys else None)
+        for sequence in self.sequences:
+            statements.append((NEXTVAL, [sequence, len(rows)]) if rows else None)
+        return submit_queries(self.writer, statements)
+
+    def _write_pending(self) -> None:
+        """Write the batch whose lookups were asked for last (if any)."""
+        if self.pending is None:
+            return
+        (rows, asked), self.pending = self.pending, None
+        try:
+            with bulk.connection.wrap_database_errors:
+                mobiles, emails, lead_ids, event_ids = asked.result()
+        except Exception:
+            self.writer.wait()  # an earlier COPY's own error first: why these did not run
+            raise
+        # Ids come in order from the sequence; those a batch's duplicates left unused
+        # go to the next batch, so a file's leads still get consecutive ids.
+        self.spare_ids[0].extend(row[0] for row in lead_ids)
+        self.spare_ids[1].extend(row[0] for row in event_ids)
+        # The batch written just before (its COPY may have run after this batch's
+        # lookups): its keys are known here.
+        recent, self.recent = self.recent, {}
+        self._write(rows, mobiles, emails, self.spare_ids[0], self.spare_ids[1], recent)
+
+    def sync(self) -> None:
+        if self.pipelined:
+            self._write_pending()
+            if self.lead_counts:  # before the COPYs' wait: the statement waits for them
+                lead_counts.add_counts(self.lead_counts)
+                self.lead_counts.clear()
+        super().sync()
+
+    def _write(self, rows, mobiles, emails, lead_ids=None, event_ids=None, recent=None):
+        """Write the batch's ``rows`` given the leads found by their keys (``mobiles``,
+        ``emails``: (id, key) rows). Ids: taken from the front of ``lead_ids`` and
+        ``event_ids`` (enough for all rows), else allocated here. ``recent``: key → id of
+        leads written but perhaps not yet visible to those lookups."""
+        existing = {}
+        for pk, key in mobiles:
+            existing.setdefault(key, pk)
+        for pk, key in emails:
+            existing.setdefault(key, pk)
+        for key, pk in (recent or {}).items():
+            existing.setdefault(key, pk)
         mode = self.mode
         created = self.ctx.created.get("leads.lead", [])
         new, updates, seen = [], {}, {}
@@ -617,8 +718,12 @@ class LeadImporter(Importer):
             for key in keys:
                 seen.setdefault(key, PENDING)
             new.append(data)
-        ids = bulk.allocate_ids(Lead, len(new))
-        event_ids = bulk.allocate_ids(PoolEvent, len(new))
+        if lead_ids is None:
+            ids = bulk.allocate_ids(Lead, len(new))
+            event_ids = bulk.allocate_ids(PoolEvent, len(new))
+        else:
+            ids, event_ids, spare = lead_ids[: len(new)], event_ids[: len(new)], event_ids
+            del lead_ids[: len(new)], spare[: len(new)]
         actor = self.ctx.actor.pk
         now = bulk.datetime_param()(self.ctx.now)  # adapted once for the whole batch
         # The text fields the file has go in each row; those it lacks are one constant "".
@@ -628,6 +733,7 @@ class LeadImporter(Importer):
                      "updated_at": now, "created_by_id": actor, "version": 1,
                      "status": LeadStatus.NEW}  # fmt: skip
         inserts, events = [], []
+        remember = self.recent if self.pipelined else None
         for pk, event_id, data in zip(ids, event_ids, new, strict=True):
             owned, pool = data.get("owner_id"), data.get("pool_id")
             try:
@@ -636,12 +742,21 @@ class LeadImporter(Importer):
                 texts = operator.itemgetter(*given)({**LEAD_BLANK, **data})
             inserts.append((pk, owned, now if owned else None, pool, *texts))
             events.append((event_id, pk, pool, owned))
+            if remember is not None:
+                if data["mobile_key"]:
+                    remember.setdefault(data["mobile_key"], pk)
+                if data["email_key"]:
+                    remember.setdefault(data["email_key"], pk)
         # Updates first: with a background writer, a statement after the COPYs would wait
         # for them.
         with lead_counts.moving_ids(updates):  # the lead counts (leads.summaries)
             self.update_existing(Lead, updates)
-        lead_counts.add_keys((i[1], i[3], data.get("source"), LeadStatus.NEW)
-                             for i, data in zip(inserts, new, strict=True))  # fmt: skip
+        keys = ((i[1], i[3], data.get("source"), LeadStatus.NEW)
+                for i, data in zip(inserts, new, strict=True))  # fmt: skip
+        if self.pipelined:  # counted here, added in one statement at the end (sync)
+            self.lead_counts.update(keys)
+        else:
+            lead_counts.add_keys(keys)
         bulk.insert_tuples(Lead, LEAD_COLUMNS + given, inserts, adapted=LEAD_ADAPTED,
                            constants=constants, writer=self.writer,
                            checks=self.checks)  # fmt: skip
@@ -651,6 +766,36 @@ class LeadImporter(Importer):
         self.ctx.record_created(Lead, ids)
         self.ctx.record_created(PoolEvent, event_ids)
         self.count("new", len(ids))
+
+
+NEXTVAL = "SELECT nextval(%s::regclass) FROM generate_series(1, %s)"
+
+
+def submit_queries(writer, statements):
+    """Run ``statements`` ((sql, params), or None for no statement) in ``writer``'s
+    thread, on its connection, after the COPYs handed to it so far: a future of their
+    rows (``[]`` for a None). A failure fails the writer's load as a COPY's does. (It
+    reaches into the writer as its own ``_run`` does; a method of CopyWriter would be
+    the tidier home.)"""
+
+    def run():
+        if writer._failed:
+            raise DatabaseError("not run: an earlier COPY of this load failed")
+        try:
+            with writer._window, writer._raw.cursor() as cursor:
+                out = []
+                for statement in statements:
+                    if statement is None:
+                        out.append([])
+                        continue
+                    cursor.execute(*statement)
+                    out.append(cursor.fetchall())
+                return out
+        except BaseException:
+            writer._failed = True
+            raise
+
+    return writer._pool.submit(run)
 
 
 class _Lazy(dict):

@@ -225,8 +225,16 @@ def move_to_batch(table: str, *, deals: bool = True) -> None:
 def add_keys(keys) -> None:
     """Add new leads given by their keys (owner id, pool id, source, status), e.g. an
     import's batch whose rows another connection may still be writing."""
-    counts = Counter(_key(o, p, s) + (st,) for o, p, s, st in keys)
-    _upsert(LeadCount, LEAD_KEYS, LEAD_VALUES, [(*k, n) for k, n in counts.items() if n])
+    add_counts(Counter(keys))
+
+
+def add_counts(counts) -> None:
+    """:func:`add_keys` for keys already counted (key → number of new leads): an import
+    counts its batches in memory and adds them in one statement."""
+    totals = Counter()
+    for (o, p, s, st), n in counts.items():
+        totals[_key(o, p, s) + (st,)] += n
+    _upsert(LeadCount, LEAD_KEYS, LEAD_VALUES, [(*k, n) for k, n in totals.items() if n])
 
 
 # --- rebuild -------------------------------------------------------------------------------
