@@ -6,6 +6,8 @@ import csv
 
 import pytest
 from django.db import connection
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loudou.imports import bulk, importers
 from loudou.imports.models import JobStatus
@@ -516,3 +518,28 @@ def test_an_import_refreshes_its_lookup_tables_statistics_on_postgresql(org, tmp
     assert sorted(Lead.objects.values_list("mobile_key", flat=True)) == [
         f"1390000{i:04d}" for i in range(9)
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(batches=st.lists(st.one_of(
+    st.lists(st.integers(0, 80), max_size=10),  # any ids, repeats and gaps
+    st.builds(lambda a, n: list(range(a, a + n)), st.integers(0, 80), st.integers(0, 12)),
+), max_size=6))  # fmt: skip
+def test_add_ranges_covers_exactly_the_ids_given_in_order(batches):
+    """Batches of ids added in turn (each batch's ids at or after the last range, as a
+    sequence gives them, or anywhere): the ranges cover exactly the ids given, each range
+    is [first, last] with first <= last, and batches that continue the last range extend
+    it instead of adding one."""
+    ranges, given = [], set()
+    for ids in batches:
+        before = [list(r) for r in ranges]
+        bulk.add_ranges(ranges, ids)
+        given |= set(ids)
+        covered = [pk for first, last in ranges for pk in range(first, last + 1)]
+        assert set(covered) == given
+        assert all(first <= last for first, last in ranges)
+        run = sorted(set(ids))
+        one_run = bool(run) and run[-1] - run[0] + 1 == len(run)
+        if one_run and before and before[-1][0] <= run[0] <= before[-1][1] + 1:
+            assert len(ranges) == len(before)  # the last range extended, none added
+            assert ranges[-1] == [before[-1][0], max(before[-1][1], run[-1])]
