@@ -12,6 +12,7 @@ import os
 from collections import Counter
 
 from django.db import DatabaseError
+from django.db.models import NOT_PROVIDED
 from django.utils.translation import gettext as _
 
 from loudou.customers.models import Account, Contact
@@ -732,6 +733,17 @@ class LeadImporter(Importer):
         constants = {**dict.fromkeys(set(LEAD_TEXT) - set(given), ""), "created_at": now,
                      "updated_at": now, "created_by_id": actor, "version": 1,
                      "status": LeadStatus.NEW}  # fmt: skip
+        event_constants = {"kind": PoolEventKind.CREATE, "by_id": actor, "at": now,
+                           "reason": ""}  # fmt: skip
+        lead_columns, event_columns = LEAD_COLUMNS + given, EVENT_COLUMNS
+        lead_tail = event_tail = ()
+        if bulk.connection.vendor == "postgresql":
+            # Each row whole, constants included: COPY sends every value of every row
+            # anyway, and insert_tuples then makes no second tuple per row with them
+            # appended. (SQLite writes the constants into the statement instead.)
+            lead_columns, lead_tail = whole_rows(Lead, lead_columns, constants)
+            event_columns, event_tail = whole_rows(PoolEvent, event_columns, event_constants)
+            constants = event_constants = None
         inserts, events = [], []
         remember = self.recent if self.pipelined else None
         for pk, event_id, data in zip(ids, event_ids, new, strict=True):
@@ -740,8 +752,8 @@ class LeadImporter(Importer):
                 texts = lead_text(data)
             except KeyError:  # not expected: every mapped field of a good row is read
                 texts = operator.itemgetter(*given)({**LEAD_BLANK, **data})
-            inserts.append((pk, owned, now if owned else None, pool, *texts))
-            events.append((event_id, pk, pool, owned))
+            inserts.append((pk, owned, now if owned else None, pool, *texts, *lead_tail))
+            events.append((event_id, pk, pool, owned, *event_tail))
             if remember is not None:
                 if data["mobile_key"]:
                     remember.setdefault(data["mobile_key"], pk)
@@ -757,18 +769,34 @@ class LeadImporter(Importer):
             self.lead_counts.update(keys)
         else:
             lead_counts.add_keys(keys)
-        bulk.insert_tuples(Lead, LEAD_COLUMNS + given, inserts, adapted=LEAD_ADAPTED,
+        bulk.insert_tuples(Lead, lead_columns, inserts, adapted=LEAD_ADAPTED,
                            constants=constants, writer=self.writer,
                            checks=self.checks)  # fmt: skip
-        bulk.insert_tuples(PoolEvent, EVENT_COLUMNS, events, adapted=("at",), constants={
-            "kind": PoolEventKind.CREATE, "by_id": actor, "at": now, "reason": ""},
-            writer=self.writer, checks=self.checks)  # fmt: skip
+        bulk.insert_tuples(PoolEvent, event_columns, events, adapted=("at",),
+                           constants=event_constants, writer=self.writer,
+                           checks=self.checks)  # fmt: skip
         self.ctx.record_created(Lead, ids)
         self.ctx.record_created(PoolEvent, event_ids)
         self.count("new", len(ids))
 
 
 NEXTVAL = "SELECT nextval(%s::regclass) FROM generate_series(1, %s)"
+
+
+def whole_rows(model, columns, constants) -> tuple[tuple, tuple]:
+    """``columns`` followed by every other column ``bulk.insert_tuples`` would write:
+    ``constants``, then the defaults of the columns neither names (its rule); and the
+    values those add to each row. Rows given whole need no second tuple per row with
+    the constants appended (1,000,000 leads and their events: ~2 s of CPU)."""
+    extra = dict(constants)
+    named = set(columns) | set(extra)
+    for f in model._meta.concrete_fields:
+        if f.attname in named or f.primary_key:
+            continue
+        if f.null and f.db_default is NOT_PROVIDED and f.get_default() is None:
+            continue  # the database stores NULL
+        extra[f.attname] = f.get_default()
+    return tuple(columns) + tuple(extra), tuple(extra.values())
 
 
 def submit_queries(writer, statements):
