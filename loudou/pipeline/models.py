@@ -161,8 +161,27 @@ class OpportunityQuerySet(VisibleQuerySet):
 
 
 class Opportunity(OwnedModel, VersionedModel):
-    """One possible sale: an account, an owner, a pipeline stage and an amount."""
+    """One possible sale: an account, an owner, a pipeline stage and an amount.
 
+    Few single-column indexes (issue 7): each index costs every deal save and a bulk
+    import's rebuild. A foreign key or field that leads a composite index in Meta.indexes
+    (owner, pipeline, stage, status, created_at) needs no index of its own: the composite
+    serves its lookups and PostgreSQL's ON DELETE checks. The keys to users (created_by),
+    lost reasons and the furthest stage have none: no query looks deals up by them alone,
+    and their rows are deactivated or archived rather than deleted (a rare deletion reads
+    the whole table once). The product line keeps its own: the list and the API filter
+    by it alone (without it PostgreSQL counted a line's deals by a table scan, 5x slower)."""
+
+    # The inherited fields without their single-column indexes (see above).
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT,
+        related_name="+", null=True, blank=True, db_index=False,
+    )  # fmt: skip
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.SET_NULL,
+        related_name="+", null=True, blank=True, db_index=False,
+    )  # fmt: skip
     name = models.CharField(_("opportunity name"), max_length=200)
     account = models.ForeignKey(
         "customers.Account",
@@ -174,16 +193,18 @@ class Opportunity(OwnedModel, VersionedModel):
         "customers.Contact", verbose_name=_("contacts"), blank=True, related_name="opportunities"
     )
     pipeline = models.ForeignKey(
-        Pipeline, verbose_name=_("pipeline"), on_delete=models.PROTECT, related_name="opportunities"
-    )
+        Pipeline, verbose_name=_("pipeline"), on_delete=models.PROTECT,
+        related_name="opportunities", db_index=False,
+    )  # fmt: skip
     stage = models.ForeignKey(
-        Stage, verbose_name=_("stage"), on_delete=models.PROTECT, related_name="opportunities"
-    )
+        Stage, verbose_name=_("stage"), on_delete=models.PROTECT,
+        related_name="opportunities", db_index=False,
+    )  # fmt: skip
     furthest_stage = models.ForeignKey(
-        Stage, on_delete=models.PROTECT, related_name="+", editable=False
+        Stage, on_delete=models.PROTECT, related_name="+", editable=False, db_index=False
     )
     status = models.CharField(
-        _("status"), max_length=5, choices=Status.choices, default=Status.OPEN, db_index=True
+        _("status"), max_length=5, choices=Status.choices, default=Status.OPEN
     )
     amount = models.DecimalField(
         _("amount"), max_digits=14, decimal_places=2, default=0,
@@ -211,7 +232,7 @@ class Opportunity(OwnedModel, VersionedModel):
     next_step_date = models.DateField(_("next step date"), null=True, blank=True)
     lost_reason = models.ForeignKey(
         LostReason, verbose_name=_("lost reason"), on_delete=models.PROTECT, null=True,
-        blank=True, related_name="+",
+        blank=True, related_name="+", db_index=False,
     )  # fmt: skip
     lost_note = models.CharField(_("lost note"), max_length=300, blank=True)
     checklist_done = models.JSONField(default=dict, blank=True, editable=False)
@@ -329,20 +350,26 @@ class Opportunity(OwnedModel, VersionedModel):
 
 class StageChange(models.Model):
     """One transition of one opportunity. Append-only: never updated, never deleted by
-    the application; every funnel statistic is computed from these rows."""
+    the application; every funnel statistic is computed from these rows.
+
+    Four rows per deal, so few indexes (issue 7, like Opportunity's): the opportunity
+    and changed_at lead composites in Meta.indexes, which serve their lookups and the
+    cascade from a deleted deal; the stages and the user are never looked up from here
+    and are archived or deactivated, not deleted."""
 
     opportunity = models.ForeignKey(
-        Opportunity, on_delete=models.CASCADE, related_name="stage_changes"
+        Opportunity, on_delete=models.CASCADE, related_name="stage_changes", db_index=False
     )
     kind = models.CharField(max_length=10, choices=ChangeKind.choices)
     from_stage = models.ForeignKey(
-        Stage, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    to_stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+")
-    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+        Stage, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        db_index=False,
+    )  # fmt: skip
+    to_stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+", db_index=False)
+    changed_at = models.DateTimeField(default=timezone.now)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="+",
+        related_name="+", db_index=False,
     )  # fmt: skip
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     probability = models.DecimalField(max_digits=5, decimal_places=2)
