@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.db import connection
 
 from loudou.core.db import (
+    NEXTVAL,
     CopyWriter,
     ForeignKeyChecks,
     _sqlite_datetime,
@@ -28,12 +29,14 @@ from loudou.core.db import (
     datetime_param,
     insert_rows,
     insert_tuples,
+    sequence_of,
+    whole_rows,
 )
 
 __all__ = [
-    "CopyWriter", "ForeignKeyChecks", "add_ranges", "allocate_ids", "analyze", "datetime_param",
-    "deferred_indexes", "ids_in", "in_ranges", "no_jit",
-    "insert_rows", "insert_tuples", "lookup", "micros", "micros_param",
+    "NEXTVAL", "CopyWriter", "ForeignKeyChecks", "add_ranges", "allocate_ids", "analyze",
+    "datetime_param", "deferred_indexes", "ids_in", "in_ranges", "no_jit", "insert_rows",
+    "insert_tuples", "lookup", "micros", "micros_param", "probe_sql", "sequence_of", "whole_rows",
 ]  # fmt: skip
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -134,7 +137,7 @@ def lookup(model, columns: Iterable[str], where: str, values: Iterable) -> list[
     cols = ", ".join(quote(model._meta.get_field(c).column) for c in columns)
     column = quote(model._meta.get_field(where).column)
     out = []
-    probe = _probe_sql(model, cols, table, column, where)
+    probe = probe_sql(model, columns, where)
     with connection.cursor() as cursor:
         for start in range(0, len(values), LOOKUP_CHUNK):
             chunk = values[start : start + LOOKUP_CHUNK]
@@ -147,8 +150,10 @@ def lookup(model, columns: Iterable[str], where: str, values: Iterable) -> list[
     return out
 
 
-def _probe_sql(model, cols: str, table: str, column: str, where: str) -> str | None:
-    """On PostgreSQL, the lookup as one index probe per key: the keys are one array
+def probe_sql(model, columns: Iterable[str], where: str) -> str | None:
+    """:func:`lookup`'s statement on PostgreSQL: its one parameter is the array of keys.
+
+    The lookup as one index probe per key: the keys are one array
     parameter (a query text psycopg parses once, not 2,000 ``%s`` per batch), and the
     ``LATERAL … OFFSET 0`` subquery cannot be flattened into a join, so the planner
     cannot trade the probes for a scan of the table. With an IN list it did: at 200,000
@@ -166,6 +171,10 @@ def _probe_sql(model, cols: str, table: str, column: str, where: str) -> str | N
         array = "bigint[]"
     else:
         return None
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    cols = ", ".join(quote(model._meta.get_field(c).column) for c in columns)
+    column = quote(model._meta.get_field(where).column)
     return (f"SELECT t.* FROM unnest(%s::{array}) AS k(v) CROSS JOIN LATERAL "
             f"(SELECT {cols} FROM {table} WHERE {column} = k.v OFFSET 0) AS t")  # fmt: skip
 

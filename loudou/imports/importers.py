@@ -11,8 +11,6 @@ import operator
 import os
 from collections import Counter
 
-from django.db import DatabaseError
-from django.db.models import NOT_PROVIDED
 from django.utils.translation import gettext as _
 
 from loudou.customers.models import Account, Contact
@@ -622,25 +620,8 @@ class LeadImporter(Importer):
     @functools.cached_property
     def probes(self) -> dict[str, str]:
         """The lookup of leads by each key column (``bulk.lookup``'s statement)."""
-        quote = bulk.connection.ops.quote_name
-        table = quote(Lead._meta.db_table)
-        return {
-            column: bulk._probe_sql(
-                Lead, f"{quote('id')}, {quote(column)}", table, quote(column), column
-            )  # fmt: skip
-            for column in ("mobile_key", "email_key")
-        }
-
-    @functools.cached_property
-    def sequences(self) -> list[str]:
-        """The id sequences of the leads' and the events' tables."""
-        names = []
-        with bulk.connection.cursor() as cursor:
-            for model in (Lead, PoolEvent):
-                cursor.execute("SELECT pg_get_serial_sequence(%s, %s)",
-                               [model._meta.db_table, model._meta.pk.column])  # fmt: skip
-                names.append(cursor.fetchone()[0])
-        return names
+        return {column: bulk.probe_sql(Lead, ("id", column), column)
+                for column in ("mobile_key", "email_key")}  # fmt: skip
 
     def _ask(self, rows):
         """The future answer of the batch's lookups (mobile, e-mail) and of as many
@@ -650,9 +631,10 @@ class LeadImporter(Importer):
         for column in ("mobile_key", "email_key"):
             keys = [k for k in {d[column] for d in rows} if k]
             statements.append((self.probes[column], [keys]) if keys else None)
-        for sequence in self.sequences:
-            statements.append((NEXTVAL, [sequence, len(rows)]) if rows else None)
-        return submit_queries(self.writer, statements)
+        for model in (Lead, PoolEvent):
+            sequence = bulk.sequence_of(model)
+            statements.append((bulk.NEXTVAL, [sequence, len(rows)]) if rows else None)
+        return self.writer.submit_queries(statements)
 
     def _write_pending(self) -> None:
         """Write the batch whose lookups were asked for last (if any)."""
@@ -741,8 +723,8 @@ class LeadImporter(Importer):
             # Each row whole, constants included: COPY sends every value of every row
             # anyway, and insert_tuples then makes no second tuple per row with them
             # appended. (SQLite writes the constants into the statement instead.)
-            lead_columns, lead_tail = whole_rows(Lead, lead_columns, constants)
-            event_columns, event_tail = whole_rows(PoolEvent, event_columns, event_constants)
+            lead_columns, lead_tail = bulk.whole_rows(Lead, lead_columns, constants)
+            event_columns, event_tail = bulk.whole_rows(PoolEvent, event_columns, event_constants)
             constants = event_constants = None
         inserts, events = [], []
         remember = self.recent if self.pipelined else None
@@ -778,52 +760,6 @@ class LeadImporter(Importer):
         self.ctx.record_created(Lead, ids)
         self.ctx.record_created(PoolEvent, event_ids)
         self.count("new", len(ids))
-
-
-NEXTVAL = "SELECT nextval(%s::regclass) FROM generate_series(1, %s)"
-
-
-def whole_rows(model, columns, constants) -> tuple[tuple, tuple]:
-    """``columns`` followed by every other column ``bulk.insert_tuples`` would write:
-    ``constants``, then the defaults of the columns neither names (its rule); and the
-    values those add to each row. Rows given whole need no second tuple per row with
-    the constants appended (1,000,000 leads and their events: ~2 s of CPU)."""
-    extra = dict(constants)
-    named = set(columns) | set(extra)
-    for f in model._meta.concrete_fields:
-        if f.attname in named or f.primary_key:
-            continue
-        if f.null and f.db_default is NOT_PROVIDED and f.get_default() is None:
-            continue  # the database stores NULL
-        extra[f.attname] = f.get_default()
-    return tuple(columns) + tuple(extra), tuple(extra.values())
-
-
-def submit_queries(writer, statements):
-    """Run ``statements`` ((sql, params), or None for no statement) in ``writer``'s
-    thread, on its connection, after the COPYs handed to it so far: a future of their
-    rows (``[]`` for a None). A failure fails the writer's load as a COPY's does. (It
-    reaches into the writer as its own ``_run`` does; a method of CopyWriter would be
-    the tidier home.)"""
-
-    def run():
-        if writer._failed:
-            raise DatabaseError("not run: an earlier COPY of this load failed")
-        try:
-            with writer._window, writer._raw.cursor() as cursor:
-                out = []
-                for statement in statements:
-                    if statement is None:
-                        out.append([])
-                        continue
-                    cursor.execute(*statement)
-                    out.append(cursor.fetchall())
-                return out
-        except BaseException:
-            writer._failed = True
-            raise
-
-    return writer._pool.submit(run)
 
 
 class _Lazy(dict):

@@ -453,15 +453,16 @@ class OpportunityImporter(Importer):
                 constants[name] = self.currency if name == "currency" else ""
         keep = [i for i, name in enumerate(OPP_COLUMNS) if name not in constants]
         self.opp_constants = constants
-        # The stage changes' one constant, their empty note: SQLite writes it into the
-        # statement; PostgreSQL COPYs every value of every row, so there it goes in the
-        # tuple _write makes anyway, not in a second tuple per row (400,000 of them).
+        # The stage changes' constants (their empty note): SQLite writes them into the
+        # statement; on PostgreSQL they go in the tuple _write makes anyway (whole_rows),
+        # not in a second tuple per row (400,000 of them).
+        self.change_columns, self.change_constants = CHANGE_COLUMNS, {"note": ""}
+        self.change_tail = ()
         if connection.vendor == "postgresql":
-            self.change_columns, self.change_constants = (*CHANGE_COLUMNS, "note"), None
-            self.change_tail = ("",)
-        else:
-            self.change_columns, self.change_constants = CHANGE_COLUMNS, {"note": ""}
-            self.change_tail = ()
+            self.change_columns, self.change_tail = bulk.whole_rows(
+                StageChange, CHANGE_COLUMNS, self.change_constants
+            )
+            self.change_constants = None
         self.opp_columns = tuple(OPP_COLUMNS[i] for i in keep)
         self.opp_pick = itemgetter(*keep)
 
