@@ -110,6 +110,29 @@ class Report:
         self.counts[key] = self.counts.get(key, 0) + n
 
 
+class RecordedReport:
+    """What a report is told, kept to be told again (:meth:`replay`): the report of an
+    import's preparing process (ahead.Ahead), replayed by the importer in row order."""
+
+    def __init__(self):
+        self.calls: list[tuple] = []
+
+    def error(self, *args) -> None:
+        self.calls.append(("error", args))
+
+    def add(self, *args) -> None:
+        self.calls.append(("add", args))
+
+    def take(self) -> list[tuple]:
+        calls, self.calls = self.calls, []
+        return calls
+
+    @staticmethod
+    def replay(report: Report, calls: list[tuple]) -> None:
+        for name, args in calls:
+            getattr(report, name)(*args)
+
+
 class Refused(Exception):
     """All-or-nothing run with invalid rows: roll everything back."""
 

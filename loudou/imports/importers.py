@@ -21,11 +21,12 @@ from loudou.leads.normalize import normalize_company as _normalize_company
 from loudou.leads.normalize import normalize_email, normalize_phone
 from loudou.pipeline import summaries
 
-from . import bulk
+from . import ahead, bulk
 from .engine import (
     _SIMPLE_EMAIL,
     BATCH,
     Context,
+    RecordedReport,
     RowReader,
     _transaction_per_batch,
     check_email,
@@ -115,27 +116,75 @@ class Importer:
             bulk.no_jit()
         if bulk.connection.vendor == "postgresql":  # foreign keys checked per batch
             self.checks = bulk.ForeignKeyChecks()  # (where the database role may)
-        if self.background_copy and one_transaction and bulk.connection.vendor == "postgresql":
-            self.writer = bulk.CopyWriter()
+        # Forked before the writer's thread starts: the child copies one thread.
+        source = None
+        if self.prepare_ahead and ahead.available() and self.may_prepare_ahead():
+            source = ahead.Ahead(lambda: self._prepared(table), start=self.in_child)
         failed = True
         try:
+            if self.background_copy and one_transaction and bulk.connection.vendor == "postgresql":
+                self.writer = bulk.CopyWriter()
             with bulk.deferred_indexes(self.indexes_kept(), rows=expected):
-                batch, last = [], 0
-                size = BATCH
-                for number, cells in table.rows:
-                    if self.main and number <= self.ctx.resume_after:
-                        continue
-                    batch.append((number, cells, cells))
-                    last = number
-                    if len(batch) >= size:
-                        self._flush(batch, last)
-                        batch = []
-                self._flush(batch, last)
+                if source is None:
+                    for batch, last in self._batches(table):
+                        self._flush(batch, len(batch), last, self.write_batch)
+                else:
+                    replay, report = RecordedReport.replay, self.ctx.report
+                    for prepared, calls, size, last in source:
+                        replay(report, calls)
+                        self._flush(prepared, size, last, self.write_prepared)
                 self.sync()
             failed = False
         finally:
+            if source is not None:
+                source.close()
             if self.writer is not None:
                 self.writer.close(failed=failed)
+
+    def _batches(self, table):
+        """The rows to write (those after the row a resumed job stopped at) in batches:
+        (batch, the last one's row number)."""
+        batch, last = [], 0
+        resume_after = self.ctx.resume_after if self.main else 0
+        for number, cells in table.rows:
+            if number <= resume_after:
+                continue
+            batch.append((number, cells, cells))
+            last = number
+            if len(batch) >= BATCH:
+                yield batch, last
+                batch = []
+        if batch:
+            yield batch, last
+
+    def _prepared(self, table):
+        """In the preparing process: each batch prepared, with what it told the report."""
+        recorded = self.ctx.report = RecordedReport()
+        for batch, last in self._batches(table):
+            prepared = self.prepare(batch)
+            yield prepared, recorded.take(), len(batch), last
+
+    # Importers whose write_batch is prepare (no database) then write_prepared may have
+    # their batches prepared in a second process (ahead.Ahead) while they write.
+    prepare_ahead = False
+
+    def may_prepare_ahead(self) -> bool:
+        """Whether this run's batches can be prepared without the database (e.g. every
+        owner named in the file resolved beforehand)."""
+        return True
+
+    def in_child(self) -> None:
+        """In the preparing process, before the first batch (e.g. reopen a file)."""
+
+    def prepare(self, batch):
+        """The database-free part of writing ``batch``."""
+        return batch
+
+    def write_prepared(self, prepared) -> None:
+        raise NotImplementedError
+
+    def write_batch(self, batch) -> None:
+        self.write_prepared(self.prepare(batch))
 
     def before(self, table, mapping) -> None:
         """Set-up after the header is known (e.g. the opportunities' first pass)."""
@@ -152,17 +201,16 @@ class Importer:
         read (kept while the others are deferred)."""
         return {}
 
-    def _flush(self, batch, last) -> None:
-        if not batch:
-            return
+    def _flush(self, batch, size, last, write) -> None:
+        """``write(batch)`` (of ``size`` rows, the last ``last``) in its transaction."""
         with _transaction_per_batch(self.ctx):
-            self.write_batch(batch)
-            self.ctx.tick(len(batch))
+            write(batch)
+            self.ctx.tick(size)
             if self.writer is None:
                 self.ctx.checkpoint(last if self.main else None)
             else:  # after the batch's COPYs (a statement now would wait for them)
                 self._due = last if self.main else None
-        self.written += len(batch)
+        self.written += size
         if self.written >= self.analyze_at:  # 10,000 rows, 20,000, 40,000, ...
             self.sync()
             bulk.analyze([model for model, keep in self.indexes_kept().items() if keep])

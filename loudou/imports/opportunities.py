@@ -34,7 +34,7 @@ from loudou.pipeline.summaries import rebuild_summaries
 
 from . import bulk, layouts
 from .bulk import micros
-from .engine import open_mapped
+from .engine import _transaction_per_batch, open_mapped
 from .history import HUNDRED, ZERO, StageInfo, rebuild
 from .importers import PENDING, AccountImporter, Importer, _source, _text, normalize_company
 from .models import OnDuplicate
@@ -59,6 +59,8 @@ STATUS_WORDS = {
     "open": Status.OPEN, "进行中": Status.OPEN, "跟进中": Status.OPEN, "": None,
 }  # fmt: skip
 ACCOUNT_CACHE = 50_000
+# A file naming more owners than this is not prepared ahead (_resolve_owners).
+OWNERS_AHEAD = 10_000
 # The rows _build makes, in this column order (bulk.insert_tuples); created_by_id and
 # version are constants of the INSERT, and so are the columns the file lacks (opp_pick).
 OPP_COLUMNS = (
@@ -164,6 +166,7 @@ class PipelineMap:
 class OpportunityImporter(Importer):
     kind, file = "opportunities", "opportunities"
     background_copy = True
+    prepare_ahead = True
     parsers = {
         "external_id": lambda v: text(v)[:100], "name": _text(200), "account": _text(200),
         "account_external_id": lambda v: text(v)[:100], "company": _text(200),
@@ -365,15 +368,20 @@ class OpportunityImporter(Importer):
         default = self.default_pipeline
         i_pipeline = None if ctx.options.pipeline else cols.get("pipeline")
         i_stage = cols["stage"]
+        i_owner = cols.get("owner")
+        owners: dict = {}  # the owner cells met, in file order (OWNERS_AHEAD + 1 at most)
 
         def read_deals(history):
             nonlocal counter, rows
             seen.clear()
+            owners.clear()
             counter = rows = 0
             first_pass = table.reopen()  # a workbook's sheet is not loaded again
             i_ext = cols.get("external_id") if history is not None else None
             for _number, cells in first_pass.rows:
                 rows += 1
+                if i_owner is not None and len(owners) <= OWNERS_AHEAD:
+                    owners[cells[i_owner]] = None
                 pname = default if i_pipeline is None else text(cells[i_pipeline]) or default
                 sname = text(cells[i_stage])
                 if i_ext is not None:
@@ -430,6 +438,9 @@ class OpportunityImporter(Importer):
         if not ctx.resume_after:
             ctx.job.total_rows = rows
         self.pipelines = {name: self._pipeline(name, stages) for name, stages in seen.items()}
+        self.owners_known = len(owners) <= OWNERS_AHEAD
+        if self.owners_known:
+            self._resolve_owners(owners)
         self.account_cache: dict[str, int] = {}
         self.company_keys: dict[str, str] = {}
         self.batch_history: dict[str, list] = {}
@@ -465,6 +476,27 @@ class OpportunityImporter(Importer):
             self.change_constants = None
         self.opp_columns = tuple(OPP_COLUMNS[i] for i in keep)
         self.opp_pick = itemgetter(*keep)
+
+    def _resolve_owners(self, cells) -> None:
+        """Resolve every owner the file names now, in file order (so placeholder users
+        come as the rows would make them): the batches then read the resolver's cache
+        only, and can be prepared without the database (ahead.Ahead). Each row still
+        gets its own error for an owner that cannot be."""
+        parse, resolve = self.parsers["owner"], self.ctx.owners.resolve
+        with _transaction_per_batch(self.ctx):  # placeholders and the job's record of them
+            for cell in cells:
+                try:
+                    resolve(parse(cell))
+                except BadValue:
+                    pass  # kept by the resolver, told with each row
+            self.ctx.checkpoint(None)
+
+    def may_prepare_ahead(self) -> bool:
+        return self.owners_known
+
+    def in_child(self) -> None:
+        if isinstance(self.history, HistorySpool):
+            self.history.reopen()
 
     def _pipeline(self, name: str, stages: dict[str, StageSeen]) -> PipelineMap:
         existing = (
@@ -544,7 +576,10 @@ class OpportunityImporter(Importer):
 
     # --- pass 2: the rows ---------------------------------------------------------------
 
-    def write_batch(self, batch) -> None:
+    def prepare(self, batch) -> tuple[list, dict]:
+        """The batch's valid rows, (number, data), and each one's deal and history built
+        (``_build``): what needs no database (done ahead in a second process where it
+        may, see ahead.Ahead)."""
         ctx = self.ctx
         parsed = []
         for number, row, cells in batch:
@@ -579,6 +614,11 @@ class OpportunityImporter(Importer):
         for number, data in parsed:
             problems = []
             built[number] = (self._build(data, problems), problems)
+        return parsed, built
+
+    def write_prepared(self, prepared) -> None:
+        parsed, built = prepared
+        ctx = self.ctx
         self.sync()  # the lookups must see the earlier batches' rows
         self._resolve_accounts(parsed)
         keys = {d["account_id"] for _n, d in parsed if d.get("account_id")}

@@ -47,6 +47,11 @@ class HistorySpool:
     def __bool__(self) -> bool:
         return self.rows > 0
 
+    def reopen(self) -> None:
+        """A connection of its own (in a forked process: the parent's is not shared)."""
+        self._parent_db = self.db  # kept open: it is the parent's
+        self.db = sqlite3.connect(os.path.join(self.folder, "history.sqlite3"))
+
     def extend(self, events: list[tuple], probabilities: list[tuple] = ()) -> None:
         """Add many events at once — (opp, at in microseconds since the epoch, stage,
         amount as text or None) tuples, written a block per statement — and the
@@ -112,6 +117,7 @@ class HistorySpool:
         is code point order, as Python compares strings)."""
         self._flush()
         self.db.execute("CREATE INDEX IF NOT EXISTS d_opp ON d (opp)")
+        self.db.commit()  # complete: a connection of its own (reopen) reads it too
         pipelines = self.db.execute("SELECT opp, pipeline FROM d ORDER BY opp, rowid")
         deal = next(pipelines, None)
         found: dict[str, dict[str, list[int]]] = {}  # pipeline → stage → [position, row]
