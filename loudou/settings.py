@@ -163,8 +163,11 @@ USE_I18N = True
 USE_TZ = True
 LOUDOU_CURRENCY = os.environ.get("LOUDOU_CURRENCY", "CNY")
 LOUDOU_COMPANY_NAME = os.environ.get("LOUDOU_COMPANY_NAME", "")
-# Big imports prepare their batches in a second (forked) process while writing.
-LOUDOU_IMPORT_AHEAD = env_bool("LOUDOU_IMPORT_AHEAD", True)
+# Big imports prepare their batches in a second (forked) process while writing: None
+# (unset) = on SQLite only (imports.ahead.available).
+LOUDOU_IMPORT_AHEAD = (
+    env_bool("LOUDOU_IMPORT_AHEAD") if os.environ.get("LOUDOU_IMPORT_AHEAD", "").strip() else None
+)
 
 # --- static files -------------------------------------------------------------
 STATIC_URL = "static/"

@@ -9,8 +9,9 @@ batch back over a pipe, pickled, while the parent looks up duplicates and writes
 batch before. The pipe holds about one batch: the child waits when it is ahead, so
 memory stays flat.
 
-Only where ``fork`` exists and the machine has a second core (:func:`available`);
-elsewhere the importer prepares its batches itself, with the same results.
+Only where ``fork`` exists and the machine has a second core, by default on SQLite only
+(:func:`available`); elsewhere the importer prepares its batches itself, with the same
+results.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pickle
 import traceback
 
 from django.conf import settings
-from django.db import connections
+from django.db import connection, connections
 
 _ITEM, _END, _FAILED = 0, 1, 2
 _inherited: list = []  # the parent's database connections, kept alive (never closed here)
@@ -32,10 +33,17 @@ class PreparingFailed(RuntimeError):
 
 
 def available() -> bool:
-    """Whether batches may be prepared in a forked process here."""
-    if not settings.LOUDOU_IMPORT_AHEAD:
-        return False
-    return "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
+    """Whether batches may be prepared in a forked process here: where the system forks
+    and has a second core, and ``LOUDOU_IMPORT_AHEAD`` is on — unset, on SQLite only. A
+    PostgreSQL server on the same machine needs that core itself: a 100,000-deal import
+    with the child took longer than without (its pickling is extra work), see
+    docs/benchmarks.md, "Tenth pass"; a server of its own gains from it."""
+    wanted = settings.LOUDOU_IMPORT_AHEAD
+    if wanted is None:
+        wanted = connection.vendor == "sqlite"
+    return (
+        wanted and "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
+    )
 
 
 def _refuse(*args, **kwargs):

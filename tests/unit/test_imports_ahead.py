@@ -3,6 +3,7 @@ writes: the very rows, counts, errors and placeholder owners of the one-process 
 a failure or death of the child stops the import with nothing kept; the child never
 uses the database."""
 
+import multiprocessing
 import os
 import signal
 
@@ -18,7 +19,10 @@ from loudou.pipeline.models import Opportunity
 
 from .test_imports_grouped import deals_and_history, facts, interleaved, write
 
-pytestmark = pytest.mark.skipif(not ahead.available(), reason="needs fork and two cores")
+pytestmark = pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods() or (os.cpu_count() or 1) < 2,
+    reason="needs fork and two cores",
+)
 
 HEADER = ["id", "name", "account", "amount", "pipeline", "stage", "status", "created_at",
           "closed_at", "owner"]  # fmt: skip
@@ -27,6 +31,7 @@ HEADER = ["id", "name", "account", "amount", "pipeline", "stage", "status", "cre
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.LOUDOU_IMPORT_AHEAD = True  # on PostgreSQL too (off there by default)
 
 
 @pytest.fixture
@@ -145,6 +150,17 @@ def test_an_error_in_the_child_stops_the_import_with_nothing_kept(org, tmp_path,
     assert "boom at 商机17" in job.message
     assert os.getpid() not in pids()
     assert Opportunity.objects.count() == 0
+
+
+def test_ahead_is_on_by_default_on_sqlite_only(settings):
+    """Unset, LOUDOU_IMPORT_AHEAD means SQLite only (a PostgreSQL server on the machine
+    needs the second core); set, it is obeyed on either database."""
+    settings.LOUDOU_IMPORT_AHEAD = None
+    assert ahead.available() == (connection.vendor == "sqlite")
+    settings.LOUDOU_IMPORT_AHEAD = False
+    assert not ahead.available()
+    settings.LOUDOU_IMPORT_AHEAD = True
+    assert ahead.available()
 
 
 def test_the_child_cannot_use_the_database_and_the_parent_still_can(db):

@@ -1,0 +1,145 @@
+"""The deal import's pipelined writes (PostgreSQL, all-or-nothing: the background writer):
+each batch's account and duplicate lookups and its ids are asked for one batch ahead,
+before the batch written just before it is in the database. The answers must be those of
+the batch-by-batch path (skip-bad-rows: each batch committed, looked up after the one
+before)."""
+
+import csv
+
+import pytest
+from django.db import connection
+
+from loudou.customers.models import Account
+from loudou.imports import importers, opportunities
+from loudou.imports.models import JobStatus
+from loudou.imports.services import create_job, run_job
+from loudou.pipeline.models import Opportunity, StageChange
+
+HEADER = ["name", "account", "amount", "stage", "status"]
+# Batches of two: a row's duplicate (or account) is in the batch just before (not yet
+# COPYed when its lookup ran), two or more batches before (in the database), in its own
+# batch, or older than the import; with an account cache of two, cleared on the way.
+ROWS = [
+    ["Deal A", "Acme 有限公司", "100", "谈判", "open"],
+    ["Deal B", "Beta", "200", "谈判", "open"],
+    ["deal a", "ACME有限公司", "101", "谈判", "open"],  # batch 2: the batch before's
+    ["Deal C", "Gamma", "300", "谈判", "open"],
+    ["Deal D", "Gamma", "400", "谈判", "open"],  # batch 3: its account the batch before's
+    ["Deal E", "Delta", "500", "谈判", "open"],
+    ["Deal B", "Beta", "201", "谈判", "open"],  # batch 4: two batches before
+    ["Deal F", "Old Co", "600", "谈判", "open"],  # an older account
+    ["Old Deal", "Old Co", "700", "谈判", "open"],  # batch 5: an older deal
+    ["Deal G", "Epsilon", "800", "谈判", "open"],
+    ["Deal H", "Epsilon", "900", "谈判", "open"],  # batch 6: the account of the batch before
+    ["Deal G", "Epsilon", "801", "谈判", "open"],  # and its deal
+    ["Deal I", "Zeta", "1000", "谈判", "open"],  # batch 7
+    ["Deal J", "Acme 有限公司", "1100", "谈判", "open"],
+    ["Deal K", "Zeta", "1200", "谈判", "open"],  # batch 8: the batch before's account
+    ["Deal I", "Zeta", "1001", "谈判", "open"],  # and its deal
+    ["Deal L", "", "1300", "谈判", "open"],  # batch 9: no account (a row error)
+    ["Deal L", "Eta", "1300", "", "open"],  # no stage (a row error)
+]
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def deal_file(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(HEADER)
+        out.writerows(rows)
+    return path
+
+
+def outcome(job):
+    deals = list(Opportunity.objects.order_by("id").values_list("id", "name", "account__name",
+                                                               "amount"))  # fmt: skip
+    new_ids = [row[0] for row in deals[1:]]  # the first: the older deal
+    account_ids = list(Account.objects.order_by("id").values_list("id", flat=True))[1:]
+    return {
+        "deals": [row[1:] for row in deals],
+        "accounts": sorted(Account.objects.values_list("name", "name_key")),
+        "history": StageChange.objects.count(),
+        "job": (job.status, job.counts, job.errors),
+        "consecutive": consecutive(new_ids) and consecutive(account_ids),
+    }
+
+
+def consecutive(ids):
+    return all(b == a + 1 for a, b in zip(ids, ids[1:], strict=False))
+
+
+def run(org, tmp_path, mode, skip_bad_rows):
+    StageChange.objects.all().delete()
+    Opportunity.objects.all().delete()
+    Account.objects.all().delete()
+    older = deal_file(tmp_path / "older.csv", [["Old Deal", "Old Co", "1", "谈判", "open"]])
+    assert run_job(create_job(actor=org.admin, kind="opportunities", file=older)).status \
+        == JobStatus.DONE  # fmt: skip
+    path = deal_file(tmp_path / "deals.csv", ROWS)
+    job = run_job(create_job(actor=org.admin, kind="opportunities", file=path,
+                             on_duplicate=mode, skip_bad_rows=skip_bad_rows))  # fmt: skip
+    return outcome(job)
+
+
+@pytest.mark.parametrize("mode", ["skip", "update", "create"])
+def test_pipelined_deal_import_finds_what_the_batch_by_batch_import_finds(
+    org, tmp_path, monkeypatch, settings, mode
+):
+    """Every duplicate deal and every account (in the batch just before, earlier batches,
+    its own batch, older than the import; the account cache cleared on the way) is found,
+    updated or created as in the path that looks each batch up after the one before is
+    written: same deals, amounts, accounts, history rows, job counts and errors, and the
+    new deals' and accounts' ids consecutive in file order (the ids a batch did not use
+    go to the next). On PostgreSQL the first run really is pipelined."""
+    settings.LOUDOU_IMPORT_AHEAD = False
+    monkeypatch.setattr(importers, "BATCH", 2)
+    monkeypatch.setattr(opportunities, "ACCOUNT_CACHE", 2)
+    asked = []
+    real_ask = opportunities.OpportunityImporter._ask
+
+    def counting(self, *args):
+        asked.append(1)
+        return real_ask(self, *args)
+
+    monkeypatch.setattr(opportunities.OpportunityImporter, "_ask", counting)
+    pipelined = run(org, tmp_path, mode, skip_bad_rows=False)
+    # one per batch: the older deal's file, then 9
+    assert (len(asked) == 1 + 9) == (connection.vendor == "postgresql")
+    pipelined_errors = pipelined["job"][2]
+    batch_by_batch = run(org, tmp_path, mode, skip_bad_rows=True)
+    assert pipelined_errors == batch_by_batch["job"][2]
+    assert [(e["row"], e["column"]) for e in pipelined_errors] == [(18, "account"),
+                                                                    (19, "stage")]  # fmt: skip
+    # All-or-nothing refuses the file for its two bad rows: nothing of it is kept.
+    assert pipelined["job"][0] == JobStatus.REFUSED
+    assert pipelined["deals"] == [("Old Deal", "Old Co", 1)]
+    status, counts, _errors = batch_by_batch["job"]
+    assert status == JobStatus.DONE
+    good = deal_file(tmp_path / "good.csv", ROWS[:-2])
+    results = {}
+    for skip in (False, True):
+        StageChange.objects.all().delete()
+        Opportunity.objects.all().delete()
+        Account.objects.all().delete()
+        older = deal_file(tmp_path / "older.csv", [["Old Deal", "Old Co", "1", "谈判", "open"]])
+        run_job(create_job(actor=org.admin, kind="opportunities", file=older))
+        job = run_job(create_job(actor=org.admin, kind="opportunities", file=good,
+                                 on_duplicate=mode, skip_bad_rows=skip))  # fmt: skip
+        results[skip] = outcome(job)
+    assert results[False] == results[True]
+    result = results[False]
+    assert result["job"][0] == JobStatus.DONE and result["consecutive"]
+    accounts = [name for name, _key in result["accounts"]]
+    assert accounts == ["Acme 有限公司", "Beta", "Delta", "Epsilon", "Gamma", "Old Co", "Zeta"]
+    names = [deal[0] for deal in result["deals"]]
+    if mode == "create":
+        assert len(names) == 1 + 16
+    else:  # the repeats of A, B, G, I and the older deal are duplicates (or updates)
+        assert names == ["Old Deal", "Deal A", "Deal B", "Deal C", "Deal D", "Deal E",
+                         "Deal F", "Deal G", "Deal H", "Deal I", "Deal J", "Deal K"]  # fmt: skip
+        old_amount = result["deals"][0][2]
+        assert old_amount == (700 if mode == "update" else 1)
