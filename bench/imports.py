@@ -11,7 +11,9 @@ import runs in a child process on a fresh, migrated database, through the same c
 throughput, the child's CPU time (``getrusage``: on PostgreSQL the server's own work is
 not in it; ``server_cpu_seconds`` is the CPU time of the connection's server process,
 read from /proc), and peak resident memory of the child (``ru_maxrss``) before and after, so the
-import's own share is visible. With ``--runs N`` each import is repeated on a fresh
+import's own share is visible; ``prepare_cpu_seconds`` and ``prepare_rss_peak_mb`` are
+those of the process an import forks to prepare its batches (imports.ahead; 0 without
+one: its CPU is not in ``cpu_seconds``). With ``--runs N`` each import is repeated on a fresh
 database and the medians are printed last (the machine is shared: read the CPU figures).
 """
 
@@ -115,6 +117,8 @@ def measure(args) -> None:
     admin = create_user("admin", role="admin")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children_cpu_before = children.ru_utime + children.ru_stime
     kind = "leads" if args.what == "leads" else "opportunities"
     history = args.history if args.what != "leads" else None
     job = create_job(actor=admin, kind=kind, file=args.file, history=history)
@@ -125,6 +129,8 @@ def measure(args) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peak = usage.ru_maxrss
     cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the preparing process, if any
+    prepare_cpu = children.ru_utime + children.ru_stime - children_cpu_before
     server_after = server_cpu()
     server = server_cpu_between(server_before, server_after)
     server = None if server is None else round(server, 1)
@@ -135,7 +141,8 @@ def measure(args) -> None:
         "seconds": round(elapsed, 1), "cpu_seconds": round(cpu, 1),
         "rows_per_s": round(job.total_rows / elapsed) if job.total_rows else None,
         "rss_before_mb": round(before / 1024), "rss_peak_mb": round(peak / 1024),
-        "server_cpu_seconds": server,
+        "server_cpu_seconds": server, "prepare_cpu_seconds": round(prepare_cpu, 1),
+        "prepare_rss_peak_mb": round(children.ru_maxrss / 1024),
     }  # fmt: skip
     print(json.dumps(result, ensure_ascii=False), flush=True)
 
@@ -194,7 +201,8 @@ def main() -> None:
                 summary.append({
                     "import": what, "db": kind, "runs": len(results),
                     **{f"median_{key}": statistics.median(r[key] for r in results)
-                       for key in ("seconds", "cpu_seconds", "rss_before_mb", "rss_peak_mb")},
+                       for key in ("seconds", "cpu_seconds", "rss_before_mb", "rss_peak_mb",
+                                   "prepare_cpu_seconds", "prepare_rss_peak_mb")},
                     "median_server_cpu_seconds": statistics.median(
                         r["server_cpu_seconds"] for r in results
                     ) if all(r["server_cpu_seconds"] is not None for r in results) else None,

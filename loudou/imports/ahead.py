@@ -32,18 +32,27 @@ class PreparingFailed(RuntimeError):
     """The preparing process failed or stopped; the message carries its traceback."""
 
 
+def possible() -> bool:
+    """Whether a forked process may help here at all: the system forks, the machine has a
+    second core, and ``LOUDOU_IMPORT_AHEAD`` is not off. (The first pass of a deal import
+    reads its history file in one: the database waits meanwhile, whichever it is.)"""
+    return (
+        settings.LOUDOU_IMPORT_AHEAD is not False
+        and "fork" in multiprocessing.get_all_start_methods()
+        and (os.cpu_count() or 1) > 1
+    )
+
+
 def available() -> bool:
-    """Whether batches may be prepared in a forked process here: where the system forks
-    and has a second core, and ``LOUDOU_IMPORT_AHEAD`` is on — unset, on SQLite only. A
-    PostgreSQL server on the same machine needs that core itself: a 100,000-deal import
-    with the child took longer than without (its pickling is extra work), see
-    docs/benchmarks.md, "Tenth pass"; a server of its own gains from it."""
+    """Whether an import's batches may be prepared in a forked process while it writes:
+    where :func:`possible`, and ``LOUDOU_IMPORT_AHEAD`` is on — unset, on SQLite only. A
+    PostgreSQL server on the same machine needs that core itself while the batches are
+    written: a 100,000-deal import with the child took longer than without (its pickling
+    is extra work), see docs/benchmarks.md, "Tenth pass"; a server of its own gains."""
     wanted = settings.LOUDOU_IMPORT_AHEAD
     if wanted is None:
         wanted = connection.vendor == "sqlite"
-    return (
-        wanted and "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
-    )
+    return wanted and possible()
 
 
 def _refuse(*args, **kwargs):

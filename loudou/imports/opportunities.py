@@ -33,7 +33,7 @@ from loudou.pipeline.models import LostReason, Opportunity, Pipeline, Stage, Sta
 from loudou.pipeline.services import ensure_lost_reasons, refresh_account_grades
 from loudou.pipeline.summaries import rebuild_summaries
 
-from . import bulk, layouts
+from . import ahead, bulk, layouts
 from .bulk import micros
 from .engine import _transaction_per_batch, open_mapped
 from .history import HUNDRED, ZERO, StageInfo, rebuild
@@ -60,6 +60,8 @@ STATUS_WORDS = {
     "open": Status.OPEN, "进行中": Status.OPEN, "跟进中": Status.OPEN, "": None,
 }  # fmt: skip
 ACCOUNT_CACHE = 50_000
+# History events per block handed over by the process that parses them (_read_history).
+HISTORY_BLOCK = 5_000
 # A file naming more owners than this is not prepared ahead (_resolve_owners).
 OWNERS_AHEAD = 10_000
 # The rows _build makes, in this column order (bulk.insert_tuples); created_by_id and
@@ -279,6 +281,32 @@ class OpportunityImporter(Importer):
             if ok:
                 yield opp, at, stage, None if amount is None else str(amount), prob
 
+    def _read_history(self, error):
+        """The history file's valid events (:meth:`_history_events`), parsed in a forked
+        process where one may help (ahead.possible) while this one groups or spools them
+        and reads the deal file; each bad cell given to ``error``, in file order."""
+        table = self._reopen_history()
+        if not ahead.possible():
+            return self._history_events(table, error)
+        return self._history_events_ahead(table, error)
+
+    def _history_events_ahead(self, table, error):
+        def produce():
+            block, bad = [], []
+            for event in self._history_events(table, lambda *args: bad.append(args)):
+                block.append(event)
+                if len(block) >= HISTORY_BLOCK:
+                    yield block, list(bad)
+                    block = []
+                    bad.clear()
+            yield block, bad
+
+        with ahead.Ahead(produce) as source:  # stopped when the reading stops (NotGrouped)
+            for block, bad in source:
+                for args in bad:
+                    error(*args)
+                yield from block
+
     def _reopen_history(self):
         path, table = self.history_file
         if table is None:
@@ -293,7 +321,7 @@ class OpportunityImporter(Importer):
         held = []
 
         def read():
-            return self._history_events(self._reopen_history(), lambda *bad: held.append(bad))
+            return self._read_history(lambda *bad: held.append(bad))
 
         history = GroupedHistory(read)
         history.held = held
@@ -304,7 +332,7 @@ class OpportunityImporter(Importer):
         spool = HistorySpool()
         try:
             events, probabilities = [], []  # written to the spool FLUSH at a time
-            events_in = self._history_events(self._reopen_history(), self.ctx.report.error)
+            events_in = self._read_history(self.ctx.report.error)
             for opp, at, stage, amount, prob in events_in:
                 events.append((opp, at, stage, amount))
                 if prob is not None:
