@@ -14,7 +14,6 @@ would have recorded.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections import defaultdict
 from datetime import datetime, time
@@ -472,14 +471,6 @@ class OpportunityImporter(Importer):
             self._resolve_owners(owners)
         self.account_cache: dict[str, int] = {}
         self.company_keys: dict[str, str] = {}
-        # Pipelined (_ask): the batch asked for but not yet written; what the batch
-        # written last made (perhaps not yet visible to the lookups asked before it):
-        # its deals by duplicate key, its accounts by name key; ids asked for ahead and
-        # not yet used (accounts, deals, stage changes).
-        self.pending = None
-        self.recent: dict[tuple, int] = {}
-        self.recent_accounts: dict[str, int] = {}
-        self.spare_ids: tuple[list, list, list] = ([], [], [])
         self.batch_history: dict[str, list] = {}
         self.micros_param = bulk.micros_param()
         self.dates: dict = {}
@@ -655,132 +646,14 @@ class OpportunityImporter(Importer):
 
     def write_prepared(self, prepared) -> None:
         parsed, built = prepared
-        accounts = self._account_keys(parsed)
-        if self.writer is None:
-            self.sync()  # the lookups must see the earlier batches' rows
-            self._write_batch(parsed, built, accounts, self._lookups(parsed, accounts))
-            return
-        # Pipelined (PostgreSQL, background writer), as the lead import: this batch's
-        # lookups and ids are asked for now, in the writer's thread behind the COPYs
-        # handed to it so far; the batch before is written with the answers it asked for
-        # one batch ago. The server inserts one batch while this process finds the next
-        # one's duplicates; what the batch before wrote is known here (self.recent).
-        asked = self._ask(parsed, built, accounts)
-        self._write_pending()
-        self.pending = (parsed, built, accounts, asked)
-
-    def sync(self) -> None:
-        if self.writer is not None:
-            self._write_pending()
-        super().sync()
-
-    def _account_keys(self, parsed) -> tuple[dict, dict, list]:
-        """Each row's account: its id when the accounts file gave it, else its
-        normalised name in ``data["_account_key"]``. Answers (the keys wanted → (name,
-        owner, name_key) of their first row; the ids the account cache knows now; the
-        rows without an account, told when the batch is written)."""
-        wanted, bad = {}, []
-        normal = self.company_keys  # name → normalize_company(name), per distinct name
-        if len(normal) > ACCOUNT_CACHE:  # bounded: memory stays flat
-            normal.clear()
-        for number, data in parsed:
-            external = data.pop("account_external_id", "")
-            name = data.pop("account", "") or data.pop("company", "")
-            if external and external in self.ctx.account_external:
-                data["account_id"] = self.ctx.account_external[external]
-                continue
-            if not name:
-                reason = _("unknown account id; give the accounts file") if external \
-                    else _("required")  # fmt: skip
-                bad.append((number, reason))
-                continue
-            key = normal.get(name)
-            if key is None:
-                key = normal[name] = normalize_company(name)
-            data["_account_key"] = key or name
-            wanted.setdefault(key or name, (name, data["owner_id"], key))
-        cache = self.account_cache
-        if len(cache) > ACCOUNT_CACHE:  # bounded: memory stays flat (the accounts the
-            cache.clear()  # batch before made may not be visible yet: kept)
-            cache.update(self.recent_accounts)
-        known = {k: cache[k] for k in wanted if k in cache}
-        return wanted, known, bad
-
-    def _lookups(self, parsed, accounts) -> tuple[list, list]:
-        """(id, name_key) of the existing accounts the batch names and (id, account id,
-        name) of their opportunities, read now."""
-        wanted, known, _bad = accounts
-        found = bulk.lookup(Account, ("id", "name_key"), "name_key",
-                            [k for k in wanted if k not in known])  # fmt: skip
-        ids = {d["account_id"] for _n, d in parsed if "account_id" in d}
-        ids.update(known.values())
-        ids.update(pk for pk, _key in found)
-        return found, bulk.lookup(Opportunity, ("id", "account_id", "name"), "account", ids)
-
-    @functools.cached_property
-    def probes(self) -> tuple[str, str, str]:
-        """PostgreSQL: the accounts by name_key, the opportunities of the accounts of the
-        given name_keys, the opportunities of the given accounts (one array each)."""
-        quote = bulk.connection.ops.quote_name
-        account, opp = quote(Account._meta.db_table), quote(Opportunity._meta.db_table)
-        by_key = (
-            "SELECT t.* FROM unnest(%s::text[]) AS k(v) CROSS JOIN LATERAL "
-            f"(SELECT o.id, o.account_id, o.name FROM {account} a JOIN {opp} o "
-            "ON o.account_id = a.id WHERE a.name_key = k.v OFFSET 0) AS t"
-        )
-        return (bulk.probe_sql(Account, ("id", "name_key"), "name_key"), by_key,
-                bulk.probe_sql(Opportunity, ("id", "account_id", "name"), "account"))  # fmt: skip
-
-    def _ask(self, parsed, built, accounts):
-        """The future answers of the batch's lookups (:meth:`_lookups`, by the accounts'
-        names instead of their ids) and of as many account, deal and StageChange ids as
-        it may need, run in the writer's thread after the COPYs handed to it so far."""
-        wanted, known, _bad = accounts
-        missing = [k for k in wanted if k not in known]
-        keys = list(wanted)
-        ids = list({d["account_id"] for _n, d in parsed if "account_id" in d} | set(known.values()))
-        by_name, by_key, by_account = self.probes
-        statements = [
-            (by_name, [missing]) if missing else None,
-            (by_key, [keys]) if keys else None,
-            (by_account, [ids]) if ids else None,
-        ]
-        changes = sum(len(deal[1]) for deal, _problems in built.values() if deal is not None)
-        for model, count in ((Account, len(missing)), (Opportunity, len(parsed)),
-                             (StageChange, changes)):  # fmt: skip
-            statements.append((bulk.NEXTVAL, [bulk.sequence_of(model), count]) if count else None)
-        return self.writer.submit_queries(statements)
-
-    def _write_pending(self) -> None:
-        """Write the batch whose lookups were asked for last (if any)."""
-        if self.pending is None:
-            return
-        (parsed, built, accounts, asked), self.pending = self.pending, None
-        try:
-            with bulk.connection.wrap_database_errors:
-                by_name, by_key, by_account, *ids = asked.result()
-        except Exception:
-            self.writer.wait()  # an earlier COPY's own error first: why these did not run
-            raise
-        # Ids come in order from the sequences; those a batch's duplicates left unused go
-        # to the next batch, so that a file's rows still get consecutive ids.
-        for spare, rows in zip(self.spare_ids, ids, strict=True):
-            spare.extend(row[0] for row in rows)
-        self._write_batch(parsed, built, accounts, (by_name, by_key + by_account))
-
-    def _write_batch(self, parsed, built, accounts, found) -> None:
-        """Write the batch given its lookups' answers ``found`` ((id, name_key) of the
-        accounts, (id, account id, name) of their deals): accounts made for the names
-        not found, deals that are not duplicates, the updates asked for."""
         ctx = self.ctx
-        wanted, known, bad = accounts
-        for number, reason in bad:
-            self.reader.bad(number, "account", reason)
-        found_accounts, found_opps = found
-        self._accounts(parsed, wanted, known, found_accounts)
-        existing = dict(self.recent)  # the batch before's: perhaps not seen by the lookups
-        self.recent = {}
-        for pk, account_id, name in sorted(found_opps):
+        self.sync()  # the lookups must see the earlier batches' rows
+        self._resolve_accounts(parsed)
+        keys = {d["account_id"] for _n, d in parsed if d.get("account_id")}
+        existing = {}
+        for pk, account_id, name in sorted(
+            bulk.lookup(Opportunity, ("id", "account_id", "name"), "account", keys)
+        ):
             existing.setdefault((account_id, name.casefold()), pk)
         mode = self.mode
         created = ctx.created.get("pipeline.opportunity", [])
@@ -809,27 +682,48 @@ class OpportunityImporter(Importer):
                 self.reader.bad(number, name, reason)
             if deal is not None:
                 seen[key] = PENDING
-                opps.append((key, deal))
+                opps.append((data["account_id"], deal))
         # Updates first: with a background writer, a statement after the COPYs would wait
         # for them.
         self.update_existing(Opportunity, updates)
         self._write(opps)
 
-    def _accounts(self, parsed, wanted, known, found) -> None:
-        """Each row's account id: known, found by its name, or created now (in bulk)."""
-        cache = self.account_cache
-        cache.update(known)
-        for pk, key in sorted(found):
-            cache.setdefault(key, pk)
-        new = [k for k in wanted if k not in cache]
-        ids = self._ids(Account, 0, len(new))
+    def _resolve_accounts(self, parsed) -> None:
+        """Find or create (in bulk) each row's account by its normalised name."""
+        wanted = {}
+        normal = self.company_keys  # name → normalize_company(name), per distinct name
+        if len(normal) > ACCOUNT_CACHE:  # bounded: memory stays flat
+            normal.clear()
+        for number, data in parsed:
+            external = data.pop("account_external_id", "")
+            name = data.pop("account", "") or data.pop("company", "")
+            if external and external in self.ctx.account_external:
+                data["account_id"] = self.ctx.account_external[external]
+                continue
+            if not name:
+                reason = _("unknown account id; give the accounts file") if external \
+                    else _("required")  # fmt: skip
+                self.reader.bad(number, "account", reason)
+                continue
+            key = normal.get(name)
+            if key is None:
+                key = normal[name] = normalize_company(name)
+            key = key or name
+            data["_account_key"] = key
+            wanted.setdefault(key, (name, data["owner_id"]))
+        if len(self.account_cache) > ACCOUNT_CACHE:  # bounded: memory stays flat
+            self.account_cache.clear()
+        missing = [k for k in wanted if k not in self.account_cache]
+        for pk, key in sorted(bulk.lookup(Account, ("id", "name_key"), "name_key", missing)):
+            self.account_cache.setdefault(key, pk)
+        new = [k for k in wanted if k not in self.account_cache]
+        ids = bulk.allocate_ids(Account, len(new))
         now, actor = self.ctx.now, self.ctx.actor.pk
         rows = []
-        recent = self.recent_accounts = {}
         for pk, key in zip(ids, new, strict=True):
-            name, owner, name_key = wanted[key]
-            cache[key] = recent[key] = pk
-            rows.append({"id": pk, "name": name, "name_key": name_key,
+            name, owner = wanted[key]
+            self.account_cache[key] = pk
+            rows.append({"id": pk, "name": name, "name_key": normal[name],
                          "owner_id": owner, "created_by_id": actor, "created_at": now,
                          "updated_at": now, "version": 1})  # fmt: skip
         bulk.insert_rows(Account, rows, writer=self.writer, checks=self.checks)
@@ -838,17 +732,7 @@ class OpportunityImporter(Importer):
         for _number, data in parsed:
             key = data.pop("_account_key", None)
             if key is not None:
-                data["account_id"] = cache[key]
-
-    def _ids(self, model, which: int, count: int) -> list[int]:
-        """``count`` ids for ``model``: the first of those asked for ahead (pipelined),
-        else allocated now."""
-        if self.writer is None:
-            return bulk.allocate_ids(model, count)
-        spare = self.spare_ids[which]
-        ids = spare[:count]
-        del spare[:count]
-        return ids
+                data["account_id"] = self.account_cache[key]
 
     def _build(self, data, problems: list) -> tuple | None:
         """The opportunity row (without its account) and its history, or None when they
@@ -979,16 +863,13 @@ class OpportunityImporter(Importer):
         return done
 
     def _write(self, opps) -> None:
-        ids = self._ids(Opportunity, 1, len(opps))
+        ids = bulk.allocate_ids(Opportunity, len(opps))
         change_count = sum(len(b[1]) for _k, b in opps)
-        change_ids = self._ids(StageChange, 2, change_count)
+        change_ids = bulk.allocate_ids(StageChange, change_count)
         rows, changes, touched = [], [], set()
         next_id = iter(change_ids).__next__
         pick, tail = self.opp_pick, self.change_tail
-        recent = self.recent
-        for pk, (key, (opp, history)) in zip(ids, opps, strict=True):
-            account = key[0]
-            recent[key] = pk
+        for pk, (account, (opp, history)) in zip(ids, opps, strict=True):
             rows.append(pick((pk, opp[0], account, *opp[1:])))
             touched.add(account)
             for change in history:

@@ -1,13 +1,12 @@
-"""The deal import's pipelined writes (PostgreSQL, all-or-nothing: the background writer):
-each batch's account and duplicate lookups and its ids are asked for one batch ahead,
-before the batch written just before it is in the database. The answers must be those of
-the batch-by-batch path (skip-bad-rows: each batch committed, looked up after the one
-before)."""
+"""An all-or-nothing deal import (on PostgreSQL through the background writer, each
+batch's COPYs running while the next is read) finds every duplicate and account the
+batch-by-batch path finds (skip-bad-rows: each batch committed, looked up after the one
+before), whatever batch the earlier row is in, with the account cache cleared on the
+way."""
 
 import csv
 
 import pytest
-from django.db import connection
 
 from loudou.customers.models import Account
 from loudou.imports import importers, opportunities
@@ -16,8 +15,8 @@ from loudou.imports.services import create_job, run_job
 from loudou.pipeline.models import Opportunity, StageChange
 
 HEADER = ["name", "account", "amount", "stage", "status"]
-# Batches of two: a row's duplicate (or account) is in the batch just before (not yet
-# COPYed when its lookup ran), two or more batches before (in the database), in its own
+# Batches of two: a row's duplicate (or account) is in the batch just before (perhaps
+# still being COPYed), two or more batches before (in the database), in its own
 # batch, or older than the import; with an account cache of two, cleared on the way.
 ROWS = [
     ["Deal A", "Acme 有限公司", "100", "谈判", "open"],
@@ -86,37 +85,25 @@ def run(org, tmp_path, mode, skip_bad_rows):
 
 
 @pytest.mark.parametrize("mode", ["skip", "update", "create"])
-def test_pipelined_deal_import_finds_what_the_batch_by_batch_import_finds(
-    org, tmp_path, monkeypatch, settings, mode
+def test_all_or_nothing_deal_import_finds_what_the_batch_by_batch_import_finds(
+    org, tmp_path, monkeypatch, mode
 ):
     """Every duplicate deal and every account (in the batch just before, earlier batches,
     its own batch, older than the import; the account cache cleared on the way) is found,
-    updated or created as in the path that looks each batch up after the one before is
-    written: same deals, amounts, accounts, history rows, job counts and errors, and the
-    new deals' and accounts' ids consecutive in file order (the ids a batch did not use
-    go to the next). On PostgreSQL the first run really is pipelined."""
-    settings.LOUDOU_IMPORT_AHEAD = False
+    updated or created as in the path that commits each batch before the next: same
+    deals, amounts, accounts, history rows, job counts and errors (a file with bad rows
+    refused whole), and the new deals' and accounts' ids consecutive in file order."""
     monkeypatch.setattr(importers, "BATCH", 2)
     monkeypatch.setattr(opportunities, "ACCOUNT_CACHE", 2)
-    asked = []
-    real_ask = opportunities.OpportunityImporter._ask
-
-    def counting(self, *args):
-        asked.append(1)
-        return real_ask(self, *args)
-
-    monkeypatch.setattr(opportunities.OpportunityImporter, "_ask", counting)
-    pipelined = run(org, tmp_path, mode, skip_bad_rows=False)
-    # one per batch: the older deal's file, then 9
-    assert (len(asked) == 1 + 9) == (connection.vendor == "postgresql")
-    pipelined_errors = pipelined["job"][2]
+    one_transaction = run(org, tmp_path, mode, skip_bad_rows=False)
+    errors = one_transaction["job"][2]
     batch_by_batch = run(org, tmp_path, mode, skip_bad_rows=True)
-    assert pipelined_errors == batch_by_batch["job"][2]
-    assert [(e["row"], e["column"]) for e in pipelined_errors] == [(18, "account"),
+    assert errors == batch_by_batch["job"][2]
+    assert [(e["row"], e["column"]) for e in errors] == [(18, "account"),
                                                                     (19, "stage")]  # fmt: skip
     # All-or-nothing refuses the file for its two bad rows: nothing of it is kept.
-    assert pipelined["job"][0] == JobStatus.REFUSED
-    assert pipelined["deals"] == [("Old Deal", "Old Co", 1)]
+    assert one_transaction["job"][0] == JobStatus.REFUSED
+    assert one_transaction["deals"] == [("Old Deal", "Old Co", 1)]
     status, counts, _errors = batch_by_batch["job"]
     assert status == JobStatus.DONE
     good = deal_file(tmp_path / "good.csv", ROWS[:-2])
