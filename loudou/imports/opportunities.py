@@ -285,22 +285,27 @@ class OpportunityImporter(Importer):
         process where one may help (ahead.possible) while this one groups or spools them
         and reads the deal file; each bad cell given to ``error``, in file order."""
         table = self._reopen_history()
-        if not ahead.possible():
-            return self._history_events(table, error)
-        return self._history_events_ahead(table, error)
+        if ahead.possible():
 
-    def _history_events_ahead(self, table, error):
-        def produce():
-            block, bad = [], []
-            for event in self._history_events(table, lambda *args: bad.append(args)):
-                block.append(event)
-                if len(block) >= HISTORY_BLOCK:
-                    yield block, list(bad)
-                    block = []
-                    bad.clear()
-            yield block, bad
+            def produce():
+                block, bad = [], []
+                for event in self._history_events(table, lambda *args: bad.append(args)):
+                    block.append(event)
+                    if len(block) >= HISTORY_BLOCK:
+                        yield block, list(bad)
+                        block = []
+                        bad.clear()
+                yield block, bad
 
-        with ahead.Ahead(produce) as source:  # stopped when the reading stops (NotGrouped)
+            try:
+                return self._events_from(ahead.Ahead(produce), error)
+            except OSError:  # no process to be had (memory, limits): parsed here
+                pass
+        return self._history_events(table, error)
+
+    @staticmethod
+    def _events_from(source, error):
+        with source:  # the child stopped when the reading stops (NotGrouped)
             for block, bad in source:
                 for args in bad:
                     error(*args)

@@ -141,6 +141,27 @@ def test_a_file_of_many_owners_is_prepared_in_one_process(org, tmp_path, monkeyp
     assert placeholders() == ["张三", "Nobody Known", "李四"]
 
 
+def test_without_a_process_to_be_had_the_import_prepares_in_its_own(org, tmp_path,
+                                                                   monkeypatch, pids):  # fmt: skip
+    """When no process can be forked (OSError: memory, limits), the history file and the
+    batches are read in the import's own process, with the same outcome."""
+    deals, history = ugly_deals()
+    expected = run(org, tmp_path, "forked", deals, history, skip_bad_rows=True)
+    pids()
+    facts_forked = facts()
+    undo(expected, actor=org.admin)
+
+    def refused(*args, **kwargs):
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(ahead, "Ahead", refused)
+    job = run(org, tmp_path, "unforked", deals, history, skip_bad_rows=True)
+    assert pids() == ({os.getpid()}, {os.getpid()})
+    assert (job.status, job.counts, job.errors) == (expected.status, expected.counts,
+                                                    expected.errors)  # fmt: skip
+    assert facts() == facts_forked
+
+
 def test_an_error_in_the_child_stops_the_import_with_nothing_kept(org, tmp_path, monkeypatch,
                                                                   pids):  # fmt: skip
     """An exception while a batch is prepared in the child reaches the import as that
