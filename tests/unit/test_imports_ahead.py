@@ -14,11 +14,10 @@ from django.db import connection
 from loudou.imports import ahead, importers, opportunities
 from loudou.imports.engine import undo
 from loudou.imports.models import JobStatus
-from loudou.imports.services import create_job, run_job
 from loudou.org.models import User
 from loudou.pipeline.models import Opportunity
 
-from .test_imports_grouped import deals_and_history, facts, interleaved, write
+from .test_imports_grouped import deals_and_history, facts, interleaved, run_import
 
 pytestmark = pytest.mark.skipif(
     "fork" not in multiprocessing.get_all_start_methods() or (os.cpu_count() or 1) < 2,
@@ -73,11 +72,7 @@ def ugly_deals():
 
 
 def run(org, tmp_path, name, deals, history, **options):
-    deal_path = write(tmp_path / f"{name}-deals.csv", HEADER, deals)
-    header = ["opportunity_id", "stage", "changed_at", "probability"]
-    hist_path = write(tmp_path / f"{name}-history.csv", header, history)
-    return run_job(create_job(actor=org.admin, kind="opportunities", file=deal_path,
-                              history=hist_path, **options))  # fmt: skip
+    return run_import(org, tmp_path, deals, history, name, deal_header=HEADER, **options)
 
 
 def placeholders():

@@ -4,8 +4,6 @@ batch-by-batch path finds (skip-bad-rows: each batch committed, looked up after 
 before), whatever batch the earlier row is in, with the account cache cleared on the
 way."""
 
-import csv
-
 import pytest
 
 from loudou.customers.models import Account
@@ -13,6 +11,8 @@ from loudou.imports import importers, opportunities
 from loudou.imports.models import JobStatus
 from loudou.imports.services import create_job, run_job
 from loudou.pipeline.models import Opportunity, StageChange
+
+from .test_imports_grouped import write
 
 HEADER = ["name", "account", "amount", "stage", "status"]
 # Batches of two: a row's duplicate (or account) is in the batch just before (perhaps
@@ -45,14 +45,6 @@ def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
-def deal_file(path, rows):
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        out = csv.writer(handle)
-        out.writerow(HEADER)
-        out.writerows(rows)
-    return path
-
-
 def outcome(job):
     deals = list(Opportunity.objects.order_by("id").values_list("id", "name", "account__name",
                                                                "amount"))  # fmt: skip
@@ -71,14 +63,14 @@ def consecutive(ids):
     return all(b == a + 1 for a, b in zip(ids, ids[1:], strict=False))
 
 
-def run(org, tmp_path, mode, skip_bad_rows):
+def run(org, tmp_path, mode, skip_bad_rows, rows=ROWS):
     StageChange.objects.all().delete()
     Opportunity.objects.all().delete()
     Account.objects.all().delete()
-    older = deal_file(tmp_path / "older.csv", [["Old Deal", "Old Co", "1", "谈判", "open"]])
+    older = write(tmp_path / "older.csv", HEADER, [["Old Deal", "Old Co", "1", "谈判", "open"]])
     assert run_job(create_job(actor=org.admin, kind="opportunities", file=older)).status \
         == JobStatus.DONE  # fmt: skip
-    path = deal_file(tmp_path / "deals.csv", ROWS)
+    path = write(tmp_path / "deals.csv", HEADER, rows)
     job = run_job(create_job(actor=org.admin, kind="opportunities", file=path,
                              on_duplicate=mode, skip_bad_rows=skip_bad_rows))  # fmt: skip
     return outcome(job)
@@ -99,24 +91,12 @@ def test_all_or_nothing_deal_import_finds_what_the_batch_by_batch_import_finds(
     errors = one_transaction["job"][2]
     batch_by_batch = run(org, tmp_path, mode, skip_bad_rows=True)
     assert errors == batch_by_batch["job"][2]
-    assert [(e["row"], e["column"]) for e in errors] == [(18, "account"),
-                                                                    (19, "stage")]  # fmt: skip
+    assert [(e["row"], e["column"]) for e in errors] == [(18, "account"), (19, "stage")]
     # All-or-nothing refuses the file for its two bad rows: nothing of it is kept.
     assert one_transaction["job"][0] == JobStatus.REFUSED
     assert one_transaction["deals"] == [("Old Deal", "Old Co", 1)]
-    status, counts, _errors = batch_by_batch["job"]
-    assert status == JobStatus.DONE
-    good = deal_file(tmp_path / "good.csv", ROWS[:-2])
-    results = {}
-    for skip in (False, True):
-        StageChange.objects.all().delete()
-        Opportunity.objects.all().delete()
-        Account.objects.all().delete()
-        older = deal_file(tmp_path / "older.csv", [["Old Deal", "Old Co", "1", "谈判", "open"]])
-        run_job(create_job(actor=org.admin, kind="opportunities", file=older))
-        job = run_job(create_job(actor=org.admin, kind="opportunities", file=good,
-                                 on_duplicate=mode, skip_bad_rows=skip))  # fmt: skip
-        results[skip] = outcome(job)
+    assert batch_by_batch["job"][0] == JobStatus.DONE
+    results = {skip: run(org, tmp_path, mode, skip, rows=ROWS[:-2]) for skip in (False, True)}
     assert results[False] == results[True]
     result = results[False]
     assert result["job"][0] == JobStatus.DONE and result["consecutive"]

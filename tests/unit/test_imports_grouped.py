@@ -94,8 +94,8 @@ def facts():
     return out, pipelines
 
 
-def run_import(org, tmp_path, deals, history, name, **options):
-    deal_path = write(tmp_path / f"{name}-deals.csv", DEAL_HEADER, deals)
+def run_import(org, tmp_path, deals, history, name, deal_header=DEAL_HEADER, **options):
+    deal_path = write(tmp_path / f"{name}-deals.csv", deal_header, deals)
     header = ["opportunity_id", "stage", "changed_at", "probability"]
     hist_path = write(tmp_path / f"{name}-history.csv", header, history)
     return run_job(create_job(actor=org.admin, kind="opportunities", file=deal_path,
