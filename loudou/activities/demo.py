@@ -252,9 +252,12 @@ def _do_visit(rng, rep, visit, when):
             notes=rng.choice(VISIT_NOTES), check_out=True, at=left,
             gave_what=rng.choice(GIFTS) if rng.random() < 0.5 else "",
         )  # fmt: skip
+    # Recorded a few hours later — but not after now: a visit of this morning is
+    # recorded by now at the latest (the service refuses a record time in the future).
+    duration, later = rng.randint(30, 90), timedelta(hours=rng.randint(2, 6))
     return services.record_visit(
-        visit, actor=rep, notes=rng.choice(VISIT_NOTES), duration_minutes=rng.randint(30, 90),
-        at=when + timedelta(hours=rng.randint(2, 6)),
+        visit, actor=rep, notes=rng.choice(VISIT_NOTES), duration_minutes=duration,
+        at=min(when + later, timezone.now()),
     )  # fmt: skip
 
 

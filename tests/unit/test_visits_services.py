@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from loudou.activities.choices import VisitStatus
 from loudou.activities.models import Activity, Visit
 from loudou.activities.visits import services
 from loudou.activities.visits.geo import haversine_m
@@ -459,3 +460,31 @@ def test_visits_are_seen_by_owner_manager_admin_only(org, s):
         "east_rep": True, "east_mgr": True, "admin": True,
         "east_rep2": False, "south_mgr": False, "south_rep": False,
     }  # fmt: skip
+
+
+class _LateRecord:
+    """The demo's draws for a visit recorded without a check-in, as late as it goes: no
+    check-in (random ≥ 0.85), the longest duration and the longest delay (randint's top)."""
+
+    def random(self):
+        return 0.9
+
+    def randint(self, low, high):
+        return high
+
+    def choice(self, items):
+        return items[0]
+
+
+def test_demo_records_a_morning_visit_by_now_at_the_latest(org, s):
+    """The demo's visits of the last hours (planned 3 hours ago, recorded "up to 6 hours
+    later" without a check-in) are recorded at now at the latest, not in the future the
+    service refuses: the demo loads at any hour of the day."""
+    from loudou.activities import demo
+
+    when = timezone.now() - timedelta(hours=3, minutes=10)
+    visit = services.plan_visit(org.east_rep, account=s.account, planned_for=when)
+    before = timezone.now()
+    done = demo._do_visit(_LateRecord(), org.east_rep, visit, when)
+    assert done.status == VisitStatus.DONE and before <= done.done_at <= timezone.now()
+    assert Activity.objects.get(pk=done.activity_id).occurred_at == when
