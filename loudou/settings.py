@@ -15,7 +15,7 @@ PROJECT_DIR = BASE_DIR.parent
 VAR_DIR = Path(os.environ.get("LOUDOU_VAR_DIR", PROJECT_DIR / "var"))
 
 
-def env_bool(name: str, default: bool = False) -> bool:
+def env_bool(name: str, default: bool | None = False) -> bool | None:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
@@ -165,9 +165,7 @@ LOUDOU_CURRENCY = os.environ.get("LOUDOU_CURRENCY", "CNY")
 LOUDOU_COMPANY_NAME = os.environ.get("LOUDOU_COMPANY_NAME", "")
 # Big imports prepare their batches in a second (forked) process while writing: None
 # (unset) = on SQLite only (imports.ahead.available).
-LOUDOU_IMPORT_AHEAD = (
-    env_bool("LOUDOU_IMPORT_AHEAD") if os.environ.get("LOUDOU_IMPORT_AHEAD", "").strip() else None
-)
+LOUDOU_IMPORT_AHEAD = env_bool("LOUDOU_IMPORT_AHEAD", None)
 
 # --- static files -------------------------------------------------------------
 STATIC_URL = "static/"

@@ -16,6 +16,7 @@ results.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import pickle
@@ -24,6 +25,7 @@ import traceback
 from django.conf import settings
 from django.db import connection, connections
 
+logger = logging.getLogger(__name__)
 _ITEM, _END, _FAILED = 0, 1, 2
 _inherited: list = []  # the parent's database connections, kept alive (never closed here)
 
@@ -47,8 +49,9 @@ def available() -> bool:
     """Whether an import's batches may be prepared in a forked process while it writes:
     where :func:`possible`, and ``LOUDOU_IMPORT_AHEAD`` is on — unset, on SQLite only. A
     PostgreSQL server on the same machine needs that core itself while the batches are
-    written: a 100,000-deal import with the child took longer than without (its pickling
-    is extra work), see docs/benchmarks.md, "Tenth pass"; a server of its own gains."""
+    written: a 100,000-deal import with the child was no faster (25.9 s against 25.1 s)
+    and cost ~6 s more CPU in all (its pickling), see docs/benchmarks.md, "Tenth pass"; a
+    server of its own should gain."""
     wanted = settings.LOUDOU_IMPORT_AHEAD
     if wanted is None:
         wanted = connection.vendor == "sqlite"
@@ -91,6 +94,16 @@ def _child(produce, start, pipe) -> None:
             pass
     finally:
         pipe.close()
+
+
+def start(produce, start=None) -> Ahead | None:
+    """An :class:`Ahead` of ``produce``, or None when no process can be forked (memory,
+    process limits): the caller then does the work itself."""
+    try:
+        return Ahead(produce, start)
+    except OSError as error:
+        logger.warning("import work done in one process: no second one (%s)", error)
+        return None
 
 
 class Ahead:

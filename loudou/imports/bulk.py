@@ -132,12 +132,10 @@ def lookup(model, columns: Iterable[str], where: str, values: Iterable) -> list[
     values = [v for v in set(values) if v not in ("", None)]
     if not values:
         return []
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    cols = ", ".join(quote(model._meta.get_field(c).column) for c in columns)
-    column = quote(model._meta.get_field(where).column)
     out = []
     probe = probe_sql(model, columns, where)
+    if probe is None:
+        table, cols, column = _quoted(model, columns, where)
     with connection.cursor() as cursor:
         for start in range(0, len(values), LOOKUP_CHUNK):
             chunk = values[start : start + LOOKUP_CHUNK]
@@ -148,6 +146,14 @@ def lookup(model, columns: Iterable[str], where: str, values: Iterable) -> list[
                 cursor.execute(f"SELECT {cols} FROM {table} WHERE {column} IN ({marks})", chunk)
             out.extend(cursor.fetchall())
     return out
+
+
+def _quoted(model, columns: Iterable[str], where: str) -> tuple[str, str, str]:
+    """The table, the selected columns and the key column of a lookup, quoted."""
+    quote = connection.ops.quote_name
+    return (quote(model._meta.db_table),
+            ", ".join(quote(model._meta.get_field(c).column) for c in columns),
+            quote(model._meta.get_field(where).column))  # fmt: skip
 
 
 def probe_sql(model, columns: Iterable[str], where: str) -> str | None:
@@ -171,10 +177,7 @@ def probe_sql(model, columns: Iterable[str], where: str) -> str | None:
         array = "bigint[]"
     else:
         return None
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    cols = ", ".join(quote(model._meta.get_field(c).column) for c in columns)
-    column = quote(model._meta.get_field(where).column)
+    table, cols, column = _quoted(model, columns, where)
     return (f"SELECT t.* FROM unnest(%s::{array}) AS k(v) CROSS JOIN LATERAL "
             f"(SELECT {cols} FROM {table} WHERE {column} = k.v OFFSET 0) AS t")  # fmt: skip
 

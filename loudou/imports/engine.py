@@ -109,10 +109,16 @@ class Report:
     def add(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
 
+    def replay(self, calls: list[tuple]) -> None:
+        """Be told again what a :class:`RecordedReport` was told."""
+        for name, args in calls:
+            getattr(self, name)(*args)
+
 
 class RecordedReport:
-    """What a report is told, kept to be told again (:meth:`replay`): the report of an
-    import's preparing process (ahead.Ahead), replayed by the importer in row order."""
+    """What a report is told, kept to be told again (:meth:`Report.replay`): the report
+    of an import's preparing process (ahead.Ahead), replayed by the importer in row
+    order."""
 
     def __init__(self):
         self.calls: list[tuple] = []
@@ -126,11 +132,6 @@ class RecordedReport:
     def take(self) -> list[tuple]:
         calls, self.calls = self.calls, []
         return calls
-
-    @staticmethod
-    def replay(report: Report, calls: list[tuple]) -> None:
-        for name, args in calls:
-            getattr(report, name)(*args)
 
 
 class Refused(Exception):

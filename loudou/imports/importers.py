@@ -7,7 +7,6 @@ write (keys, versions, pool events, stage history)."""
 from __future__ import annotations
 
 import functools
-import logging
 import operator
 import os
 from collections import Counter
@@ -38,8 +37,6 @@ from .engine import (
 )
 from .models import OnDuplicate
 from .values import BadValue, memoized, text
-
-logger = logging.getLogger(__name__)
 
 # The same company names recur in every row of a deal file: normalise each once.
 normalize_company = functools.lru_cache(maxsize=200_000)(_normalize_company)
@@ -122,10 +119,7 @@ class Importer:
         # Forked before the writer's thread starts: the child copies one thread.
         source = None
         if self.prepare_ahead and ahead.available() and self.may_prepare_ahead():
-            try:
-                source = ahead.Ahead(lambda: self._prepared(table), start=self.in_child)
-            except OSError:  # no process to be had (memory, limits): prepared here
-                logger.warning("import %s: batches prepared in one process", self.ctx.job.pk)
+            source = ahead.start(lambda: self._prepared(table), start=self.in_child)
         failed = True
         try:
             if self.background_copy and one_transaction and bulk.connection.vendor == "postgresql":
@@ -135,9 +129,9 @@ class Importer:
                     for batch, last in self._batches(table):
                         self._flush(batch, len(batch), last, self.write_batch)
                 else:
-                    replay, report = RecordedReport.replay, self.ctx.report
+                    replay = self.ctx.report.replay
                     for prepared, calls, size, last in source:
-                        replay(report, calls)
+                        replay(calls)
                         self._flush(prepared, size, last, self.write_prepared)
                 self.sync()
             failed = False

@@ -297,10 +297,9 @@ class OpportunityImporter(Importer):
                         bad.clear()
                 yield block, bad
 
-            try:
-                return self._events_from(ahead.Ahead(produce), error)
-            except OSError:  # no process to be had (memory, limits): parsed here
-                pass
+            source = ahead.start(produce)
+            if source is not None:
+                return self._events_from(source, error)
         return self._history_events(table, error)
 
     @staticmethod
