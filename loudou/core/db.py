@@ -111,8 +111,8 @@ def allocate_ids(model, count: int) -> list[int]:
     column = model._meta.pk.column
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(NEXTVAL, [sequence_of(model), count])
-            return [row[0] for row in cursor.fetchall()]
+            cursor.execute(NEXTVAL_RUNS, [sequence_of(model), count])
+            return [pk for first, last in cursor.fetchall() for pk in range(first, last + 1)]
     with connection.cursor() as cursor:
         quote = connection.ops.quote_name
         cursor.execute(f"SELECT MAX({quote(column)}) FROM {quote(table)}")
@@ -125,6 +125,14 @@ def allocate_ids(model, count: int) -> list[int]:
 
 # ``count`` fresh ids from a sequence (PostgreSQL): [sequence, count].
 NEXTVAL = "SELECT nextval(%s::regclass) FROM generate_series(1, %s)"
+# The same ids as runs of consecutive values, (first, last) — one row unless another
+# session took ids meanwhile: a 100,000-deal import allocates 500,000 ids, and fetching
+# them one row each cost its client a second.
+NEXTVAL_RUNS = f"""
+    SELECT min(id), max(id) FROM (
+        SELECT id, id - row_number() OVER (ORDER BY id) AS run FROM ({NEXTVAL}) AS ids (id)
+    ) AS numbered GROUP BY run ORDER BY 1
+"""
 
 
 def sequence_of(model) -> str:
@@ -344,9 +352,55 @@ _NONE = type(None)
 _NOT_NONE = partial(is_not, None)
 _TZINFO = attrgetter("tzinfo")
 _FIXED_ZONES = (timezone, ZoneInfo)  # their utcoffset() of an aware datetime is never None
+# The types whose values a binary COPY encodes once per distinct object (_memo_dumper).
+_MEMO_OIDS = (1700, 3802)  # numeric, jsonb
+_MEMO_DUMPERS: dict = {}
+
+
+class _Memo:
+    """The key under which a COPY cursor's memoizing dumpers are registered (they are
+    looked up by oid: no value is ever of this type)."""
+
+
+def _memo_dumper(oid: int):
+    """A psycopg binary dumper for the columns of type ``oid`` that encodes each distinct
+    object of one COPY once, through psycopg's own dumper of that type. A load repeats
+    the same objects: a deal's amount in each of its history rows, a stage's
+    probability, a constant JSON default in every row. psycopg's numeric dumper takes
+    ~2 µs per Decimal (a 100,000-deal import writes a million of them), its JSON dumper
+    ~10 µs per value; a remembered one ~0.3 µs. The memo lives as long as the COPY's
+    dumper (one per COPY), and keeps each object it saw, so that no id is reused."""
+    if oid in _MEMO_DUMPERS:
+        return _MEMO_DUMPERS[oid]
+    from psycopg import adapters, pq
+    from psycopg.adapt import Dumper
+
+    base = adapters.get_dumper_by_oid(oid, pq.Format.BINARY)
+
+    class Memoized(Dumper):
+        format = pq.Format.BINARY
+
+        def __init__(self, cls, context=None):
+            super().__init__(cls, context)
+            self._encode = base(cls, context).dump
+            self._memo: dict[int, tuple] = {}
+
+        def dump(self, obj):
+            done = self._memo.get(id(obj))
+            if done is None:
+                done = self._memo[id(obj)] = (self._encode(obj), obj)
+            return done[0]
+
+    Memoized.oid = oid
+    _MEMO_DUMPERS[oid] = Memoized
+    return Memoized
 
 
 def _copy(cursor, sql: str, types, values) -> None:
+    if types:  # on this cursor only: the connection's other statements dump as before
+        for oid in _MEMO_OIDS:
+            if oid in types:
+                cursor.adapters.register_dumper(_Memo, _memo_dumper(oid))
     with cursor.copy(sql) as copy:
         if types:
             copy.set_types(types)

@@ -30,8 +30,9 @@ def media(settings, tmp_path):
 @pytest.mark.postgres_only
 def test_binary_copy_stores_what_text_copy_stores(org, monkeypatch):
     """The same opportunity rows COPYed in binary and (binary refused) as text are stored
-    identically: Decimal and whole-number amounts, dates, aware datetimes in two zones,
-    NULLs, choices, text with tabs, quotes, backslashes and newlines, JSON defaults."""
+    identically: Decimal and whole-number amounts, the same Decimal objects in several
+    rows and equal values of other scales, dates, aware datetimes in two zones, NULLs,
+    choices, text with tabs, quotes, backslashes and newlines, JSON defaults."""
     from zoneinfo import ZoneInfo
 
     pipeline = Pipeline.objects.create(name="P", position=99)
@@ -50,6 +51,12 @@ def test_binary_copy_stores_what_text_copy_stores(org, monkeypatch):
         ("整数", 5000, 100, datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC),
          datetime(2024, 1, 1, 8, 0, tzinfo=shanghai), None),
     ]  # fmt: skip
+    # The same Decimal objects again (a binary COPY encodes each object once), and equal
+    # values of other scales in objects of their own.
+    values += [
+        ("同一对象", values[0][1], values[0][2], values[0][3], None, None),
+        ("另一标度", Decimal("1234567.9"), Decimal("33.330"), values[0][3], None, None),
+    ]
 
     def write(binary: bool) -> list[int]:
         if not binary:
@@ -72,6 +79,8 @@ def test_binary_copy_stores_what_text_copy_stores(org, monkeypatch):
     assert raw_rows(Opportunity, binary_ids) == raw_rows(Opportunity, text_ids)
     stored = Opportunity.objects.get(pk=binary_ids[0])
     assert stored.name == values[0][0] and stored.amount == values[0][1]
+    stored_numbers = Opportunity.objects.filter(pk__in=binary_ids).order_by("pk")
+    assert [(o.amount, o.probability) for o in stored_numbers] == [v[1:3] for v in values]
     assert stored.created_at == values[0][3] and stored.checklist_done == {}
 
 
@@ -197,3 +206,23 @@ def test_a_row_pointing_at_a_missing_record_fails_the_import_whole(org, tmp_path
     job = run_job(create_job(actor=org.admin, kind="leads", file=path))
     assert job.status == JobStatus.FAILED
     assert Lead.objects.count() == 0 and PoolEvent.objects.count() == 0
+
+
+@pytest.mark.postgres_only
+def test_ids_come_as_the_sequence_gives_them_in_runs(org):
+    """PostgreSQL ids are taken from the table's sequence (nextval, safe beside other
+    writers) and fetched as runs of consecutive values: the ids are exactly those the
+    sequence handed out, in order, whether they are consecutive or not (another session
+    taking ids meanwhile leaves gaps, as a step of 3 does here)."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY SEQUENCE gaps START 10 INCREMENT BY 3")
+        cursor.execute(db.NEXTVAL_RUNS, ["gaps", 4])
+        assert cursor.fetchall() == [(10, 10), (13, 13), (16, 16), (19, 19)]
+        cursor.execute("SELECT last_value FROM gaps")
+        assert cursor.fetchone() == (19,)
+    first = bulk.allocate_ids(Opportunity, 3)
+    second = bulk.allocate_ids(Opportunity, 2)
+    assert second == [first[-1] + 1, first[-1] + 2] and first == list(range(first[0], first[0] + 3))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_value FROM pipeline_opportunity_id_seq")
+        assert cursor.fetchone() == (second[-1],)
