@@ -221,32 +221,56 @@ def _table_rows(model) -> int:
 
 @contextlib.contextmanager
 def deferred_indexes(models_keep: dict, *, rows: int):
-    """Inside one SQLite write transaction, drop the secondary indexes of the given
-    tables and build them again at the end: a large load then writes each table once
-    and sorts each index once, instead of updating a dozen B-trees row by row (the bulk
-    of SQLite's time for a 1,000,000-row import).
+    """Inside one write transaction, drop the secondary indexes of the given tables and
+    build them again at the end: a large load then writes each table once and sorts each
+    index once, instead of updating a dozen B-trees row by row (SQLite: the bulk of a
+    1,000,000-row import's time; PostgreSQL: 100,000 deals and their 400,000 history rows
+    took 10.6 s of server time with their indexes, 1.6 s without and 3.1 s to build them).
 
     ``models_keep``: model → columns whose indexes stay (the duplicate lookups of the
     import need them). Unique indexes always stay. Only when the load is large (``rows``
-    at least DEFER_INDEXES_FROM) and at least as large as what the table holds — rebuilding an index
-    over ten million existing rows would cost more than it saves. Readers in other
-    connections never see the indexes missing: the DDL commits (or rolls back, killed or
-    refused) together with the rows. PostgreSQL keeps its indexes (COPY is fast there,
-    and DROP INDEX would lock out the table's readers until the end)."""
-    if connection.vendor != "sqlite" or rows < DEFER_INDEXES_FROM or not connection.in_atomic_block:
+    at least DEFER_INDEXES_FROM) and inside a transaction (``atomic``): the DDL commits,
+    or rolls back (refused, dry run, killed), with the rows.
+
+    Which tables: on SQLite, those holding no more rows than the load — rebuilding an
+    index over ten million existing rows would cost more than it saves; readers in other
+    connections never see the indexes missing (they read the last commit). On
+    PostgreSQL, only empty tables (a team's first import): DROP INDEX locks the table
+    against every reader until the import ends, which is harmless only where there is
+    nothing to read yet. The lock is taken without waiting (NOWAIT): a table someone is
+    reading or writing at that moment keeps its indexes, and nobody is made to wait
+    behind the import for it."""
+    if rows < DEFER_INDEXES_FROM or not connection.in_atomic_block:
         yield
         return
+    if connection.vendor == "sqlite":
+        saved = _drop_sqlite_indexes(models_keep, rows)
+    elif connection.vendor == "postgresql":
+        saved = _drop_postgresql_indexes(models_keep)
+    else:
+        saved = []
+    yield
+    with connection.cursor() as cursor:
+        for sql in saved:
+            cursor.execute(sql)
+
+
+def _kept_columns(model, keep) -> set[str]:
+    return {model._meta.get_field(name).column for name in keep}
+
+
+def _drop_sqlite_indexes(models_keep: dict, rows: int) -> list[str]:
+    """Drop the deferrable indexes (deferred_indexes); their CREATE statements."""
     saved: list[str] = []
     with connection.cursor() as cursor:
         for model, keep in models_keep.items():
             if _table_rows(model) > rows:
                 continue
-            table = model._meta.db_table
-            kept = {model._meta.get_field(name).column for name in keep}
+            kept = _kept_columns(model, keep)
             cursor.execute(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
                 "AND sql IS NOT NULL",
-                [table],
+                [model._meta.db_table],
             )
             for name, sql in cursor.fetchall():
                 head = sql.split("(", 1)[0].upper()
@@ -258,7 +282,50 @@ def deferred_indexes(models_keep: dict, *, rows: int):
                     continue
                 cursor.execute(f'DROP INDEX "{name}"')
                 saved.append(sql)
-    yield
-    with connection.cursor() as cursor:
-        for sql in saved:
-            cursor.execute(sql)
+    return saved
+
+
+# The secondary indexes of a PostgreSQL table that no constraint owns (a primary key or
+# unique constraint stays), with their definitions and first columns.
+_PG_INDEXES = """
+    SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), a.attname
+    FROM pg_index i
+    LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+    WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND NOT i.indisprimary
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+    ORDER BY i.indexrelid
+"""
+
+
+def _drop_postgresql_indexes(models_keep: dict) -> list[str]:
+    """Drop the deferrable indexes of the empty tables whose lock is free at once
+    (deferred_indexes); their CREATE statements. Each table in a savepoint: one that is
+    busy, not empty, or not the role's to alter is left as it is."""
+    from django.db import DatabaseError, transaction
+
+    saved: list[str] = []
+    quote = connection.ops.quote_name
+    for model, keep in models_keep.items():
+        table = model._meta.db_table
+        kept = _kept_columns(model, keep)
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {quote(table)} IN ACCESS EXCLUSIVE MODE NOWAIT")
+                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {quote(table)})")
+                if cursor.fetchone()[0]:
+                    raise _KeepIndexes
+                cursor.execute(_PG_INDEXES, [quote(table)])
+                dropped = []
+                for name, sql, first in cursor.fetchall():
+                    if first in kept:
+                        continue
+                    cursor.execute(f"DROP INDEX {name}")
+                    dropped.append(sql)
+        except (_KeepIndexes, DatabaseError):
+            continue  # rolled back to the savepoint: lock released, indexes in place
+        saved.extend(dropped)
+    return saved
+
+
+class _KeepIndexes(Exception):
+    """The table is not empty: leave its indexes (rolls the savepoint back)."""

@@ -94,6 +94,90 @@ def test_small_loads_and_committed_batches_keep_their_indexes(org, tmp_path, mon
         assert seen and all(s == before for s in seen)
 
 
+def pg_indexes(table) -> dict[str, str]:
+    """PostgreSQL: ``table``'s indexes, name → definition."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s",
+                       [table])  # fmt: skip
+        return dict(cursor.fetchall())
+
+
+def run_leads_watching_indexes(org, tmp_path, rows):
+    """Import ``rows`` of leads (all or nothing), noting the lead table's index names
+    after each batch: (job, [names seen…])."""
+    during = []
+
+    def progress(done, total):
+        during.append(set(pg_indexes("leads_lead")))
+
+    job = create_job(actor=org.admin, kind="leads", file=leads_file(tmp_path / "l.csv", rows))
+    return run_job(job, progress=progress), during
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("outcome", ["done", "refused"])
+def test_a_large_load_into_an_empty_table_defers_its_indexes_on_postgresql(
+    org, tmp_path, monkeypatch, outcome
+):
+    """On PostgreSQL a large all-or-nothing load into an empty table drops the table's
+    secondary indexes but those its duplicate check reads (mobile, e-mail) and its
+    unique ones, and builds them again at the end: afterwards — imported, or refused and
+    rolled back — exactly the same indexes exist, with the same definitions, and the
+    rows were checked as duplicates across batches all along."""
+    monkeypatch.setattr(bulk, "DEFER_INDEXES_FROM", 5)
+    monkeypatch.setattr(importers, "BATCH", 4)
+    before = pg_indexes("leads_lead")
+    rows = [[f"线索{i}", f"1390000{i:04d}", f"l{i}@example.cn", ""] for i in range(12)]
+    rows.append(["又一条", "13900000003", "", ""])  # batch 4: a duplicate of row 4
+    if outcome == "refused":
+        rows.append(["坏行", "13900009999", "not-an-address", ""])
+    job, during = run_leads_watching_indexes(org, tmp_path, rows)
+    assert job.status == (JobStatus.DONE if outcome == "done" else JobStatus.REFUSED)
+    kept = {name for name, sql in before.items()
+            if "UNIQUE" in sql or "(mobile_key" in sql or "(email_key" in sql}  # fmt: skip
+    assert len(kept) >= 3 and kept < set(before)  # the key, mobile, e-mail; others go
+    assert during and all(seen == kept for seen in during)
+    assert pg_indexes("leads_lead") == before
+    assert Lead.objects.count() == (12 if outcome == "done" else 0)
+    if outcome == "done":
+        assert job.counts["duplicate"] == 1
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("case", ["not empty", "in use"])
+def test_a_table_not_empty_or_in_use_keeps_its_indexes_on_postgresql(
+    org, tmp_path, monkeypatch, case
+):
+    """PostgreSQL defers no index of a table that holds rows (its readers would wait for
+    the import) or that another session is using at that moment: the import takes the
+    table's lock only if it is free at once, so it neither waits for that session nor
+    makes it wait; it loads the rows with the indexes in place."""
+    import psycopg
+
+    monkeypatch.setattr(bulk, "DEFER_INDEXES_FROM", 5)
+    monkeypatch.setattr(importers, "BATCH", 4)
+    before = pg_indexes("leads_lead")
+    other = None
+    if case == "not empty":
+        Lead.objects.create(name="老线索", mobile="13911112222", mobile_key="13911112222",
+                            owner=org.admin)  # fmt: skip
+    else:  # another session reading the table, its transaction still open
+        params = connection.settings_dict
+        other = psycopg.connect(dbname=params["NAME"], user=params["USER"],
+                                password=params["PASSWORD"], host=params["HOST"],
+                                port=params["PORT"] or None)  # fmt: skip
+        other.execute("SELECT count(*) FROM leads_lead").fetchone()
+    try:
+        rows = [[f"线索{i}", f"1390000{i:04d}", "", ""] for i in range(12)]
+        job, during = run_leads_watching_indexes(org, tmp_path, rows)
+    finally:
+        if other is not None:
+            other.close()
+    assert job.status == JobStatus.DONE, (job.errors, job.message)
+    assert during and all(seen == set(before) for seen in during)
+    assert Lead.objects.filter(name__startswith="线索").count() == 12
+
+
 def test_duplicates_are_found_across_batches(org, tmp_path, monkeypatch):
     """Only the current batch's keys are held in memory: a row repeating a lead of an
     earlier batch (same mobile, or same e-mail) is still a duplicate, found in the
@@ -543,3 +627,32 @@ def test_add_ranges_covers_exactly_the_ids_given_in_order(batches):
         if one_run and before and before[-1][0] <= run[0] <= before[-1][1] + 1:
             assert len(ranges) == len(before)  # the last range extended, none added
             assert ranges[-1] == [before[-1][0], max(before[-1][1], run[-1])]
+
+
+@pytest.mark.parametrize("outcome", ["done", "failed"])
+def test_an_import_collects_less_while_it_runs_and_puts_the_collector_back(
+    org, tmp_path, monkeypatch, outcome
+):
+    """While a job runs, Python's cycle collector leaves the objects that existed before
+    alone (frozen) and collects its young generation every GC_YOUNG objects; after the
+    job — done, or failed on a bug — its thresholds are what they were and nothing is
+    left frozen."""
+    import gc
+
+    from loudou.imports import engine
+
+    monkeypatch.setattr(importers, "BATCH", 2)
+    before = gc.get_threshold()
+    seen = []
+
+    def progress(done, total):
+        seen.append((gc.get_threshold()[0], gc.get_freeze_count() > 0))
+        if outcome == "failed":
+            raise RuntimeError("a bug")
+
+    path = leads_file(tmp_path / "l.csv", [[f"线索{i}", f"1390000{i:04d}", "", ""]
+                                           for i in range(5)])  # fmt: skip
+    job = run_job(create_job(actor=org.admin, kind="leads", file=path), progress=progress)
+    assert job.status == (JobStatus.DONE if outcome == "done" else JobStatus.FAILED)
+    assert seen and all(seen_now == (engine.GC_YOUNG, True) for seen_now in seen)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
