@@ -163,9 +163,9 @@ USE_I18N = True
 USE_TZ = True
 LOUDOU_CURRENCY = os.environ.get("LOUDOU_CURRENCY", "CNY")
 LOUDOU_COMPANY_NAME = os.environ.get("LOUDOU_COMPANY_NAME", "")
-# Big imports prepare their batches in a second (forked) process while writing: None
-# (unset) = on SQLite only (imports.ahead.available).
-LOUDOU_IMPORT_AHEAD = env_bool("LOUDOU_IMPORT_AHEAD", None)
+# Big imports prepare their batches in a second (forked) process while writing (on by
+# default; imports.ahead.possible).
+LOUDOU_IMPORT_AHEAD = env_bool("LOUDOU_IMPORT_AHEAD", True)
 
 # --- static files -------------------------------------------------------------
 STATIC_URL = "static/"

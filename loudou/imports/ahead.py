@@ -9,9 +9,8 @@ batch back over a pipe, pickled, while the parent looks up duplicates and writes
 batch before. The pipe holds about one batch: the child waits when it is ahead, so
 memory stays flat.
 
-Only where ``fork`` exists and the machine has a second core, by default on SQLite only
-(:func:`available`); elsewhere the importer prepares its batches itself, with the same
-results.
+Only where ``fork`` exists and the machine has a second core (:func:`possible`);
+elsewhere the importer prepares its batches itself, with the same results.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import pickle
 import traceback
 
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connections
 
 logger = logging.getLogger(__name__)
 _ITEM, _END, _FAILED = 0, 1, 2
@@ -36,27 +35,16 @@ class PreparingFailed(RuntimeError):
 
 
 def possible() -> bool:
-    """Whether a forked process may help here at all: the system forks, the machine has a
-    second core, and ``LOUDOU_IMPORT_AHEAD`` is not off. (The first pass of a deal import
-    reads its history file in one: the database waits meanwhile, whichever it is.)"""
+    """Whether a forked process may help here: the system forks, the machine has a second
+    core, and ``LOUDOU_IMPORT_AHEAD`` is not off. On both databases: with PostgreSQL on
+    the same machine the server needs a core too, but since a first import builds its
+    indexes at the end (bulk.deferred_indexes) the server's share is small enough that
+    the child pays there as well (docs/benchmarks.md, "Eleventh pass")."""
     return (
-        settings.LOUDOU_IMPORT_AHEAD is not False
+        settings.LOUDOU_IMPORT_AHEAD
         and "fork" in multiprocessing.get_all_start_methods()
         and (os.cpu_count() or 1) > 1
     )
-
-
-def available() -> bool:
-    """Whether an import's batches may be prepared in a forked process while it writes:
-    where :func:`possible`, and ``LOUDOU_IMPORT_AHEAD`` is on — unset, on SQLite only. A
-    PostgreSQL server on the same machine needs that core itself while the batches are
-    written: a 100,000-deal import with the child was no faster (25.9 s against 25.1 s)
-    and cost ~6 s more CPU in all (its pickling), see docs/benchmarks.md, "Tenth pass"; a
-    server of its own should gain."""
-    wanted = settings.LOUDOU_IMPORT_AHEAD
-    if wanted is None:
-        wanted = connection.vendor == "sqlite"
-    return wanted and possible()
 
 
 def _refuse(*args, **kwargs):

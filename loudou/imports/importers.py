@@ -118,7 +118,7 @@ class Importer:
             self.checks = bulk.ForeignKeyChecks()  # (where the database role may)
         # Forked before the writer's thread starts: the child copies one thread.
         source = None
-        if self.prepare_ahead and ahead.available() and self.may_prepare_ahead():
+        if self.prepare_ahead and ahead.possible() and self.may_prepare_ahead():
             source = ahead.start(lambda: self._prepared(table), start=self.in_child)
         failed = True
         try:
