@@ -213,7 +213,7 @@ class Importer:
         self.written += size
         if self.written >= self.analyze_at:  # 10,000 rows, 20,000, 40,000, ...
             self.sync()
-            bulk.analyze([model for model, keep in self.indexes_kept().items() if keep])
+            bulk.analyze({model: keys for model, keys in self.indexes_kept().items() if keys})
             self.analyze_at = 2 * self.written
 
     def sync(self) -> None:
