@@ -15,7 +15,7 @@ PROJECT_DIR = BASE_DIR.parent
 VAR_DIR = Path(os.environ.get("LOUDOU_VAR_DIR", PROJECT_DIR / "var"))
 
 
-def env_bool(name: str, default: bool | None = False) -> bool | None:
+def env_bool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
     if value is None or value == "":
         return default

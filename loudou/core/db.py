@@ -8,7 +8,7 @@ import threading
 from bisect import bisect_right
 from datetime import UTC, date, datetime, timezone
 from decimal import Decimal
-from functools import partial
+from functools import cache, partial
 from itertools import chain
 from operator import attrgetter, is_not, itemgetter
 from zoneinfo import ZoneInfo
@@ -354,7 +354,6 @@ _TZINFO = attrgetter("tzinfo")
 _FIXED_ZONES = (timezone, ZoneInfo)  # their utcoffset() of an aware datetime is never None
 # The types whose values a binary COPY encodes once per distinct object (_memo_dumper).
 _MEMO_OIDS = (1700, 3802)  # numeric, jsonb
-_MEMO_DUMPERS: dict = {}
 
 
 class _Memo:
@@ -362,6 +361,7 @@ class _Memo:
     looked up by oid: no value is ever of this type)."""
 
 
+@cache
 def _memo_dumper(oid: int):
     """A psycopg binary dumper for the columns of type ``oid`` that encodes each distinct
     object of one COPY once, through psycopg's own dumper of that type. A load repeats
@@ -370,8 +370,6 @@ def _memo_dumper(oid: int):
     ~2 µs per Decimal (a 100,000-deal import writes a million of them), its JSON dumper
     ~10 µs per value; a remembered one ~0.3 µs. The memo lives as long as the COPY's
     dumper (one per COPY), and keeps each object it saw, so that no id is reused."""
-    if oid in _MEMO_DUMPERS:
-        return _MEMO_DUMPERS[oid]
     from psycopg import adapters, pq
     from psycopg.adapt import Dumper
 
@@ -392,7 +390,6 @@ def _memo_dumper(oid: int):
             return done[0]
 
     Memoized.oid = oid
-    _MEMO_DUMPERS[oid] = Memoized
     return Memoized
 
 

@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 from loudou.core.db import (
     NEXTVAL,
@@ -266,10 +266,6 @@ def deferred_indexes(models_keep: dict, *, rows: int):
             cursor.execute(sql)
 
 
-def _kept_columns(model, keep) -> set[str]:
-    return set(_key_columns(model, keep))
-
-
 def _drop_sqlite_indexes(models_keep: dict, rows: int) -> list[str]:
     """Drop the deferrable indexes (deferred_indexes); their CREATE statements."""
     saved: list[str] = []
@@ -277,7 +273,7 @@ def _drop_sqlite_indexes(models_keep: dict, rows: int) -> list[str]:
         for model, keep in models_keep.items():
             if _table_rows(model) > rows:
                 continue
-            kept = _kept_columns(model, keep)
+            kept = set(_key_columns(model, keep))
             cursor.execute(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
                 "AND sql IS NOT NULL",
@@ -312,31 +308,25 @@ def _drop_postgresql_indexes(models_keep: dict) -> list[str]:
     """Drop the deferrable indexes of the empty tables whose lock is free at once
     (deferred_indexes); their CREATE statements. Each table in a savepoint: one that is
     busy, not empty, or not the role's to alter is left as it is."""
-    from django.db import DatabaseError, transaction
-
     saved: list[str] = []
     quote = connection.ops.quote_name
     for model, keep in models_keep.items():
-        table = model._meta.db_table
-        kept = _kept_columns(model, keep)
+        table = quote(model._meta.db_table)
+        kept = set(_key_columns(model, keep))
+        dropped = []
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"LOCK TABLE {quote(table)} IN ACCESS EXCLUSIVE MODE NOWAIT")
-                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {quote(table)})")
-                if cursor.fetchone()[0]:
-                    raise _KeepIndexes
-                cursor.execute(_PG_INDEXES, [quote(table)])
-                dropped = []
+                cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE NOWAIT")
+                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table})")
+                if cursor.fetchone()[0]:  # not empty: the savepoint (and lock) rolled back
+                    transaction.set_rollback(True)
+                    continue
+                cursor.execute(_PG_INDEXES, [table])
                 for name, sql, first in cursor.fetchall():
-                    if first in kept:
-                        continue
-                    cursor.execute(f"DROP INDEX {name}")
-                    dropped.append(sql)
-        except (_KeepIndexes, DatabaseError):
-            continue  # rolled back to the savepoint: lock released, indexes in place
+                    if first not in kept:
+                        cursor.execute(f"DROP INDEX {name}")
+                        dropped.append(sql)
+        except DatabaseError:  # busy, or not ours to alter: rolled back to the savepoint
+            continue
         saved.extend(dropped)
     return saved
-
-
-class _KeepIndexes(Exception):
-    """The table is not empty: leave its indexes (rolls the savepoint back)."""
