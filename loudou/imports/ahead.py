@@ -6,8 +6,8 @@ that work (``produce``, a generator) in a child process forked from the importer
 its set-up is done — the child starts with the importer's state (pipelines, memos, the
 owners already resolved) and never touches the database — and hands each prepared
 batch back over a pipe, pickled, while the parent looks up duplicates and writes the
-batch before. The pipe holds about one batch: the child waits when it is ahead, so
-memory stays flat.
+batch before. The pipe holds about one batch (_widen): the child waits when it is
+further ahead, so memory stays flat.
 
 Only where ``fork`` exists and the machine has a second core (:func:`possible`);
 elsewhere the importer prepares its batches itself, with the same results.
@@ -27,6 +27,7 @@ from django.db import connections
 
 logger = logging.getLogger(__name__)
 _ITEM, _END, _FAILED = 0, 1, 2
+PIPE_BYTES = 1 << 20  # the pipe's size where the system allows it (_widen)
 _inherited: list = []  # the parent's database connections, kept alive (never closed here)
 
 
@@ -45,6 +46,21 @@ def possible() -> bool:
         and "fork" in multiprocessing.get_all_start_methods()
         and (os.cpu_count() or 1) > 1
     )
+
+
+def _widen(pipe) -> None:
+    """Make the pipe hold a whole prepared batch (Linux: a deal import's is ~0.5 MB): the
+    child then writes it and goes on to the next while the importer is still busy with
+    the one before, instead of waiting until the importer has read all of it. Where the
+    system refuses (above its /proc/sys/fs/pipe-max-size), the pipe stays as it is."""
+    import fcntl
+
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsize is not None:
+        try:
+            fcntl.fcntl(pipe.fileno(), setsize, PIPE_BYTES)
+        except OSError:
+            pass
 
 
 def _refuse(*args, **kwargs):
@@ -107,6 +123,7 @@ class Ahead:
     def __init__(self, produce, start=None):
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
+        _widen(send)
         self.process = context.Process(
             target=_child, args=(produce, start, send), name="loudou-import-prepare", daemon=True
         )

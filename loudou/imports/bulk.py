@@ -62,16 +62,14 @@ def micros(moment: datetime) -> int:
 
 def micros_param():
     """The function that turns microseconds since the epoch (:func:`micros`) into what
-    :func:`insert_tuples` passes for a DateTimeField: the very value
-    :func:`datetime_param` gives for the same moment (on SQLite, Django's naive UTC text,
-    written here without making a datetime: each day's date once, then the time)."""
+    :func:`insert_tuples` passes for a DateTimeField. On PostgreSQL, the microseconds
+    themselves: a binary COPY writes them as they are, with no datetime made (nor
+    pickled by the preparing process) per value. On SQLite, the very text
+    :func:`datetime_param` gives for the same moment (Django's naive UTC text), written
+    without making a datetime: each day's date once, then the time."""
     adapt = datetime_param()
-    if connection.vendor == "postgresql":  # Django gives psycopg the aware datetime itself
-
-        def aware(value: int, epoch=EPOCH, delta=timedelta) -> datetime:
-            return epoch + delta(0, 0, value)  # (positional: a third cheaper than keywords)
-
-        return aware
+    if connection.vendor == "postgresql":  # the microseconds themselves: a binary COPY
+        return int  # writes them as they are (insert_tuples), a text COPY as datetimes
     if adapt is not _sqlite_datetime:
         return lambda value: adapt(EPOCH + timedelta(microseconds=value))
     days: dict[int, str] = {}

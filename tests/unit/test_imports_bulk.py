@@ -477,14 +477,20 @@ def test_constant_columns_and_many_rows_per_statement_write_what_rows_write(org,
 
 
 @pytest.mark.django_db
-def test_microsecond_times_are_written_as_datetimes_are():
+def test_microsecond_times_are_stored_as_datetimes_are(org, monkeypatch):
     """The deal import carries its moments as whole microseconds since the epoch
-    (bulk.micros) and formats them with bulk.micros_param: the database gets exactly the
-    value datetime_param gives for the same aware datetime — any zone, with and without
-    microseconds, before 1970, across midnight and the turn of a year."""
+    (bulk.micros) and hands them to insert_tuples through bulk.micros_param: the database
+    stores exactly what it stores for the same aware datetime through datetime_param —
+    any zone, with and without microseconds, before 1970, the first and last instants a
+    datetime holds, across midnight and the turn of a year. On PostgreSQL both through
+    the binary COPY (which writes the microseconds as they are) and through the text
+    COPY a call falls back to, and with microseconds and datetimes in one column."""
     import random
     from datetime import UTC, datetime, timedelta
     from zoneinfo import ZoneInfo
+
+    from loudou.core import db
+    from loudou.customers.models import Account
 
     shanghai = ZoneInfo("Asia/Shanghai")
     moments = [
@@ -493,18 +499,51 @@ def test_microsecond_times_are_written_as_datetimes_are():
         datetime(2024, 1, 1, 7, 59, 59, 999999, tzinfo=shanghai),
         datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
         datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2000, 1, 1, tzinfo=UTC),
         datetime(1, 1, 2, 8, 0, tzinfo=shanghai),
+        datetime(1, 1, 1, tzinfo=UTC),
         datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
     ]
     rng = random.Random(7)
     start = datetime(1900, 1, 1, tzinfo=UTC)
     moments += [start + timedelta(microseconds=rng.randrange(0, 200 * 365 * 86400 * 10**6))
-                for _ in range(2000)]  # fmt: skip
+                for _ in range(1000)]  # fmt: skip
     moments += [start + timedelta(seconds=rng.randrange(0, 200 * 365 * 86400))
-                for _ in range(2000)]  # fmt: skip
+                for _ in range(1000)]  # fmt: skip
+    columns = ("id", "name", "name_key", "owner_id", "created_by_id", "version", "created_at",
+               "updated_at")  # fmt: skip
+
+    written = []
+
+    def stored(params) -> list[tuple]:
+        """The two timestamp columns as the database holds them, written from ``params``."""
+        ids = bulk.allocate_ids(Account, len(params))
+        written[:] = ids
+        bulk.insert_tuples(Account, columns, [
+            (pk, "客户", "客户", org.admin.pk, org.admin.pk, 1, param, param)
+            for pk, param in zip(ids, params, strict=True)
+        ], adapted=("created_at", "updated_at"))  # fmt: skip
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT created_at, updated_at FROM customers_account WHERE id BETWEEN %s AND %s"
+                " ORDER BY id", [ids[0], ids[-1]],
+            )  # fmt: skip
+            return [tuple(row) for row in cursor.fetchall()]
+
     adapt, fast = bulk.datetime_param(), bulk.micros_param()
-    for moment in moments:
-        assert fast(bulk.micros(moment)) == adapt(moment), moment
+    expected = stored([adapt(m) for m in moments])
+    kept = Account.objects.filter(pk__in=written).order_by("pk").values_list("created_at")
+    assert [at for (at,) in kept] == moments  # the same instants
+    micros = [fast(bulk.micros(m)) for m in moments]
+    assert stored(micros) == expected
+    if connection.vendor == "postgresql":
+        fields = [Account._meta.get_field("created_at")]
+        assert db._binary_types(fields, [(micros[0],), (None,)]) == [db._MOMENTS]
+        mixed = [m if i % 2 else adapt(moments[i]) for i, m in enumerate(micros)]
+        assert db._binary_types(fields, [(m,) for m in mixed]) is None  # as text
+        assert stored(mixed) == expected
+        monkeypatch.setattr(db, "_binary_types", lambda fields, rows: None)
+        assert stored(micros) == expected
 
 
 def test_rebuild_on_microseconds_answers_as_on_datetimes():

@@ -104,6 +104,7 @@ class _Offset(tzinfo):
     ("created_at", datetime(2024, 1, 1, 8, 0)),  # noqa: DTZ001 -- a naive datetime
     ("created_at", "2024-01-01 08:00:00+08"),  # a datetime as text
     ("created_at", datetime(2024, 1, 1, tzinfo=_Offset(None))),  # a zone without an offset
+    ("created_at", 2**62),  # microseconds past any datetime
     ("expected_close_date", datetime(2024, 1, 1, tzinfo=UTC)),  # a datetime for a date
 ])  # fmt: skip
 def test_values_binary_copy_would_read_otherwise_go_as_text(org, column, value):
