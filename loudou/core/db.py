@@ -34,6 +34,11 @@ class Cents(Func):
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
 
+# Moments as whole microseconds since this epoch (imports.bulk.micros, _MOMENTS).
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MICRO = timedelta(microseconds=1)
+
+
 def _sqlite_datetime(value):
     """What Django's SQLite backend stores for an aware datetime (naive UTC text), without
     its per-value settings lookups: a million history rows make them count."""
@@ -370,7 +375,7 @@ def _moments_as_datetimes(fields, values):
         row = list(row)
         for i in columns:
             if type(row[i]) is int:
-                row[i] = _UNIX_EPOCH + row[i] * _MICRO
+                row[i] = EPOCH + row[i] * ONE_MICRO
         out.append(row)
     return out
 
@@ -388,11 +393,10 @@ _MEMO_OIDS = (1700, 3802)  # numeric, jsonb
 # preparing process and pickled to the importer (~1.5 s of its CPU). Not a type oid:
 # _copy puts 1184 back and the moments' dumper in place (its datetimes as psycopg's).
 _MOMENTS = -1184
-_PG_EPOCH = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970
-_UNIX_EPOCH, _MICRO = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
+_PG_EPOCH = (datetime(2000, 1, 1, tzinfo=UTC) - EPOCH) // ONE_MICRO  # the format's zero
 # The microseconds a datetime can be (years 1 to 9999): others go as text, and fail there.
-_MICROS_MIN = (datetime(1, 1, 1, tzinfo=UTC) - _UNIX_EPOCH) // _MICRO
-_MICROS_MAX = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _UNIX_EPOCH) // _MICRO
+_MICROS_MIN = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // ONE_MICRO
+_MICROS_MAX = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - EPOCH) // ONE_MICRO
 
 
 class _Memo:

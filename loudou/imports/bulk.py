@@ -16,12 +16,14 @@ from __future__ import annotations
 import bisect
 import contextlib
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import DatabaseError, connection, transaction
 
 from loudou.core.db import (
+    EPOCH,
     NEXTVAL,
+    ONE_MICRO,
     CopyWriter,
     ForeignKeyChecks,
     _sqlite_datetime,
@@ -39,9 +41,7 @@ __all__ = [
     "insert_tuples", "lookup", "micros", "micros_param", "probe_sql", "sequence_of", "whole_rows",
 ]  # fmt: skip
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_DAY = date(1970, 1, 1)
-ONE_MICRO = timedelta(microseconds=1)
 DAY_MICROS = 86_400_000_000
 _MINUTES = [f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
 _SECONDS = [f"{s:02d}" for s in range(60)]
