@@ -134,6 +134,7 @@ class Importer:
                         replay(calls)
                         self._flush(prepared, size, last, self.write_prepared)
                 self.sync()
+                self.loaded()
             failed = False
         finally:
             if source is not None:
@@ -188,6 +189,11 @@ class Importer:
 
     def before(self, table, mapping) -> None:
         """Set-up after the header is known (e.g. the opportunities' first pass)."""
+
+    def loaded(self) -> None:
+        """After the last batch, while the indexes deferred by bulk.deferred_indexes are
+        still missing: work on the rows just loaded that would otherwise maintain them
+        (e.g. an UPDATE of those rows)."""
 
     def expected_rows(self) -> int:
         """About how many rows the file holds (from its size and first lines), to decide

@@ -29,7 +29,13 @@ from loudou.core.money import default_currency
 from loudou.customers.models import Account
 from loudou.pipeline.choices import StageKind, Status
 from loudou.pipeline.models import LostReason, Opportunity, Pipeline, Stage, StageChange
-from loudou.pipeline.services import ensure_lost_reasons, refresh_account_grades
+from loudou.pipeline.services import (
+    best_grades,
+    ensure_lost_reasons,
+    grade_codes,
+    refresh_account_grades,
+    set_account_grades,
+)
 from loudou.pipeline.summaries import rebuild_summaries
 
 from . import ahead, bulk, layouts
@@ -206,6 +212,9 @@ class OpportunityImporter(Importer):
             self.history_file = (path, table)
         try:
             self.touched: set[int] = set()
+            # The grades of the accounts this run touches, from its own deals (in one
+            # transaction; see loaded()).
+            self.grades = None if self.ctx.options.skip_bad_rows else {}
             self.fresh_changes: list[list[int]] = []  # this run's StageChange id ranges
             super().run()
         finally:
@@ -221,6 +230,19 @@ class OpportunityImporter(Importer):
 
     def indexes_kept(self) -> dict:
         return {Account: ["name_key"], Opportunity: ["account"], StageChange: []}
+
+    def loaded(self) -> None:
+        """The grades of the accounts this run created, from the deals it wrote: in its
+        one transaction those are all their deals (an update never matches a deal this
+        run created), so none is read back; stored before the accounts' indexes are built
+        again, and only where there is one (a new account has none). The accounts that
+        were there before are graded after, by a query (run)."""
+        if self.grades is None:
+            return
+        created = self.ctx.created.get(Account._meta.label_lower, [])
+        fresh = {pk: grade for pk, grade in self.grades.items() if bulk.in_ranges(created, pk)}
+        set_account_grades(fresh)
+        self.touched = {pk for pk in self.touched if not bulk.in_ranges(created, pk)}
 
     # --- pass 0: the history file ---------------------------------------------------
 
@@ -512,6 +534,7 @@ class OpportunityImporter(Importer):
             self.change_constants = None
         self.opp_columns = tuple(OPP_COLUMNS[i] for i in keep)
         self.opp_pick = itemgetter(*keep)
+        self.grade_codes = grade_codes()  # the deals' grades (_write)
 
     def _resolve_owners(self, cells) -> None:
         """Resolve every owner the file names now, in file order (so placeholder users
@@ -897,3 +920,5 @@ class OpportunityImporter(Importer):
             refresh_account_grades(touched)
         else:
             self.touched |= touched
+            codes = self.grade_codes
+            best_grades(((a, opp[5], codes.get(opp[3])) for a, (opp, _h) in opps), self.grades)

@@ -495,6 +495,29 @@ def tick_checklist(opp: Opportunity, items: list[str], *, actor, version=None) -
 
 
 GRADE_CODES = ["D", "C", "B", "A"]
+# The rule of DOMAIN §4 as a ranking: the furthest open D/C/B/A stage beats 成交 (won),
+# which beats no grade; an account's grade is the highest rank among its deals.
+_GRADE_RANK = {Grade.NONE: 0, Grade.WON: 1, **{code: 2 + i for i, code in enumerate(GRADE_CODES)}}
+
+
+def best_grades(rows, best: dict[int, str] | None = None) -> dict[int, str]:
+    """The derived grade (DOMAIN §4) of each account among ``rows`` — (account id, the
+    deal's status, its stage's D/C/B/A code when the deal is in a D/C/B/A pipeline, else
+    None) — folded into ``best`` (account id → grade so far), which is returned. An
+    account with no graded deal is left out (its grade is none). The order of the rows
+    does not matter: a batch's rows may be folded in as they come."""
+    best = {} if best is None else best
+    rank, get = _GRADE_RANK, best.get
+    for account_id, status, code in rows:
+        if status == Status.WON:
+            grade = Grade.WON
+        elif status == Status.OPEN and code in GRADE_CODES:
+            grade = code
+        else:
+            continue
+        if rank[grade] > rank[get(account_id, Grade.NONE)]:
+            best[account_id] = grade
+    return best
 
 
 def _grades(account_ids) -> dict[int, str]:
@@ -511,15 +534,14 @@ def _grades(account_ids) -> dict[int, str]:
         .order_by()  # no default ordering: its columns would join the DISTINCT
         .distinct()
     )
-    best: dict[int, str] = {}
-    for account_id, status, code in rows:
-        current = best.get(account_id, Grade.NONE)
-        if status == Status.OPEN:
-            if current in ("", Grade.WON) or GRADE_CODES.index(code) > GRADE_CODES.index(current):
-                best[account_id] = code
-        elif current == Grade.NONE:
-            best[account_id] = Grade.WON
-    return best
+    return best_grades(rows)
+
+
+def grade_codes() -> dict[int, str]:
+    """Stage id → its D/C/B/A code, for the graded stages of the D/C/B/A pipelines (what
+    ``best_grades`` needs of a deal's stage)."""
+    graded = Stage.objects.filter(pipeline__template="dcba", code__in=GRADE_CODES)
+    return dict(graded.values_list("pk", "code"))
 
 
 def refresh_account_grade(account_id: int) -> str:
@@ -538,8 +560,16 @@ def refresh_account_grades(account_ids) -> None:
     for start in range(0, len(account_ids), 5000):
         chunk = account_ids[start : start + 5000]
         best = _grades(chunk)
-        by_grade = defaultdict(list)
-        for account_id in chunk:
-            by_grade[best.get(account_id, Grade.NONE)].append(account_id)
-        for grade, ids in by_grade.items():
-            Account.objects.filter(pk__in=ids).exclude(grade=grade).update(grade=grade)
+        set_account_grades({pk: best.get(pk, Grade.NONE) for pk in chunk})
+
+
+def set_account_grades(grades: dict[int, str]) -> None:
+    """Store these grades (account id → grade): one UPDATE per grade and 5,000 accounts,
+    of those whose grade differs."""
+    by_grade = defaultdict(list)
+    for account_id, grade in grades.items():
+        by_grade[grade].append(account_id)
+    for grade, ids in by_grade.items():
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            Account.objects.filter(pk__in=chunk).exclude(grade=grade).update(grade=grade)
