@@ -1,17 +1,20 @@
-"""The account grades (DOMAIN §4) a deal import leaves are those the rule gives over the
-accounts' deals in the database, whether the import runs in one transaction (the
-grades of the accounts it creates folded from the deals it writes, no query) or batch by
-batch (read back per batch); and the fold itself does not depend on how the rows are
-split or ordered."""
+"""What a deal import leaves for what is derived from the deals: the account grades
+(DOMAIN §4) are those the rule gives over the accounts' deals in the database, whether
+the import runs in one transaction (the grades of the accounts it creates folded from
+the deals it writes, no query) or batch by batch (read back per batch), and the fold
+does not depend on how the rows are split or ordered; on PostgreSQL a large load leaves
+the planner statistics the funnel summaries' recount groups by."""
 
 import pytest
+from django.db import connection
 from hypothesis import given
 from hypothesis import strategies as st
 
 from loudou.customers.models import Account
 from loudou.customers.services import create_account
-from loudou.imports import importers
+from loudou.imports import bulk, importers
 from loudou.imports.models import JobStatus
+from loudou.imports.opportunities import SUMMARY_KEYS
 from loudou.imports.services import create_job, run_job
 from loudou.pipeline import services
 from loudou.pipeline.choices import Status
@@ -99,3 +102,45 @@ def test_grades_folded_batch_by_batch_are_those_of_all_rows_at_once(rows, cut, s
     graded = {a for a, status, code in rows
               if status == Status.WON or (status == Status.OPEN and code is not None)}  # fmt: skip
     assert set(whole) == graded
+
+
+def fresh_statistics(since: int) -> set[tuple[str, str]]:
+    """(table, column) of the deal tables' planner statistics written since transaction
+    id ``since`` (pg_statistic rows are written by ANALYZE in the transaction, or its
+    savepoint, that runs it: statistics older than the test do not count)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, a.attname FROM pg_statistic s "
+            "JOIN pg_class c ON c.oid = s.starelid "
+            "JOIN pg_attribute a ON a.attrelid = s.starelid AND a.attnum = s.staattnum "
+            "WHERE c.relname IN ('pipeline_opportunity', 'pipeline_stagechange') "
+            "AND s.xmin::text::bigint > %s",
+            [since % 2**32],
+        )
+        return set(cursor.fetchall())
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("threshold, analysed", [(5, True), (50, False)])
+def test_a_large_deal_load_leaves_statistics_of_the_summaries_columns(
+    org, tmp_path, monkeypatch, threshold, analysed
+):
+    """On PostgreSQL, a deal import of at least ANALYZE_FROM rows leaves planner
+    statistics of every column the summaries' recount groups and joins by, in both
+    tables it filled; a smaller one gathers none (no ANALYZE for a handful of rows)."""
+    monkeypatch.setattr(bulk, "ANALYZE_FROM", threshold)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_xact_id()::text::bigint")
+        since = cursor.fetchone()[0]
+    grades = run(org, tmp_path, skip_bad_rows=False)
+    assert grades == EXPECTED
+    wanted = {
+        (model._meta.db_table, model._meta.get_field(name).column)
+        for model, names in SUMMARY_KEYS.items()
+        for name in names
+    }
+    fresh = fresh_statistics(since)
+    if analysed:
+        assert wanted <= fresh
+    else:
+        assert not fresh & wanted
