@@ -31,14 +31,16 @@ from loudou.core.db import (
     datetime_param,
     insert_rows,
     insert_tuples,
+    numeric_bytes,
     sequence_of,
     whole_rows,
 )
 
 __all__ = [
     "NEXTVAL", "CopyWriter", "ForeignKeyChecks", "add_ranges", "allocate_ids", "analyze",
-    "datetime_param", "deferred_indexes", "ids_in", "in_ranges", "no_jit", "insert_rows",
-    "insert_tuples", "lookup", "micros", "micros_param", "probe_sql", "sequence_of", "whole_rows",
+    "datetime_param", "decimal_param", "deferred_indexes", "ids_in", "in_ranges", "no_jit",
+    "insert_rows", "insert_tuples", "lookup", "micros", "micros_param", "probe_sql", "sequence_of",
+    "whole_rows",
 ]  # fmt: skip
 
 EPOCH_DAY = date(1970, 1, 1)
@@ -58,6 +60,16 @@ def micros(moment: datetime) -> int:
     """An aware datetime as whole microseconds since the epoch: exact, and cheaper than a
     datetime to compare, subtract and carry through a deal's history rebuild."""
     return (moment - EPOCH) // ONE_MICRO
+
+
+def decimal_param():
+    """The function that turns a Decimal into what :func:`insert_tuples` passes for a
+    DecimalField, made once per value by the caller: on SQLite the text its Decimal
+    adapter binds (str); on PostgreSQL the numeric's binary form, which a binary COPY
+    writes as it is (core.db.numeric_bytes; a text COPY as the Decimal)."""
+    if connection.vendor == "postgresql":
+        return numeric_bytes()
+    return str
 
 
 def micros_param():

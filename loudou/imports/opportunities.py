@@ -99,10 +99,6 @@ DEFAULT_PIPELINE = {"salesforce": "Salesforce", "hubspot": "HubSpot", "pipedrive
                     "zoho": "Zoho CRM", "odoo": "Odoo"}  # fmt: skip
 
 
-def _same(value):
-    return value
-
-
 def terminal_kind(name: str) -> str | None:
     """Won or lost when a stage's name says so ("Closed Won", "赢单", "输单")."""
     if WON_WORDS.search(name):
@@ -516,10 +512,11 @@ class OpportunityImporter(Importer):
         self.micros_param = bulk.micros_param()
         self.dates: dict = {}
         self.now_micros = micros(ctx.now)
-        # Numbers as the database takes them: on SQLite the text its Decimal adapter
-        # binds (str), made here once per deal instead of by the driver for each value;
-        # the stages' probabilities (they live as long as the import) once.
-        self.decimal_param = str if connection.vendor == "sqlite" else _same
+        # Numbers as the database takes them (bulk.decimal_param): on SQLite the text its
+        # Decimal adapter binds, on PostgreSQL the numeric's binary form; made here once
+        # per deal instead of by the driver for each value, the stages' probabilities
+        # (they live as long as the import) once.
+        self.decimal_param = bulk.decimal_param()
         self.known_decimals = {
             id(value): self.decimal_param(value)
             for value in (HUNDRED, ZERO, *(info.probability for pmap in self.pipelines.values()

@@ -6,6 +6,7 @@ import csv
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -544,6 +545,58 @@ def test_microsecond_times_are_stored_as_datetimes_are(org, monkeypatch):
         assert stored(mixed) == expected
         monkeypatch.setattr(db, "_binary_types", lambda fields, rows: None)
         assert stored(micros) == expected
+
+
+@pytest.mark.django_db
+def test_numbers_made_by_decimal_param_are_stored_as_decimals_are(org, monkeypatch):
+    """What bulk.decimal_param makes of a Decimal (SQLite: its text; PostgreSQL: the
+    numeric's binary form) is stored exactly as the Decimal itself is — any sign and
+    scale, rounded to the column's scale the same way, its largest values, zeros with and
+    without places. On PostgreSQL both through the binary COPY (which writes the bytes
+    as they are) and through the text COPY a call falls back to, and with bytes and
+    Decimals in one column."""
+    import random
+    from decimal import Decimal
+
+    from loudou.core import db
+    from loudou.customers.models import Account
+
+    numbers = [Decimal(text) for text in (
+        "0", "0.000000", "0E-10", "-0.000001", "999.999999", "-999.999999", "1.5",
+        "1.0000005", "-1.0000005", "2.0000015", "12", "1E+2", "123.4560", "-0.5",
+    )]  # fmt: skip
+    rng = random.Random(11)
+    numbers += [Decimal(rng.randrange(-999_999_999, 999_999_999)).scaleb(-rng.randrange(6, 10))
+                for _ in range(2000)]  # fmt: skip
+    columns = ("id", "name", "name_key", "owner_id", "created_by_id", "version", "created_at",
+               "updated_at", "latitude", "longitude")  # fmt: skip
+    now = bulk.datetime_param()(timezone.now())
+
+    def stored(params) -> list[tuple]:
+        """The two numeric columns as the database holds them, written from ``params``."""
+        ids = bulk.allocate_ids(Account, len(params))
+        bulk.insert_tuples(Account, columns, [
+            (pk, "客户", "客户", org.admin.pk, org.admin.pk, 1, now, now, param, param)
+            for pk, param in zip(ids, params, strict=True)
+        ], adapted=("created_at", "updated_at"))  # fmt: skip
+        kept = Account.objects.filter(pk__in=ids).order_by("pk")
+        return list(kept.values_list("latitude", "longitude"))
+
+    expected = stored(numbers)
+    assert expected[:4] == [(Decimal(0), Decimal(0))] * 3 + [(Decimal("-0.000001"),) * 2]
+    param = bulk.decimal_param()
+    made = [param(n) for n in numbers]
+    assert stored(made) == expected
+    if connection.vendor == "postgresql":  # half away from zero (SQLite: through a float)
+        assert expected[7:10] == [(Decimal("1.000001"),) * 2, (Decimal("-1.000001"),) * 2,
+                                  (Decimal("2.000002"),) * 2]  # fmt: skip
+        fields = [Account._meta.get_field("latitude")]
+        assert db._binary_types(fields, [(made[0],), (None,)]) == [db._NUMERIC_BYTES]
+        mixed = [m if i % 2 else numbers[i] for i, m in enumerate(made)]
+        assert db._binary_types(fields, [(m,) for m in mixed]) is None  # as text
+        assert stored(mixed) == expected
+        monkeypatch.setattr(db, "_binary_types", lambda fields, rows: None)
+        assert stored(made) == expected
 
 
 def test_rebuild_on_microseconds_answers_as_on_datetimes():
