@@ -453,3 +453,33 @@ def test_an_unexpected_error_fails_the_job_instead_of_leaving_it_running(
     job = run(org.admin, "accounts", write(tmp_path / "a.csv", ["客户名称"], [{"客户名称": "X"}]))
     assert job.status == JobStatus.FAILED and "disk on fire" in job.message
     assert not Account.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "language, reason, pipeline",
+    [("en", "not a number", "Imported opportunities"), ("zh-hans", "不是数字", "导入的商机")],
+)
+def test_a_queued_import_speaks_the_language_it_was_queued_in(
+    org, tmp_path, language, reason, pipeline
+):
+    """The worker, which has no request, runs a queued job in the language of whoever
+    queued it (the page's or the API caller's), not in its own: the reason given for a
+    bad row and the name of the pipeline the import creates."""
+    from django.utils import translation
+
+    from loudou.imports.tasks import enqueue, run_import
+
+    header = ["商机名称", "客户名称", "商机金额", "商机阶段"]
+    path = write(tmp_path / "deals.csv", header, [
+        {"商机名称": "华东仓储", "客户名称": "远航物流", "商机金额": "1200", "商机阶段": "谈判"},
+        {"商机名称": "华南门店", "客户名称": "明珠百货", "商机金额": "abc", "商机阶段": "谈判"},
+    ])  # fmt: skip
+    job = create_job(actor=org.admin, kind="opportunities", file=path, skip_bad_rows=True)
+    with translation.override(language):
+        enqueue(job, dry_run=False)
+    with translation.override("zh-hans" if language == "en" else "en"):  # the worker's own
+        run_import.call(job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE
+    assert [(e["row"], e["reason"]) for e in job.errors] == [(3, reason)]
+    assert list(Opportunity.objects.values_list("pipeline__name", flat=True)) == [pipeline]
