@@ -246,6 +246,13 @@ LAYOUTS: list[Layout] = [
 FORMATS = ["auto", "native", "salesforce", "hubspot", "pipedrive", "zoho", "odoo", "zh"]
 
 
+def layout_name(key: str) -> str:
+    """How a page names a job's layout: its label with the key (what ``--format`` takes),
+    "Chinese template (zh)"; a mapping of the user's own is just "custom"."""
+    label = next((layout.label for layout in LAYOUTS if layout.key == key), None)
+    return f"{label} ({key})" if label is not None and str(label) != key else key
+
+
 def layouts_for(kind: str) -> list[Layout]:
     return [layout for layout in LAYOUTS if layout.kind == kind]
 

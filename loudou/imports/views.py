@@ -154,6 +154,7 @@ def mapping(request, job_id):
     mine = saved if saved and saved.created_by_id == request.user.pk else None  # first if any
     return render(request, "imports/mapping.html", {
         "job": job, "columns": columns, "fields": FIELDS[job.kind], "layout": detected.layout,
+        "layout_name": layouts.layout_name(detected.layout),
         "header_row": table.header_row, "required": layouts.REQUIRED[job.kind],
         "sheets": sheets, "sheet": sheet, "used_saved": used_saved,
         "shared": bool(mine and mine.shared),
@@ -165,7 +166,13 @@ def job(request, job_id):
     """One import: progress while it runs (the htmx fragment polls), then its report."""
     _gate(request)
     job = get_object_or_404(_jobs(request.user), pk=job_id)
-    context = {"job": job, "active": job.status in ACTIVE}
+    # The report's file column: the job's own file by its name, the others by what they
+    # are (an opportunity import's history and accounts files).
+    files = {"history": _("stage history file"), "accounts": _("accounts file"),
+             job.kind: job.original_name or job.get_kind_display()}  # fmt: skip
+    errors = [{**e, "file": files.get(e.get("file"), e.get("file"))} for e in job.errors or ()]
+    context = {"job": job, "active": job.status in ACTIVE, "errors": errors,
+               "layout": layouts.layout_name(job.layout)}  # fmt: skip
     if request.htmx:
         return render(request, "imports/job.html#status", context)
     return render(request, "imports/job.html", context)

@@ -64,3 +64,32 @@ def test_reps_cannot_open_the_import_page_and_jobs_are_private(client, org):
     job = ImportJob.objects.get()
     client.force_login(org.south_mgr)
     assert client.get(reverse("imports:job", args=[job.pk])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "language, history, layout", [("en", "stage history file", "Chinese template (zh)"),
+                                  ("zh-hans", "阶段历史文件", "中文模板 (zh)")],
+)  # fmt: skip
+def test_the_report_names_each_file_and_the_layout_in_the_page_language(
+    client, org, tmp_path, language, history, layout
+):
+    """The report's rows with errors say which file each is in — the uploaded file by
+    its name, the history file as such — and the layout by its name with the key the
+    CLI takes, in the language of the page (not the internal keys)."""
+    from loudou.imports.services import create_job, run_job
+
+    deals = tmp_path / "商机.csv"
+    deals.write_text("商机编号,商机名称,客户名称,商机金额,商机阶段\n"
+                     "O1,华东仓储,远航物流,abc,谈判\nO2,华南门店,明珠百货,100,谈判\n",
+                     encoding="utf-8")  # fmt: skip
+    changes = tmp_path / "历史.csv"
+    changes.write_text("商机编号,商机阶段,变更时间\nO2,谈判,不是时间\n", encoding="utf-8")
+    job = run_job(create_job(actor=org.admin, kind="opportunities", file=deals,
+                             history=changes, dry_run=True))  # fmt: skip
+    client.force_login(org.admin)
+    client.cookies["django_language"] = language
+    page = client.get(reverse("imports:job", args=[job.pk])).content.decode()
+    rows = page.split('data-testid="errors"')[1].split("</table>")[0]
+    assert "<td>商机.csv</td><td>2</td>" in rows and f"<td>{history}</td><td>2</td>" in rows
+    assert "<td>opportunities</td>" not in rows and "<td>history</td>" not in rows
+    assert layout in page
