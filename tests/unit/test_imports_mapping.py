@@ -85,7 +85,7 @@ def test_the_mapping_page_reads_the_sheet_the_user_chooses(client, org, english)
     page = client.get(reverse("imports:mapping", args=[job.pk]))
     assert b'data-testid="sheet-choice"' in page.content and "说明".encode() in page.content
     page = client.get(reverse("imports:mapping", args=[job.pk]), {"sheet": "客户"})
-    assert b"Recognised layout: zh" in page.content
+    assert b"Recognised layout: Chinese template (zh)." in page.content
     client.post(reverse("imports:mapping", args=[job.pk]),
                 {"sheet": "客户", "col0": "name", "col1": "industry"})  # fmt: skip
     job.refresh_from_db()
