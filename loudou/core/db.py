@@ -432,7 +432,7 @@ _MEMO_OIDS = (1700, 3802)  # numeric, jsonb
 # COPY writes them as the binary format's own integer (microseconds since 2000), with no
 # datetime made per value — 500,000 of them in a 100,000-deal import, made in the
 # preparing process and pickled to the importer (~1.5 s of its CPU). Not a type oid:
-# _copy puts 1184 back and the moments' dumper in place (its datetimes as psycopg's).
+# _copy puts 1184 back and the moments' dumper in place.
 _MOMENTS = -1184
 # A numeric column whose values are their binary form already (bytes, numeric_bytes):
 # the COPY dumps the column as bytea — what the bytes dumper, in C, writes is the bytes
@@ -485,26 +485,21 @@ def _memo_dumper(oid: int):
 
 @cache
 def _moments_dumper():
-    """A psycopg binary dumper for a timestamptz column that takes whole microseconds
-    since the epoch (ints) as well as datetimes (given to psycopg's own dumper)."""
-    from psycopg import adapters, pq
+    """A psycopg binary dumper for a timestamptz column of whole microseconds since the
+    epoch (ints): the binary format's own integer, microseconds since 2000. Only such
+    columns get it (``_binary_types`` marks a column ``_MOMENTS`` when all its values are
+    ints; a column mixing datetimes goes as text)."""
+    from psycopg import pq
     from psycopg.adapt import Dumper
 
-    base = adapters.get_dumper_by_oid(1184, pq.Format.BINARY)
     pack = struct.Struct(">q").pack
 
     class Moments(Dumper):
         format = pq.Format.BINARY
         oid = 1184
 
-        def __init__(self, cls, context=None):
-            super().__init__(cls, context)
-            self._datetime = base(cls, context).dump
-
         def dump(self, obj):
-            if type(obj) is int:
-                return pack(obj - _PG_EPOCH)
-            return self._datetime(obj)
+            return pack(obj - _PG_EPOCH)
 
     return Moments
 
