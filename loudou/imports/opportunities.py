@@ -78,6 +78,9 @@ OPP_COLUMNS = (
     "lost_note", "stage_entered_at", "closed_at", "created_at", "updated_at", "stays_seconds",
 )  # fmt: skip
 OPP_ADAPTED = ("stage_entered_at", "closed_at", "created_at", "updated_at", "expected_close_date")
+# A built deal (_build) is OPP_COLUMNS without the id and the account: where the grades'
+# fold (_write) reads its stage and status.
+_DEAL_STATUS_STAGE = itemgetter(OPP_COLUMNS.index("status") - 2, OPP_COLUMNS.index("stage_id") - 2)
 # What write_prepared reads of a parsed row, the rest being in its built deal: all that
 # goes back from the preparing process (the whole dicts were a third of a batch's pickle).
 WRITE_KEYS = ("account_external_id", "account", "company", "owner_id", "name")
@@ -928,5 +931,6 @@ class OpportunityImporter(Importer):
             refresh_account_grades(touched)
         else:
             self.touched |= touched
-            codes = self.grade_codes
-            best_grades(((a, opp[5], codes.get(opp[3])) for a, (opp, _h) in opps), self.grades)
+            codes, pick = self.grade_codes, _DEAL_STATUS_STAGE
+            deals = ((account, *pick(opp)) for account, (opp, _history) in opps)
+            best_grades(((a, status, codes.get(stage)) for a, status, stage in deals), self.grades)
